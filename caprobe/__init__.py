@@ -1,0 +1,3 @@
+"""caprobe: a desktop probe for EPICS Channel Access process variables."""
+
+__version__ = "0.1.0"

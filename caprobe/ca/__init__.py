@@ -1,0 +1,96 @@
+"""caprobe.ca: a synchronous EPICS Channel Access client (protocol v4.13), no Qt, no caproto.
+
+The public API is caproto's ``caproto.sync.client`` (same names, parameters, defaults and
+response objects), so a script moves over by changing its import::
+
+    from caprobe.ca import read, write, read_write_read, subscribe, block, interrupt
+
+Every call to ``read``/``write``/``read_write_read`` searches, opens its own TCP circuit, does
+its work and closes it again; calls never share sockets, so any number of threads may call them
+at once.
+
+Beyond caproto's API (documented in the module docstrings):
+
+* ``info(pv_name, timeout=...)`` -> :class:`ChannelInfo` (host, port, access rights, native type
+  and count, server protocol version), what ``cainfo`` prints.
+* Every response from ``read``/``write``/subscriptions carries ``.channel`` (a
+  :class:`ChannelInfo`) so a caller can show host, access and native type without another call.
+* Subscription callbacks also receive :class:`ConnectionEvent` objects (``connected`` False on a
+  disconnect or while a PV is not found, True on (re)connection), so a chart can draw a gap.
+* :class:`SubscriptionGroup` lets another thread add and remove subscriptions while ``block()``
+  runs, without disturbing the others (no sample of the remaining PVs is lost).
+"""
+
+from caprobe.ca.client import (
+    ChannelInfo,
+    ConnectionEvent,
+    Subscription,
+    SubscriptionGroup,
+    block,
+    info,
+    interrupt,
+    read,
+    read_write_read,
+    subscribe,
+    write,
+)
+from caprobe.ca.dbr import (
+    AccessRights,
+    AlarmSeverity,
+    AlarmStatus,
+    ChannelType,
+    SubscriptionType,
+)
+from caprobe.ca.errors import (
+    CAError,
+    CATimeoutError,
+    ChannelCreationFailed,
+    ConfigurationError,
+    DisconnectedError,
+    ErrorResponseReceived,
+    ProtocolError,
+    ValueRefused,
+    WriteFailed,
+)
+from caprobe.ca.messages import (
+    ErrorResponse,
+    EventAddResponse,
+    ReadNotifyResponse,
+    ReadResponse,
+    WriteNotifyResponse,
+)
+from caprobe.ca.status import CAStatusCode
+
+__all__ = [
+    "read",
+    "write",
+    "read_write_read",
+    "subscribe",
+    "block",
+    "interrupt",
+    "info",
+    "Subscription",
+    "SubscriptionGroup",
+    "ChannelInfo",
+    "ConnectionEvent",
+    "ChannelType",
+    "SubscriptionType",
+    "AccessRights",
+    "AlarmSeverity",
+    "AlarmStatus",
+    "CAStatusCode",
+    "ReadNotifyResponse",
+    "ReadResponse",
+    "WriteNotifyResponse",
+    "EventAddResponse",
+    "ErrorResponse",
+    "CAError",
+    "CATimeoutError",
+    "ChannelCreationFailed",
+    "ConfigurationError",
+    "DisconnectedError",
+    "ErrorResponseReceived",
+    "ProtocolError",
+    "ValueRefused",
+    "WriteFailed",
+]
