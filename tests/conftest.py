@@ -80,18 +80,26 @@ def ca_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[servers.Server], server
     return apply
 
 
+def _revived(server: servers.Server) -> servers.Server:
+    # A test that stopped or killed a shared server must not break every later test.
+    server.cont()
+    if not server.is_running():
+        server.restart()
+    return server
+
+
 @pytest.fixture
 def softioc_env(softioc_server: servers.Server,
                 ca_env: Callable[[servers.Server], servers.Server]) -> servers.Server:
-    """The session soft IOC, with its env in os.environ for this test."""
-    return ca_env(softioc_server)
+    """The session soft IOC (running), with its env in os.environ for this test."""
+    return ca_env(_revived(softioc_server))
 
 
 @pytest.fixture
 def caproto_env(caproto_server: servers.Server,
                 ca_env: Callable[[servers.Server], servers.Server]) -> servers.Server:
-    """The session caproto IOC, with its env in os.environ for this test."""
-    return ca_env(caproto_server)
+    """The session caproto IOC (running), with its env in os.environ for this test."""
+    return ca_env(_revived(caproto_server))
 
 
 class IocFactory:

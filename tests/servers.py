@@ -82,7 +82,7 @@ CAPROTO_PVS: dict[str, tuple[str, int]] = {
     "int_array": ("LONG", 10),      # [1, -2, 3, 4, 5]
     "double_array": ("DOUBLE", 10),  # [0.5, 1.5, 2.5]
     "read_only": ("DOUBLE", 1),     # 3.25, read_only=True
-    "counter": ("LONG", 1),         # +1 every 0.1 s
+    "counter": ("LONG", 1),         # +1 every 0.1 s, read_only=True
 }
 
 _PORT_RANGE = (20000, 32000)  # below Linux's ephemeral range (32768-60999)
@@ -231,6 +231,59 @@ def ca_search(pv_name: str, port: int, *, host: str = LOCALHOST,
             if reply is not None:
                 return reply[0]
     return None
+
+
+_CMD_CREATE_CHAN = 18
+_CMD_ACCESS_RIGHTS = 22
+_CMD_CREATE_CH_FAIL = 26
+_CMD_ERROR = 11
+_CMD_CLIENT_NAME = 20
+_CMD_HOST_NAME = 21
+_DBR_NAMES = ("STRING", "SHORT", "FLOAT", "ENUM", "CHAR", "LONG", "DOUBLE")
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("server closed the circuit")
+        data += chunk
+    return data
+
+
+def ca_channel_info(pv_name: str, tcp_port: int, *, host: str = LOCALHOST,
+                    timeout: float = 2.0) -> tuple[str, int, int]:
+    """Create a channel over a raw TCP circuit: (native type name, native count, access bits).
+
+    Type names as in SOFTIOC_PVS ("DOUBLE", "SHORT", ...); access bit 0 READ, bit 1 WRITE.
+    Raises LookupError if the server refuses the channel.
+    """
+    cid = next(_cid_counter) & 0xFFFFFFFF
+    name = _pad8(pv_name.encode() + b"\0")
+    user = _pad8(b"caprobe-tests\0")
+    request = (
+        struct.pack(">HHHHII", _CMD_VERSION, 0, 0, _CA_MINOR_VERSION, 0, 0)
+        + struct.pack(">HHHHII", _CMD_HOST_NAME, len(user), 0, 0, 0, 0) + user
+        + struct.pack(">HHHHII", _CMD_CLIENT_NAME, len(user), 0, 0, 0, 0) + user
+        + struct.pack(">HHHHII", _CMD_CREATE_CHAN, len(name), 0, 0, cid, _CA_MINOR_VERSION)
+        + name
+    )
+    access = 0
+    with socket.create_connection((host, tcp_port), timeout=timeout) as sock:
+        sock.sendall(request)
+        while True:
+            command, size, data_type, count, p1, p2 = struct.unpack(
+                ">HHHHII", _recv_exactly(sock, 16))
+            if size == 0xFFFF and count == 0:  # extended header
+                size, count = struct.unpack(">II", _recv_exactly(sock, 8))
+            _recv_exactly(sock, size)
+            if command == _CMD_ACCESS_RIGHTS and p1 == cid:
+                access = p2
+            elif command == _CMD_CREATE_CHAN and p1 == cid:
+                return _DBR_NAMES[data_type], count, access
+            elif command in (_CMD_CREATE_CH_FAIL, _CMD_ERROR):
+                raise LookupError(f"server refused channel {pv_name!r} (command {command})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,6 +469,15 @@ class Server:
         if not name.startswith(self.prefix):
             name = self.prefix + name
         return ca_search(name, self.port, timeout=timeout)
+
+    def channel_info(self, suffix_or_name: str) -> tuple[str, int, int]:
+        """Raw CREATE_CHAN: (native type name, native count, access bits); see ca_channel_info."""
+        name = suffix_or_name if suffix_or_name.startswith(self.prefix) else self.pv(
+            suffix_or_name)
+        tcp_port = self.search(name)
+        if tcp_port is None:
+            raise LookupError(f"no search reply for {name!r} from {LOCALHOST}:{self.port}")
+        return ca_channel_info(name, tcp_port)
 
     def _signal(self, signum: int) -> None:
         if self.is_running():

@@ -52,8 +52,19 @@ def test_softioc_ai_metadata(softioc_env):
     assert (response.metadata.upper_alarm_limit, response.metadata.lower_alarm_limit) == (9, -9)
 
 
+def test_pv_tables_match_the_servers(softioc_server, caproto_server):
+    read_only = {(softioc_server, "ro"), (caproto_server, "read_only"),
+                 (caproto_server, "counter")}
+    for server, table in ((softioc_server, servers.SOFTIOC_PVS),
+                          (caproto_server, servers.CAPROTO_PVS)):
+        for suffix, (native_type, native_count) in table.items():
+            access = 1 if (server, suffix) in read_only else 3
+            expected = (native_type, native_count, access)
+            assert server.channel_info(suffix) == expected, suffix
+
+
 @pytest.mark.parametrize("suffix", sorted(servers.SOFTIOC_PVS))
-def test_softioc_native_types(softioc_env, suffix):
+def test_softioc_native_types_with_caproto(softioc_env, suffix):
     expected_type, _count = servers.SOFTIOC_PVS[suffix]
     response = _read(softioc_env.pv(suffix), data_type="native", data_count=1)
     assert response.data_type == ChannelType[expected_type.replace("SHORT", "INT")]
@@ -149,3 +160,10 @@ def test_start_failure_reports_server_output(tmp_path):
 def test_free_port_fixture(free_port):
     assert free_port not in (5064, 5065)
     assert servers.port_is_free(free_port)
+
+
+def test_env_fixture_revives_a_killed_session_server(softioc_server, request):
+    # A test that kills the shared server must not break the tests after it.
+    softioc_server.kill()
+    revived = request.getfixturevalue("softioc_env")
+    assert revived is softioc_server and revived.search() is not None
