@@ -665,16 +665,14 @@ def format_response_time(response_or_metadata: Any, *, nanos: bool = False) -> s
 # --------------------------------------------------------------------------------------------
 
 
-def _is_array_output(count: int, show_count: bool | None) -> bool:
-    return bool(show_count) or count > 1
-
-
 def format_value_line(pv_name: str, response: Any, *, separator: str = " ",
                       **value_options: Any) -> str:
-    """caget's default line: name padded to 30 for a scalar with the default separator,
+    """caget's default line: name padded to 30 when at most one element arrived and the
+    separator is the default space,
     the separator, then :func:`format_value` (``value_options`` are passed on)."""
+    # caget pads by the element count only (a scalar read with -# 1 is still padded).
     count = len(_elements(_unpack(response, value_options.get("data_type"))[0]))
-    if not _is_array_output(count, value_options.get("show_count")) and separator == " ":
+    if count <= 1 and separator == " ":
         name = f"{pv_name:<30}"
     else:
         name = pv_name
@@ -691,7 +689,7 @@ def format_wide_line(pv_name: str, response: Any, *, separator: str = " ", nanos
     """
     data, _dtype, metadata = _unpack(response, value_options.get("data_type"))
     count = len(_elements(data))
-    if not _is_array_output(count, value_options.get("show_count")) and separator == " ":
+    if count <= 1 and separator == " ":
         name = f"{pv_name:<30}"
     else:
         name = pv_name
@@ -840,7 +838,7 @@ def _parse_number(text: str) -> int | float:
 
 
 def parse_value(text: str, native_type: int, enum_strings: Sequence[str | bytes] | None = None,
-                *, enum_mode: str = "auto", unescape: bool = False) -> int | float | str:
+                *, enum_mode: str = "auto", unescape: bool = False) -> int | float | bytes:
     """Turn an operator's text into a value for ``caprobe.ca.write``, checked against the PV's
     native type so a bad value is refused before anything is sent.
 
@@ -850,8 +848,10 @@ def parse_value(text: str, native_type: int, enum_strings: Sequence[str | bytes]
     * ENUM: a state name (exact match, checked first, as caput does) or an index within the
       defined states (0..15 when the states are unknown) -> int index.  ``enum_mode``
       ``'number'`` only takes an index, ``'string'`` only a state name (caput -n / -s).
-    * STRING: at most 39 bytes (a DBR_STRING); ``unescape`` interprets caput's ``\\n``-style
-      escapes first.  Returns str (bytes beyond ASCII map one-to-one through Latin-1).
+    * STRING: returns the bytes to send, the text encoded as UTF-8 (what a terminal or Qt
+      hands us; bytes are unambiguous whatever encoding the client would pick for a str),
+      at most 39 of them (a DBR_STRING); ``unescape`` interprets caput's ``\\n``-style
+      escapes (``\\xhh`` gives any byte) first.
 
     Raises ValueError with a one-line message naming the problem.
     """
@@ -864,7 +864,7 @@ def parse_value(text: str, native_type: int, enum_strings: Sequence[str | bytes]
         if len(raw) > MAX_STRING_CHARS:
             raise ValueError(f"string of {len(raw)} bytes is too long for {type_name} "
                              f"(at most {MAX_STRING_CHARS}); use a char-array (long string) PV")
-        return raw.decode("utf-8") if not unescape else raw.decode("latin-1")
+        return raw
     if native == ENUM:
         return _parse_enum(text, enum_strings, enum_mode)
     if text.strip() == "":

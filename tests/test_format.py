@@ -283,7 +283,8 @@ def test_value_line_pads_scalars_only():
     assert fmt.format_value_line("TEST:WF", response(f64(1, 2), DOUBLE)) == "TEST:WF 2 1 2"
     assert fmt.format_value_line("TEST:AI", response(f64(1.5), DOUBLE), separator=",") == (
         "TEST:AI,1.5")
-    assert fmt.format_value_line("A", response(f64(1.5), DOUBLE), show_count=True) == "A 1 1.5"
+    assert fmt.format_value_line("A", response(f64(1.5), DOUBLE), show_count=True) == (
+        "A                              1 1.5")
 
 
 def test_wide_line_alarm_fields_only_when_nonzero():
@@ -484,7 +485,7 @@ def test_engineering():
      ("0o17", LONG, 15), ("010", LONG, 10), ("1e3", LONG, 1000), (" 7 ", SHORT, 7),
      ("255", CHAR, 255), ("-128", CHAR, -128), ("2.5", DOUBLE, 2.5), ("0x10", DOUBLE, 16.0),
      ("-1e300", DOUBLE, -1e300), ("3.4e38", FLOAT, 3.4e38), ("inf", FLOAT, math.inf),
-     ("hello world", STRING, "hello world"), ("x" * 39, STRING, "x" * 39)],
+     ("hello world", STRING, b"hello world"), ("x" * 39, STRING, b"x" * 39)],
 )  # fmt: skip
 def test_parse_value_accepts(text, native, expected):
     assert fmt.parse_value(text, native) == expected
@@ -517,8 +518,9 @@ def test_parse_value_refuses_with_clear_message(text, native, message):
 def test_parse_value_string_counts_bytes_not_characters():
     with pytest.raises(ValueError):
         fmt.parse_value("\u00e9" * 20, STRING)  # 40 bytes in UTF-8
-    assert fmt.parse_value("a\\tb", STRING, unescape=True) == "a\tb"
-    assert fmt.parse_value("a\\tb", STRING) == "a\\tb"
+    assert fmt.parse_value("a\\tb", STRING, unescape=True) == b"a\tb"
+    assert fmt.parse_value("a\\tb", STRING) == b"a\\tb"
+    assert fmt.parse_value("\u00e9\\xff", STRING, unescape=True) == b"\xc3\xa9\xff"
 
 
 def test_parse_enum():
