@@ -1,0 +1,160 @@
+"""A TCP virtual circuit: framing of the byte stream into CA messages, and sending.
+
+Shared by the one-shot calls and by ``block()``. Small messages are views on the bytes of one
+``recv``; a large payload is received straight into a buffer of exactly its size, so a 1M-element
+waveform is never copied.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import numpy as np
+
+from caprobe.ca import messages as msg
+from caprobe.ca.errors import DisconnectedError, ProtocolError
+
+RECV_SIZE = 256 * 1024
+LARGE_PAYLOAD = 64 * 1024
+# Payload accepted before any channel says otherwise: the largest CA metadata+string message.
+BASE_MAX_PAYLOAD = 16384 + 512
+
+Message = tuple  # (MessageHeader, raw header memoryview, payload memoryview)
+
+
+def open_tcp(host: str, port: int, timeout: float) -> socket.socket:
+    sock = socket.create_connection((host, port), timeout=max(timeout, 0.001))
+    configure_tcp(sock)
+    return sock
+
+
+def configure_tcp(sock: socket.socket) -> None:
+    # Without TCP_NODELAY every request waits ~40 ms for the server's delayed ACK.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    except OSError:
+        pass
+
+
+class Circuit:
+    """Framing state of one TCP circuit."""
+
+    def __init__(self, sock: socket.socket, host: str, port: int, priority: int,
+                 max_payload: int | None = None):
+        self.sock = sock
+        self.host = host
+        self.port = port
+        self.priority = priority
+        self.server_version = 0
+        # Configured limit (EPICS_CA_MAX_ARRAY_BYTES) or, when None, derived from the channels
+        # so a hostile payload_size never makes us allocate gigabytes.
+        self.configured_max = max_payload
+        self.channel_max = BASE_MAX_PAYLOAD
+        self._partial = b""
+        self._large: list[Any] | None = None  # [buffer, filled, header, raw_header]
+
+    @property
+    def max_payload(self) -> int:
+        return self.configured_max if self.configured_max is not None else self.channel_max
+
+    def allow_payload(self, nbytes: int) -> None:
+        """Raise the receive limit to cover a channel's largest possible reply."""
+        if nbytes + 64 > self.channel_max:
+            self.channel_max = nbytes + 64
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise DisconnectedError(f"lost the connection to {self.host}:{self.port} "
+                                    f"while sending ({exc})") from None
+
+    def receive(self) -> list[Message]:
+        """One recv; returns the complete messages it finished (possibly none).
+
+        Raises DisconnectedError when the server closed the circuit and ProtocolError for
+        a malformed stream (the caller must then drop the circuit).
+        """
+        large = self._large
+        if large is not None:
+            return self._receive_large(large)
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return []
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise DisconnectedError(f"connection to {self.host}:{self.port} failed: {exc}"
+                                    ) from None
+        if not data:
+            raise DisconnectedError(f"server {self.host}:{self.port} closed the connection")
+        if self._partial:
+            data = self._partial + data
+            self._partial = b""
+        return self._frame(memoryview(data))
+
+    def _frame(self, view: memoryview) -> list[Message]:
+        out: list[Message] = []
+        offset = 0
+        end = len(view)
+        parse = msg.parse_header
+        max_payload = self.max_payload
+        while True:
+            parsed = parse(view, offset)
+            if parsed is None:
+                break
+            header, hsize = parsed
+            size = header.payload_size
+            if size > max_payload:
+                raise ProtocolError(
+                    f"server {self.host}:{self.port} sent a {msg.COMMAND_NAMES.get(header.command, header.command)} "
+                    f"message of {size} bytes, more than the {max_payload} this client accepts "
+                    "(EPICS_CA_MAX_ARRAY_BYTES or the channel's element count)")
+            total = hsize + size
+            if end - offset < total:
+                if size >= LARGE_PAYLOAD:
+                    # np.empty: no zero-fill of a buffer the socket is about to overwrite.
+                    buf = memoryview(np.empty(size, dtype=np.uint8))
+                    have = end - offset - hsize
+                    buf[:have] = view[offset + hsize: end]
+                    self._large = [buf, have, header, bytes(view[offset: offset + hsize])]
+                    return out
+                break
+            out.append((header, view[offset: offset + hsize],
+                        view[offset + hsize: offset + total]))
+            offset = total + offset
+        if offset < end:
+            self._partial = bytes(view[offset:])
+        return out
+
+    def _receive_large(self, large: list[Any]) -> list[Message]:
+        # One recv_into per call: the caller's select (or socket timeout) decides when to wait.
+        buf, filled, header, raw_header = large
+        view = buf
+        try:
+            n = self.sock.recv_into(view[filled:])
+        except (BlockingIOError, InterruptedError):
+            return []
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise DisconnectedError(
+                f"connection to {self.host}:{self.port} failed: {exc}") from None
+        if n == 0:
+            raise DisconnectedError(f"server {self.host}:{self.port} closed the connection")
+        filled += n
+        large[1] = filled
+        if filled < len(buf):
+            return []
+        self._large = None
+        return [(header, memoryview(raw_header), view)]
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
