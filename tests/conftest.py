@@ -20,6 +20,7 @@ import os
 # Before anything can import Qt.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import atexit  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -40,6 +41,7 @@ sys.modules.setdefault("tests.servers", servers)
 # EPICS ports 5064/5065 (not even to spawn a repeater): default to a reserved port pair on
 # which nothing listens. Fixtures override these per test.
 _NULL_PORT = servers.reserve_port()
+atexit.register(servers.kill_repeaters, _NULL_PORT.port)
 os.environ.update({
     "EPICS_CA_AUTO_ADDR_LIST": "NO",
     "EPICS_CA_ADDR_LIST": servers.LOCALHOST,

@@ -169,6 +169,45 @@ def _lock_given_port(port: int) -> PortLock | None:
     return PortLock.try_acquire(port)
 
 
+def udp_port_owners(port: int) -> set[int]:
+    """PIDs (of this user) with a UDP socket bound to ``port`` on 0.0.0.0 or 127.0.0.1 (Linux)."""
+    wanted = {f"00000000:{port:04X}", f"0100007F:{port:04X}"}
+    inodes: set[str] = set()
+    try:
+        with open("/proc/net/udp") as table:
+            next(table)
+            for line in table:
+                fields = line.split()
+                if fields[1] in wanted:
+                    inodes.add(f"socket:[{fields[9]}]")
+    except OSError:
+        return set()
+    owners: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in os.scandir(f"/proc/{entry.name}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd.path) in inodes:
+                        owners.add(int(entry.name))
+                        break
+    return owners
+
+
+def kill_repeaters(port: int) -> list[int]:
+    """SIGKILL every other process bound to UDP ``port`` + 1 (CA repeaters that clients under
+    test spawned for a server on ``port``; they detach, so nothing else would stop them).
+
+    Only for ports this process reserved: anything bound there was started by these tests.
+    """
+    victims = sorted(udp_port_owners(port + 1) - {os.getpid()})
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return victims
+
+
 # ---------------------------------------------------------------------------------------------
 # Raw CA search (the readiness probe)
 
@@ -529,9 +568,10 @@ class Server:
         return self.start()
 
     def close(self) -> None:
-        """Kill the process and release the port reservation."""
+        """Kill the process and any repeater left on port+1; release the port reservation."""
         self.kill()
         if self._port_lock is not None:
+            kill_repeaters(self.port)
             self._port_lock.release()
             self._port_lock = None
 

@@ -6,6 +6,9 @@ caproto's sync client is the reference client here (tests only; caprobe never im
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -167,3 +170,23 @@ def test_env_fixture_revives_a_killed_session_server(softioc_server, request):
     softioc_server.kill()
     revived = request.getfixturevalue("softioc_env")
     assert revived is softioc_server and revived.search() is not None
+
+
+def test_close_kills_a_detached_repeater_on_port_plus_one(ioc_factory):
+    server = ioc_factory.caproto()
+    env = {**os.environ, **server.env}
+    # Like a repeater spawned by a client under test: its own session, not our child to reap.
+    repeater = subprocess.Popen(
+        [sys.executable, "-m", "caproto.commandline.repeater", "-q"], env=env,
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while repeater.pid not in servers.udp_port_owners(server.port + 1):
+            assert time.monotonic() < deadline, "repeater never bound its port"
+            time.sleep(0.05)
+        server.close()
+        assert repeater.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        if repeater.poll() is None:
+            os.kill(repeater.pid, signal.SIGKILL)
+            repeater.wait()
