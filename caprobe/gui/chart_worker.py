@@ -1,0 +1,266 @@
+"""The strip chart's CA worker: one QThread running ``SubscriptionGroup.block()`` for all PVs.
+
+Threads and their jobs:
+
+* the worker thread sits in ``group.block()``; CA callbacks run there and only append
+  ``(ioc_time, value, severity)`` to the :class:`~caprobe.chart_data.SampleCollector` (a few
+  array stores under a lock: no Qt call, no allocation per sample);
+* a GUI-thread ``QTimer`` drains the collector every ~30 ms and emits **one**
+  :attr:`ChartWorker.samples_ready` signal with everything that arrived, so the signal rate is
+  fixed whatever the PV rates (the p4p/PyDM lesson: one signal per sample floods the queue);
+* a small helper thread reads each PV's DBR_CTRL metadata (units, precision, limits) after it
+  connects, because DBR_TIME monitors carry no units.
+
+Adding and removing PVs uses ``group.add``/``group.remove``, which take effect inside the
+running ``block()`` without touching the other subscriptions, so no sample of the PVs that stay
+is lost. :meth:`ChartWorker.stop` sets a stop flag, calls ``group.interrupt()`` (returns
+``block()`` within milliseconds even when every PV is silent or unknown) and joins.
+
+All ``caprobe.ca`` use is in this module's ``_ca_*`` helpers, imported lazily so the chart can
+be built and tested with synthetic data before a CA client exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PyQt5.QtCore import QObject, QThread, QTimer, pyqtSignal
+
+from caprobe.chart_data import SampleBatch, SampleCollector
+
+log = logging.getLogger(__name__)
+
+#: Interval of the GUI-side drain, i.e. the batched signal period.
+FLUSH_INTERVAL_MS = 30
+#: CA priority of the chart's circuits; one-shot probe I/O uses 0, so the two never share one.
+CHART_PRIORITY = 1
+
+
+def response_sample(response: Any) -> tuple[float, float, int]:
+    """``(ioc_time, value, severity)`` from an EventAddResponse, never raising.
+
+    Scalars give their value; arrays their first element (a strip chart plots one number per
+    update); strings that parse as numbers are plotted, others give NaN. A missing or zero IOC
+    timestamp (record never processed) falls back to the receive time.
+    """
+    md = response.metadata
+    stamp = getattr(md, "timestamp", 0.0) if md is not None else 0.0
+    t = float(stamp) if stamp and stamp > 0 else time.time()
+    severity = int(getattr(md, "severity", 0)) if md is not None else 0
+    data = response.data
+    try:
+        first = data[0]
+        if isinstance(first, bytes):
+            value = float(first.decode("latin-1").strip() or "nan")
+        else:
+            value = float(first)
+    except (IndexError, TypeError, ValueError):
+        value = float("nan")
+    return t, value, severity
+
+
+def control_metadata(response: Any) -> dict[str, Any]:
+    """Display metadata from a DBR_CTRL read: units, precision, display limits, enum strings."""
+    md = response.metadata
+    out: dict[str, Any] = {}
+    if md is None:
+        return out
+    units = getattr(md, "units", None)
+    if units is not None:
+        out["units"] = units.decode("latin-1", "replace") if isinstance(units, bytes) else str(units)
+    for key in ("precision", "lower_disp_limit", "upper_disp_limit"):
+        if hasattr(md, key):
+            out[key] = getattr(md, key)
+    enums = getattr(md, "enum_strings", None)
+    if enums:
+        out["enum_strings"] = [e.decode("latin-1", "replace") if isinstance(e, bytes) else str(e) for e in enums]
+    return out
+
+
+class ChartWorker(QThread):
+    """Runs one ``SubscriptionGroup.block()`` for every charted PV; see the module docstring.
+
+    Public methods are called from the GUI thread. ``samples_ready`` carries a
+    :class:`~caprobe.chart_data.SampleBatch` and is emitted from the GUI thread.
+    """
+
+    samples_ready = pyqtSignal(object)
+    error = pyqtSignal(str)
+
+    def __init__(self, parent: QObject | None = None, *, search_timeout: float = 2.0) -> None:
+        super().__init__(parent)
+        self.setObjectName("caprobe-chart-worker")
+        self.collector = SampleCollector()
+        self._search_timeout = search_timeout
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._group: Any = None
+        # pv -> (subscription, callback, token). The callback is held here because the
+        # subscription keeps only a weak reference to it.
+        self._subs: dict[str, tuple[Any, Callable[[Any], None], Any]] = {}
+        self._connected: dict[str, bool] = {}
+        self._meta_queue: queue.Queue[str | None] = queue.Queue()
+        self._meta_thread: threading.Thread | None = None
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
+        self._flush_timer.timeout.connect(self.flush)
+
+    # ----------------------------------------------------------- GUI-thread API
+    def pv_names(self) -> list[str]:
+        with self._lock:
+            return list(self._subs)
+
+    def add_pv(self, pv: str) -> None:
+        """Subscribe ``pv`` (no I/O here: the subscription connects inside ``block()``)."""
+        with self._lock:
+            if pv in self._subs:
+                return
+            group = self._ensure_group()
+            callback = self._make_callback(pv)
+            sub = _ca_subscribe(pv)
+            token = sub.add_callback(callback)
+            self._subs[pv] = (sub, callback, token)
+            self._connected[pv] = False
+        group.add(sub)
+
+    def remove_pv(self, pv: str) -> None:
+        with self._lock:
+            entry = self._subs.pop(pv, None)
+            self._connected.pop(pv, None)
+        if entry is None:
+            return
+        sub, _callback, token = entry
+        try:
+            self._group.remove(sub)
+            sub.remove_callback(token)
+        except Exception:  # a half-torn-down subscription must not break the chart
+            log.exception("removing %s from the chart group", pv)
+        self.collector.discard(pv)
+
+    def start(self, priority: QThread.Priority = QThread.InheritPriority) -> None:
+        """Start the CA thread, the metadata helper and the drain timer (idempotent)."""
+        if self.isRunning():
+            return
+        self._stop_event.clear()
+        with self._lock:
+            self._ensure_group()
+        self._meta_thread = threading.Thread(
+            target=self._metadata_loop, name="caprobe-chart-metadata", daemon=True
+        )
+        self._meta_thread.start()
+        self._flush_timer.start()
+        super().start(priority)
+
+    def stop(self, timeout_ms: int = 3000) -> bool:
+        """Interrupt ``block()`` and join; True when the thread has ended within the timeout."""
+        self._stop_event.set()
+        self._flush_timer.stop()
+        self._meta_queue.put(None)
+        group = self._group
+        if group is not None:
+            try:
+                group.interrupt()
+            except Exception:
+                log.exception("interrupting the chart group")
+        finished = self.wait(timeout_ms) if self.isRunning() else True
+        if self._meta_thread is not None:
+            # the helper may sit in a 1 s read(); it is a daemon and drops its result on stop
+            self._meta_thread.join(0.1)
+        self.flush()
+        return bool(finished)
+
+    def flush(self) -> None:
+        """Drain the collector and emit one batch (called by the timer, or by tests)."""
+        batch: SampleBatch = self.collector.drain()
+        if batch:
+            self.samples_ready.emit(batch)
+
+    # ----------------------------------------------------------- worker thread
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            started = time.monotonic()
+            try:
+                self._group.block(timeout=self._search_timeout)
+            except Exception as exc:  # keep charting: report, back off, re-enter
+                log.exception("chart subscription block failed")
+                self.error.emit(f"strip chart: {exc}")
+                self._stop_event.wait(1.0)
+                continue
+            if time.monotonic() - started < 0.1:
+                # block() returned on its own at once (e.g. nothing subscribed): do not spin
+                self._stop_event.wait(0.2)
+
+    def _make_callback(self, pv: str) -> Callable[[Any], None]:
+        collector = self.collector
+        stop = self._stop_event
+        connected = self._connected
+        meta_queue = self._meta_queue
+
+        def on_update(response: Any) -> None:
+            if stop.is_set():
+                return
+            try:
+                if hasattr(response, "connected"):  # ConnectionEvent
+                    was = connected.get(pv, False)
+                    connected[pv] = bool(response.connected)
+                    if response.connected:
+                        collector.set_connected(pv, True)
+                        meta_queue.put(pv)
+                    elif was:
+                        # a gap only where there was data; 'not found' retries add nothing
+                        collector.add_disconnect(pv, float(response.time or time.time()))
+                    else:
+                        collector.set_connected(pv, False)
+                    return
+                t, value, severity = response_sample(response)
+                collector.add_sample(pv, t, value, severity)
+            except Exception:  # a bad update must not take down block() for every PV
+                log.exception("chart callback for %s", pv)
+
+        return on_update
+
+    def _metadata_loop(self) -> None:
+        while not self._stop_event.is_set():
+            pv = self._meta_queue.get()
+            if pv is None or self._stop_event.is_set():
+                return
+            with self._lock:
+                if pv not in self._subs:
+                    continue
+            try:
+                md = control_metadata(_ca_read_control(pv))
+            except Exception as exc:  # metadata is a nicety: the trace works without it
+                log.info("no control metadata for %s: %s", pv, exc)
+                continue
+            if not self._stop_event.is_set():
+                self.collector.set_metadata(pv, md)
+
+    def _ensure_group(self) -> Any:
+        if self._group is None:
+            self._group = _ca_group()
+        return self._group
+
+
+# ------------------------------------------------------------------ the CA part
+def _ca_group() -> Any:
+    from caprobe.ca import SubscriptionGroup
+
+    # integer enums: a chart plots the state index, not the label
+    return SubscriptionGroup(force_int_enums=True)
+
+
+def _ca_subscribe(pv: str) -> Any:
+    from caprobe.ca import subscribe
+
+    return subscribe(pv, priority=CHART_PRIORITY)
+
+
+def _ca_read_control(pv: str) -> Any:
+    from caprobe.ca import read
+
+    return read(pv, data_type="control", timeout=1.0, priority=CHART_PRIORITY)
