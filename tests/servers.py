@@ -420,6 +420,10 @@ class Server:
         """Client environment reaching this server (and only loopback)."""
         return loopback_client_env(self.port)
 
+    def client_environ(self) -> dict[str, str]:
+        """os.environ plus ``env``: for running a CLI client as a subprocess against this server."""
+        return {**os.environ, **self.env}
+
     @property
     def server_env(self) -> dict[str, str]:
         env = dict(os.environ)
