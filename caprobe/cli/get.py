@@ -1,0 +1,149 @@
+"""caprobe-get: read PVs and print them the way EPICS base's ``caget`` does.
+
+    caprobe-get [options] PV...
+
+Default line ``name value`` (name padded to 30 for scalars), arrays ``name count v1 v2 ...``;
+``-t`` value only, ``-a`` ``name date time value [stat sevr]``, ``-d TYPE`` the multi-line
+metadata view.  Values are requested like caget: DBR_TIME_<native type> with the native element
+count (``-c``: the server's current count), enums as strings (``-n``: numbers), floats as
+strings with ``-s`` (the server applies PREC).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from caprobe import ca
+from caprobe import format as fmt
+from caprobe.cli import common
+
+DESCRIPTION = """\
+Read EPICS Channel Access PVs and print their values, like caget.
+
+Output: "name value" (default), "value" (-t), "name date time value stat sevr" (-a; status and
+severity only when in alarm), or the full metadata view of a DBR type (-d). Arrays print their
+element count, then the elements. Errors go to stderr, one line per PV; the exit code is 1 if
+any PV failed."""
+
+EPILOG = """\
+-d TYPE: a DBR type number (0-38), a name with or without DBR_ (CTRL_DOUBLE, DBR_TIME_STRING,
+TIME_INT, ...), or a class: native, status, time, graphic, control.
+Example: caprobe-get -a -f8 my_channel another_channel"""
+
+_TIME_STRING = 14
+_TIME_SHORT = 15
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = common.make_parser("caprobe-get", DESCRIPTION, EPILOG)
+    common.add_ca_options(parser)
+    parser.add_argument("-c", dest="dynamic", action="store_true",
+                        help="ask for the current number of elements (dynamic array size) "
+                             "instead of the native count")
+    layout = parser.add_mutually_exclusive_group()
+    layout.add_argument("-t", dest="terse", action="store_true",
+                        help="terse mode: print only the value, without name")
+    layout.add_argument("-a", dest="wide", action="store_true",
+                        help='wide mode "name timestamp value stat sevr"')
+    layout.add_argument("-d", dest="dbr_type", type=_dbr_type, metavar="TYPE",
+                        help="request this DBR type and print all its fields")
+    parser.add_argument("-#", dest="count", type=common._count, default=0, metavar="COUNT",
+                        help="print (request) only the first COUNT elements of an array")
+    common.add_format_options(parser)
+    parser.add_argument("pvs", nargs="+", metavar="PV", help="PV names")
+    return parser
+
+
+def _dbr_type(text: str) -> int | str:
+    try:
+        return fmt.parse_dbr_type(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def request_type(native: int, *, enum_as_number: bool = False,
+                 float_as_string: bool = False) -> int:
+    """caget's choice: DBR_TIME_<native>; enums as TIME_STRING (TIME_SHORT with -n); floats as
+    TIME_STRING with -s so the server formats them with its PREC."""
+    if native == fmt.ENUM:
+        return _TIME_SHORT if enum_as_number else _TIME_STRING
+    if float_as_string and native in (fmt.FLOAT, fmt.DOUBLE):
+        return _TIME_STRING
+    return 14 + int(native)
+
+
+def request_count(native_count: int, requested: int, dynamic: bool) -> int:
+    """Elements to ask for: the native count (or fewer with -#); 0 = whatever the server has
+    now (-c), which CA servers since protocol 4.13 understand."""
+    if requested:
+        return min(requested, native_count) if native_count else requested
+    return 0 if dynamic else native_count
+
+
+def get_one(pv_name: str, args: argparse.Namespace, timeout: float) -> bool:
+    """Read and print one PV; errors as one stderr line.  True on success."""
+    try:
+        channel = ca.info(pv_name, timeout=timeout, priority=args.priority)
+    except ca.CATimeoutError:
+        common.report(f"Channel connect timed out: '{pv_name}' not found.", args.verbose)
+        return False
+    except ca.CAError as exc:
+        common.report(common.pv_message(pv_name, exc), args.verbose)
+        return False
+    if not channel.can_read:
+        common.report(f"{pv_name}: no read access", args.verbose)
+        return False
+
+    native = int(channel.native_data_type)
+    data_type: Any
+    if args.dbr_type is not None:
+        data_type = args.dbr_type
+    else:
+        data_type = request_type(native, enum_as_number=args.enum_as_number,
+                                 float_as_string=args.float_as_string)
+    count = request_count(channel.native_data_count, args.count, args.dynamic)
+    try:
+        response = ca.read(pv_name, data_type=data_type, data_count=count, timeout=timeout,
+                           priority=args.priority)
+    except ca.CATimeoutError:
+        common.report(f"Read operation timed out: '{pv_name}' data was not read.", args.verbose)
+        return False
+    except ca.CAError as exc:
+        common.report(common.pv_message(pv_name, exc), args.verbose)
+        return False
+
+    # caget prints the count whenever one was asked for (-#), even for a single element.
+    options = common.value_options(args, show_count=True if args.count else None)
+    if args.dbr_type is not None:
+        options.pop("show_count", None)
+        text = fmt.format_details(response, pv_name=pv_name, native_type=native,
+                                  nanos=args.nanos, separator=args.separator, **options)
+    elif args.wide:
+        text = fmt.format_wide_line(pv_name, response, separator=args.separator,
+                                    nanos=args.nanos, **options)
+    elif args.terse:
+        text = fmt.format_value(response, separator=args.separator, **options)
+    else:
+        text = fmt.format_value_line(pv_name, response, separator=args.separator, **options)
+    common.print_line(text)
+    return True
+
+
+def _run(args: argparse.Namespace) -> int:
+    timeout = common.resolve_timeout(args)
+    failures = 0
+    for pv_name in args.pvs:
+        if not get_one(pv_name, args, timeout):
+            failures += 1
+    return 1 if failures else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``caprobe-get`` (and ``caprobe get``); returns the exit code."""
+    return common.run_tool(_run, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

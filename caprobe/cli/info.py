@@ -1,0 +1,51 @@
+"""caprobe-info: what ``cainfo`` prints about a channel (state, server, access, native type).
+
+    caprobe-info [options] PV...
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from caprobe import ca
+from caprobe import format as fmt
+from caprobe.cli import common
+
+DESCRIPTION = """\
+Connect to EPICS Channel Access PVs and print, like cainfo, their connection state, the
+server's host:port, the access rights, the native data type and the element count."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = common.make_parser("caprobe-info", DESCRIPTION)
+    common.add_ca_options(parser)
+    parser.add_argument("pvs", nargs="+", metavar="PV", help="PV names")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    timeout = common.resolve_timeout(args)
+    failures = 0
+    for pv_name in args.pvs:
+        try:
+            channel = ca.info(pv_name, timeout=timeout, priority=args.priority)
+        except ca.CATimeoutError:
+            common.report(f"Channel connect timed out: '{pv_name}' not found.", args.verbose)
+            failures += 1
+            continue
+        except ca.CAError as exc:
+            common.report(common.pv_message(pv_name, exc), args.verbose)
+            failures += 1
+            continue
+        common.print_line(fmt.format_info(channel, pv_name=pv_name))
+    return 1 if failures else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``caprobe-info`` (and ``caprobe info``); returns the exit code."""
+    return common.run_tool(_run, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
