@@ -264,3 +264,130 @@ def _ca_read_control(pv: str) -> Any:
     from caprobe.ca import read
 
     return read(pv, data_type="control", timeout=1.0, priority=CHART_PRIORITY)
+
+
+class WaveformWorker(QThread):
+    """Monitors one array PV and hands the GUI only its latest value, at most ~30 times a second.
+
+    A waveform view shows one array at a time, so unlike the chart nothing is accumulated:
+    the callback keeps the newest array (copied to native float64, because the client's receive
+    buffer is reused) and the GUI-thread timer emits it if it changed.
+    """
+
+    #: (pv, values: float64 ndarray, ioc_time, severity)
+    waveform_ready = pyqtSignal(str, object, float, int)
+    #: (pv, connected)
+    connection_changed = pyqtSignal(str, bool)
+    error = pyqtSignal(str)
+
+    def __init__(self, parent: QObject | None = None, *, search_timeout: float = 2.0) -> None:
+        super().__init__(parent)
+        self.setObjectName("caprobe-waveform-worker")
+        self._search_timeout = search_timeout
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._group: Any = None
+        self._pv: str | None = None
+        self._sub: Any = None
+        self._callback: Callable[[Any], None] | None = None  # strong ref: subs hold weak ones
+        self._latest: tuple[str, Any, float, int] | None = None
+        self._connection: tuple[str, bool] | None = None
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
+        self._flush_timer.timeout.connect(self.flush)
+
+    def pv_name(self) -> str | None:
+        return self._pv
+
+    def set_pv(self, pv: str | None) -> None:
+        """Monitor ``pv`` instead of the current one (None: monitor nothing)."""
+        if self._group is None:
+            self._group = _ca_group()
+        old_sub = self._sub
+        with self._lock:
+            self._latest = None
+            self._connection = None
+            self._pv = pv
+            self._sub = None
+        if old_sub is not None:
+            try:
+                self._group.remove(old_sub)
+            except Exception:
+                log.exception("removing the waveform subscription")
+        if pv is None:
+            return
+        callback = self._make_callback(pv)
+        sub = _ca_subscribe(pv)
+        sub.add_callback(callback)
+        with self._lock:
+            self._sub, self._callback = sub, callback
+        self._group.add(sub)
+        if not self.isRunning():
+            self._stop_event.clear()
+            self._flush_timer.start()
+            self.start()
+
+    def _make_callback(self, pv: str) -> Callable[[Any], None]:
+        import numpy as np
+
+        def on_update(response: Any) -> None:
+            if self._stop_event.is_set():
+                return
+            try:
+                if hasattr(response, "connected"):
+                    with self._lock:
+                        if self._pv == pv:
+                            self._connection = (pv, bool(response.connected))
+                    return
+                t, _first, severity = response_sample(response)
+                data = response.data
+                if isinstance(data, list):  # DBR_STRING: plot what parses as a number
+                    values = np.array([_to_float(x) for x in data], np.float64)
+                else:
+                    values = np.asarray(data).astype(np.float64)  # copy, native byte order
+                with self._lock:
+                    if self._pv == pv:
+                        self._latest = (pv, values, t, severity)
+            except Exception:
+                log.exception("waveform callback for %s", pv)
+
+        return on_update
+
+    def flush(self) -> None:
+        with self._lock:
+            latest, self._latest = self._latest, None
+            connection, self._connection = self._connection, None
+        if connection is not None:
+            self.connection_changed.emit(*connection)
+        if latest is not None:
+            self.waveform_ready.emit(*latest)
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            started = time.monotonic()
+            try:
+                self._group.block(timeout=self._search_timeout)
+            except Exception as exc:
+                log.exception("waveform block failed")
+                self.error.emit(f"waveform: {exc}")
+                self._stop_event.wait(1.0)
+                continue
+            if time.monotonic() - started < 0.1:
+                self._stop_event.wait(0.2)
+
+    def stop(self, timeout_ms: int = 3000) -> bool:
+        self._stop_event.set()
+        self._flush_timer.stop()
+        if self._group is not None:
+            try:
+                self._group.interrupt()
+            except Exception:
+                log.exception("interrupting the waveform group")
+        return bool(self.wait(timeout_ms)) if self.isRunning() else True
+
+
+def _to_float(item: Any) -> float:
+    try:
+        return float(item.decode("latin-1") if isinstance(item, bytes) else item)
+    except (TypeError, ValueError):
+        return float("nan")
