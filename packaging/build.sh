@@ -72,7 +72,8 @@ if ! "$PYTHON" -c "import PyInstaller" 2>/dev/null; then
     say "installing PyInstaller into $PYTHON's environment"
     "$PYTHON" -m pip install -q "pyinstaller>=6.6"
 fi
-VERSION="$("$PYTHON" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')"
+# [project] version from pyproject.toml (sed, not tomllib: caprobe supports Python 3.10)
+VERSION="$(sed -n '/^\[project\]/,/^\[/ s/^version *= *"\([^"]*\)".*/\1/p' pyproject.toml)"
 [ -n "$VERSION" ] || die "could not read the version from pyproject.toml"
 if [ -z "${CAPROBE_ENTRY:-}" ] && [ ! -f caprobe/__main__.py ]; then
     die "caprobe/__main__.py does not exist yet: nothing to freeze"

@@ -1,0 +1,425 @@
+"""Packaging: icon, desktop entry, AppStream metadata, the PyInstaller spec and the scripts.
+
+The fast tests need no build. The bundle tests freeze caprobe with packaging/build.sh and run the
+result against the soft IOC; they take ~20 s (one-folder) or ~60 s (everything) and run only
+when asked:
+
+    CAPROBE_TEST_BUNDLE=1     build the one-folder bundle, run --self-test / get / info from it
+    CAPROBE_TEST_BUNDLE=full  also the single file and the .deb
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import importlib.util
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import caprobe
+from caprobe import resources
+
+ROOT = Path(__file__).resolve().parent.parent
+RESOURCES = ROOT / "resources"
+PACKAGING = ROOT / "packaging"
+DESKTOP_FILE = RESOURCES / "caprobe.desktop"
+METAINFO_FILE = RESOURCES / "io.github.caprobe.caprobe.metainfo.xml"
+SPEC_FILE = PACKAGING / "caprobe.spec"
+ICON_SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
+
+
+
+def load_packaging_module(name: str) -> ModuleType:
+    """Import packaging/<name>.py (packaging/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"packaging_{name}", PACKAGING / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+check_bundle = load_packaging_module("check_bundle")
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    data = path.read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def pyproject_version() -> str:
+    """[project] version (a regex: tomllib is Python 3.11+, caprobe supports 3.10)."""
+    text = (ROOT / "pyproject.toml").read_text()
+    match = re.search(r'^\[project\]$.*?^version\s*=\s*"([^"]+)"', text, re.M | re.S)
+    assert match is not None, "no [project] version in pyproject.toml"
+    return match.group(1)
+
+
+def spec_namespace() -> dict:
+    """The spec's constants and keep_in_bundle(), without running PyInstaller."""
+    tree = ast.parse(SPEC_FILE.read_text())
+    namespace: dict = {"Path": Path}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            for target in node.targets:
+                namespace[target.id] = value
+        elif isinstance(node, ast.FunctionDef) and node.name == "keep_in_bundle":
+            exec(compile(ast.Module([node], type_ignores=[]), str(SPEC_FILE), "exec"), namespace)
+    return namespace
+
+
+# ---- icon ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", ICON_SIZES)
+def test_rendered_pngs_have_their_size(size: int) -> None:
+    assert png_size(RESOURCES / "icons" / f"caprobe-{size}.png") == (size, size)
+
+
+def test_runtime_icons_are_copies_of_the_rendered_ones() -> None:
+    """caprobe/resources/ is what the window shows; it must not drift from resources/."""
+    for size in ICON_SIZES:
+        rendered = RESOURCES / "icons" / f"caprobe-{size}.png"
+        assert (resources.resource_dir() / rendered.name).read_bytes() == rendered.read_bytes()
+    assert resources.svg_icon_path().read_bytes() == (RESOURCES / "caprobe.svg").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["caprobe.svg", "caprobe-small.svg"])
+def test_svg_icons_are_square_svg_documents(name: str) -> None:
+    root = ET.parse(RESOURCES / name).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    _, _, width, height = (float(v) for v in root.attrib["viewBox"].split())
+    assert width == height
+
+
+def test_resources_module_finds_every_icon() -> None:
+    assert resources.resource_dir() == ROOT / "caprobe" / "resources"
+    assert [png_size(p)[0] for p in resources.icon_paths()] == list(ICON_SIZES)
+    assert resources.icon_path(20).name == "caprobe-22.png"
+    assert resources.icon_path(512).name == "caprobe-256.png"
+
+
+def test_resources_module_is_the_module_not_the_data_directory() -> None:
+    """caprobe/resources/ must stay a plain data directory (no __init__.py) or it shadows us."""
+    assert Path(resources.__file__).name == "resources.py"
+    assert not (ROOT / "caprobe" / "resources" / "__init__.py").exists()
+
+
+def test_app_icon_has_every_size(qapp) -> None:
+    icon = resources.app_icon()
+    assert not icon.isNull()
+    assert sorted(s.width() for s in icon.availableSizes()) == list(ICON_SIZES)
+
+
+# ---- desktop entry and AppStream ---------------------------------------------------------------
+
+
+def test_desktop_entry_validates() -> None:
+    if shutil.which("desktop-file-validate") is None:
+        pytest.skip("desktop-file-validate not installed (apt: desktop-file-utils)")
+    result = subprocess.run(["desktop-file-validate", str(DESKTOP_FILE)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_desktop_entry_names_the_program_and_icon() -> None:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # keys are case-sensitive
+    parser.read(DESKTOP_FILE)
+    entry = parser["Desktop Entry"]
+    assert entry["Type"] == "Application"
+    assert entry["Exec"] == "caprobe"  # PV names are not files or URLs: no %F/%U
+    assert entry["Icon"] == resources.ICON_NAME
+    assert entry["StartupWMClass"] == "caprobe"
+    assert "Science" in entry["Categories"].split(";")
+    assert DESKTOP_FILE.stem == resources.DESKTOP_FILE_NAME  # setDesktopFileName matches
+
+
+def test_metainfo_validates() -> None:
+    if shutil.which("appstreamcli") is None:
+        pytest.skip("appstreamcli not installed (apt: appstream)")
+    result = subprocess.run(["appstreamcli", "validate", "--no-net", "--pedantic",
+                             str(METAINFO_FILE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_metainfo_matches_desktop_entry_and_version() -> None:
+    root = ET.parse(METAINFO_FILE).getroot()
+    assert root.findtext("launchable") == DESKTOP_FILE.name
+    assert root.findtext("provides/binary") == "caprobe"
+    versions = [r.attrib["version"] for r in root.iter("release")]
+    assert pyproject_version() in versions, "add a <release> for the pyproject version"
+    assert caprobe.__version__ == pyproject_version()
+
+
+# ---- PyInstaller spec ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", [
+    "PyQt6", "PySide2", "PySide6", "tkinter", "matplotlib", "pytest", "caproto", "epics",
+    "softioc", "IPython", "pyqtgraph.opengl", "OpenGL", "PyQt5.QtNetwork", "PyQt5.QtQml",
+    "PyQt5.QtQuick", "PyQt5.QtWebEngineWidgets", "PyQt5.QtMultimedia", "PyQt5.QtBluetooth",
+    "PyQt5.QtSql", "PyQt5.QtDesigner", "PyQt5.QtWebSockets", "PyQt5.QtTest",
+])
+def test_spec_excludes(module: str) -> None:
+    assert module in spec_namespace()["EXCLUDED_MODULES"]
+
+
+@pytest.mark.parametrize("module", ["colorama", "numpy", "PyQt5.QtSvg", "PyQt5.uic", "caprobe"])
+def test_spec_keeps_what_pyqtgraph_and_caprobe_import(module: str) -> None:
+    excluded = spec_namespace()["EXCLUDED_MODULES"]
+    assert not any(module == e or module.startswith(e + ".") for e in excluded)
+
+
+@pytest.mark.parametrize(("dest", "kept"), [
+    ("PyQt5/Qt5/plugins/platforms/libqxcb.so", True),
+    ("PyQt5/Qt5/plugins/platforms/libqoffscreen.so", True),
+    ("PyQt5/Qt5/plugins/platforms/libqminimal.so", True),
+    ("PyQt5/Qt5/plugins/platforms/libqwayland-egl.so", False),
+    ("PyQt5/Qt5/plugins/platforms/libqeglfs.so", False),
+    ("PyQt5/Qt5/plugins/platforms/libqwebgl.so", False),
+    ("PyQt5/Qt5/plugins/wayland-shell-integration/libxdg-shell.so", False),
+    ("PyQt5/Qt5/plugins/xcbglintegrations/libqxcb-glx-integration.so", True),
+    ("PyQt5/Qt5/plugins/imageformats/libqjpeg.so", True),
+    ("PyQt5/Qt5/plugins/imageformats/libqpdf.so", False),
+    ("PyQt5/Qt5/translations/qtbase_de.qm", False),
+    ("PyQt5/Qt5/qml/QtQuick/Controls/qmldir", False),
+    ("PyQt5/Qt5/lib/libQt5Quick.so.5", False),
+    ("libQt5Quick.so.5", False),
+    ("PyQt5/Qt5/lib/libQt5WaylandClient.so.5", False),
+    ("PyQt5/Qt5/lib/libQt5Widgets.so.5", True),
+    ("PyQt5/Qt5/lib/libQt5XcbQpa.so.5", True),
+    ("PyQt5/Qt5/lib/libQt5Svg.so.5", True),
+    ("libxcb-icccm.so.4", True),
+    ("colorama/__init__.pyc", True),
+    ("caprobe/resources/caprobe-16.png", True),
+])
+def test_spec_filters_qt_files(dest: str, kept: bool) -> None:
+    assert spec_namespace()["keep_in_bundle"](dest) is kept
+
+
+def test_spec_bundles_icons_and_pins_the_qt_binding() -> None:
+    text = SPEC_FILE.read_text()
+    assert '"caprobe" / "resources"' in text
+    hook = (PACKAGING / "pyi_rth_caprobe.py").read_text()
+    assert 'os.environ.setdefault("PYQTGRAPH_QT_LIB", "PyQt5")' in hook
+
+
+# ---- entry script, scripts ---------------------------------------------------------------------
+
+
+def run_entry(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(PACKAGING / "entry.py"), *args],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+def test_entry_runs_caprobe_main() -> None:
+    result = run_entry("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"caprobe {caprobe.__version__}"
+
+
+def test_entry_runs_only_caprobe_modules_with_dash_m() -> None:
+    result = run_entry("-m", "http.server")
+    assert result.returncode != 0
+    assert result.stderr.strip() == "caprobe: -m only runs caprobe's own modules, not 'http.server'"
+
+
+@pytest.mark.parametrize("script", ["build.sh", "install-desktop.sh", "render-icons.sh"])
+def test_shell_scripts_parse(script: str) -> None:
+    result = subprocess.run(["bash", "-n", str(PACKAGING / script)], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_build_script_rejects_unknown_options() -> None:
+    result = subprocess.run(["bash", str(PACKAGING / "build.sh"), "--bogus"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "unknown option '--bogus'" in result.stderr
+
+
+def test_install_desktop_installs_and_uninstalls(tmp_path: Path) -> None:
+    """Into a scratch HOME, with a stand-in program (no build needed)."""
+    program = tmp_path / "build" / "caprobe"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\necho stand-in caprobe\n")
+    program.chmod(0o755)
+    home = tmp_path / "home"
+    env = {**os.environ, "HOME": str(home)}
+    env.pop("XDG_DATA_HOME", None)
+    script = str(PACKAGING / "install-desktop.sh")
+
+    result = subprocess.run(["bash", script, "--binary", str(program)], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    link = home / ".local" / "bin" / "caprobe"
+    data = home / ".local" / "share"
+    assert subprocess.run([str(link)], capture_output=True, text=True).stdout == \
+        "stand-in caprobe\n"
+    desktop = (data / "applications" / "caprobe.desktop").read_text()
+    assert f"Exec={link}\n" in desktop
+    for size in ICON_SIZES:
+        assert png_size(data / "icons" / "hicolor" / f"{size}x{size}" / "apps" / "caprobe.png") \
+            == (size, size)
+    assert (data / "icons" / "hicolor" / "scalable" / "apps" / "caprobe.svg").is_file()
+
+    result = subprocess.run(["bash", script, "--uninstall"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert not link.exists() and not link.is_symlink()
+    assert not (data / "applications" / "caprobe.desktop").exists()
+    assert not (data / "caprobe").exists()
+    assert not list((data / "icons").rglob("caprobe.*"))
+
+
+def test_install_desktop_leaves_a_foreign_program_alone(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    foreign = home / ".local" / "bin" / "caprobe"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_text("#!/bin/sh\n# pip --user console script\n")
+    program = tmp_path / "caprobe"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    env = {**os.environ, "HOME": str(home)}
+    result = subprocess.run(["bash", str(PACKAGING / "install-desktop.sh"), "--binary",
+                             str(program)], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "is not ours" in result.stderr
+    result = subprocess.run(["bash", str(PACKAGING / "install-desktop.sh"), "--uninstall"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "pip --user console script" in foreign.read_text()
+
+
+def test_parse_depends() -> None:
+    assert check_bundle.parse_depends("libc6 (>= 2.36), libgl1, fonts-a | fonts-b") == {
+        "libc6", "libgl1", "fonts-a", "fonts-b"}
+
+
+# ---- frozen bundle (slow, opt-in) --------------------------------------------------------------
+
+BUNDLE_MODE = os.environ.get("CAPROBE_TEST_BUNDLE", "")
+needs_bundle = pytest.mark.skipif(BUNDLE_MODE not in ("1", "full"),
+                                  reason="set CAPROBE_TEST_BUNDLE=1 (or full) to build and run "
+                                         "the PyInstaller bundle")
+FROZEN_DIR = ROOT / "dist" / "caprobe-dir" / "caprobe"
+FROZEN_ONEFILE = ROOT / "dist" / "caprobe"
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    """Run packaging/build.sh once for this module (--dir-only unless CAPROBE_TEST_BUNDLE=full)."""
+    args = [] if BUNDLE_MODE == "full" else ["--dir-only"]
+    result = subprocess.run(["bash", str(PACKAGING / "build.sh"), *args], cwd=ROOT,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return ROOT / "dist"
+
+
+def frozen_programs() -> list[Path]:
+    return [FROZEN_DIR, FROZEN_ONEFILE] if BUNDLE_MODE == "full" else [FROZEN_DIR]
+
+
+@pytest.mark.slow
+@needs_bundle
+def test_bundle_leaves_out_unused_qt(built: Path) -> None:
+    internal = built / "caprobe-dir" / "_internal"
+    platforms = sorted(p.name for p in (internal / "PyQt5/Qt5/plugins/platforms").iterdir())
+    assert platforms == ["libqminimal.so", "libqoffscreen.so", "libqxcb.so"]
+    names = {p.name for p in internal.rglob("*")}
+    for unwanted in ("libQt5Quick.so.5", "libQt5Qml.so.5", "libQt5WaylandClient.so.5",
+                     "libQt5WebSockets.so.5", "libQt5Network.so.5", "QtNetwork.abi3.so",
+                     "QtTest.abi3.so"):
+        assert unwanted not in names
+    assert not (internal / "PyQt5/Qt5/translations").exists()
+    assert not (internal / "PyQt5/Qt5/qml").exists()
+    assert not (internal / "caproto").exists() and not (internal / "matplotlib").exists()
+    # the xcb helpers PyInstaller must copy from the build machine (issue 7)
+    assert {"libxcb-icccm.so.4", "libxcb-keysyms.so.1", "libxcb-xinerama.so.0"} <= names
+    assert (internal / "caprobe" / "resources" / "caprobe-256.png").is_file()
+
+
+@pytest.mark.slow
+@needs_bundle
+@pytest.mark.parametrize("which", ["dir", "onefile"])
+def test_frozen_self_test_reads_a_pv(built: Path, softioc_server, which: str) -> None:
+    program = FROZEN_DIR if which == "dir" else FROZEN_ONEFILE
+    if program not in frozen_programs():
+        pytest.skip("single file is built only with CAPROBE_TEST_BUNDLE=full")
+    env = {**softioc_server.client_environ(), "QT_QPA_PLATFORM": "offscreen"}
+    pv = softioc_server.pv("ai")
+    result = subprocess.run([str(program), "--self-test", pv], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[:2] == [pv, "1.500"]
+
+
+@pytest.mark.slow
+@needs_bundle
+def test_frozen_self_test_fails_clearly(built: Path, softioc_server) -> None:
+    env = {**softioc_server.client_environ(), "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([str(FROZEN_DIR), "--self-test", softioc_server.pv("no_such_pv"),
+                             "--timeout", "1"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+@needs_bundle
+@pytest.mark.parametrize("tool", ["get", "info"])
+def test_frozen_cli_tools(built: Path, softioc_server, tool: str) -> None:
+    pv = softioc_server.pv("ai")
+    result = subprocess.run([str(FROZEN_DIR), tool, pv], env=softioc_server.client_environ(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert pv in result.stdout
+
+
+@pytest.mark.slow
+@needs_bundle
+def test_frozen_program_runs_through_a_symlink(built: Path, tmp_path: Path) -> None:
+    """/usr/bin/caprobe and ~/.local/bin/caprobe are symlinks to the bundle's program."""
+    link = tmp_path / "caprobe"
+    link.symlink_to(FROZEN_DIR)
+    result = subprocess.run([str(link), "--version"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.stdout.strip() == f"caprobe {caprobe.__version__}", result.stderr
+
+
+@pytest.mark.slow
+@needs_bundle
+def test_deb_layout(built: Path) -> None:
+    if BUNDLE_MODE != "full":
+        pytest.skip("the .deb is built only with CAPROBE_TEST_BUNDLE=full")
+    deb = built / f"caprobe_{pyproject_version()}_amd64.deb"
+    listing = subprocess.run(["dpkg-deb", "--contents", str(deb)], capture_output=True,
+                             text=True, check=True).stdout
+    assert "root/root" in listing and "./opt/caprobe/caprobe" in listing
+    assert "./usr/bin/caprobe -> /opt/caprobe/caprobe" in listing
+    for path in ("./usr/share/applications/caprobe.desktop",
+                 "./usr/share/icons/hicolor/16x16/apps/caprobe.png",
+                 "./usr/share/icons/hicolor/256x256/apps/caprobe.png",
+                 "./usr/share/icons/hicolor/scalable/apps/caprobe.svg",
+                 f"./usr/share/metainfo/{METAINFO_FILE.name}"):
+        assert path in listing
+    depends = subprocess.run(["dpkg-deb", "--field", str(deb), "Depends"], capture_output=True,
+                             text=True, check=True).stdout
+    for package in ("libgl1", "libegl1", "libxkbcommon-x11-0", "fonts-dejavu-core"):
+        assert package in depends
