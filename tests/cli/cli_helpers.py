@@ -52,3 +52,44 @@ def popen(tool: str, *args: str, server: servers.Server | None = None,
     """Start caprobe-<tool> (for monitors); the caller reads stdout and stops it."""
     return subprocess.Popen([*tool_command(tool), *args], env=tool_env(server, env),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+class LineReader:
+    """Collects a running tool's stdout lines in a thread, so a test can wait for a line with
+    a deadline (polling, no fixed sleeps)."""
+
+    def __init__(self, process: subprocess.Popen[str]):
+        import queue
+        import threading
+
+        self.process = process
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, predicate, timeout: float = 20.0) -> str:
+        """The first new line for which predicate(line) is true; AssertionError on timeout."""
+        import queue
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no matching line within {timeout} s; got {self.lines}")
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"the tool exited; output was {self.lines}")
+            self.lines.append(line)
+            if predicate(line):
+                return line
