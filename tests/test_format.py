@@ -148,6 +148,13 @@ def test_truncation_says_so():
         "10 " + " ".join(str(i) for i in range(10)))
 
 
+def test_truncation_of_a_big_array_converts_only_what_is_shown():
+    data = np.arange(1_000_000, dtype=">f8")
+    assert fmt.format_value(response(data, DOUBLE), max_elements=2) == "1000000 0 1 ... (999998 more)"
+    assert fmt.format_value(np.float64(2.5)) == "2.5"
+    assert fmt.format_value([b"a", b"b"], max_elements=0) == "2 ... (2 more)"
+
+
 def test_char_array_as_string_up_to_nul():
     raw = np.frombuffer(b"hello\tworld\0garbage", "u1")
     assert fmt.format_value(response(raw, CHAR), char_as_string=True) == "hello\\tworld"
