@@ -643,14 +643,18 @@ def format_value(
 
 
 def format_timestamp(seconds: int | float, nanoseconds: int = 0, *, nanos: bool = False,
-                     epics_epoch: bool = True) -> str:
+                     epics_epoch: bool | None = None) -> str:
     """Local time ``%Y-%m-%d %H:%M:%S.%06f`` (``.%09f`` with ``nanos``).
 
-    seconds: whole seconds since the EPICS epoch (the raw ``secondsSinceEpoch``), or since the
-        Unix epoch with ``epics_epoch=False``.  A float is split into seconds and nanoseconds.
+    seconds: an int is whole seconds since the EPICS epoch (the raw ``secondsSinceEpoch``);
+        a float is Unix seconds (``metadata.timestamp``, ``time.time()``,
+        ``ConnectionEvent.time``) and is split into seconds and nanoseconds.  ``epics_epoch``
+        overrides that guess (True: EPICS epoch, False: Unix epoch).
     nanoseconds: the raw ``nanoSeconds`` (0..999999999); the six-digit form truncates, as
         epicsTimeToStrftime does, so the microseconds never round up into the next second.
     """
+    if epics_epoch is None:
+        epics_epoch = not isinstance(seconds, float)
     if isinstance(seconds, float):
         whole = math.floor(seconds)
         nanoseconds = int(nanoseconds) + int(round((seconds - whole) * 1e9))

@@ -257,6 +257,9 @@ def test_timestamp_epics_epoch_and_nanoseconds():
     assert fmt.format_timestamp(1795647600, 5000, epics_epoch=False) == (
         "2026-11-25 23:00:00.000005")
     assert fmt.format_timestamp(1795647600.25, epics_epoch=False) == "2026-11-25 23:00:00.250000"
+    # a float is Unix time (metadata.timestamp, time.time()); an int is the raw EPICS stamp
+    assert fmt.format_timestamp(1795647600.25) == "2026-11-25 23:00:00.250000"
+    assert fmt.format_timestamp(float(secs), epics_epoch=True) == "2026-11-25 23:00:00.000000"
 
 
 def test_timestamp_is_local_time(monkeypatch):
