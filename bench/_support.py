@@ -96,9 +96,31 @@ def time_calls(func: Callable[[], object], count: int, warmup: int) -> list[floa
     return samples
 
 
-def profile_top(func: Callable[[], object], limit: int = 15) -> str:
-    """Run ``func`` under cProfile; the top functions by own time as text."""
-    profiler = cProfile.Profile()
+def time_alternating(funcs: Sequence[Callable[[], object]], count: int, warmup: int
+                     ) -> list[tuple[list[float], float]]:
+    """Call each of ``funcs`` in turn, ``count`` rounds after ``warmup``: per function the
+    wall times (s) and its total CPU time (s) over the timed rounds. Interleaving puts every
+    function under the same machine load."""
+    for _ in range(warmup):
+        for func in funcs:
+            func()
+    walls: list[list[float]] = [[] for _ in funcs]
+    cpus = [0.0 for _ in funcs]
+    clock, cpu_clock = time.perf_counter, time.process_time
+    for _ in range(count):
+        for index, func in enumerate(funcs):
+            cpu_began = cpu_clock()
+            began = clock()
+            func()
+            walls[index].append(clock() - began)
+            cpus[index] += cpu_clock() - cpu_began
+    return list(zip(walls, cpus, strict=True))
+
+
+def profile_top(func: Callable[[], object], limit: int = 15, cpu: bool = False) -> str:
+    """Run ``func`` under cProfile; the top functions by own time as text. ``cpu``: count
+    process CPU time instead of wall time (blocking waits then weigh nothing)."""
+    profiler = cProfile.Profile(time.process_time) if cpu else cProfile.Profile()
     profiler.runcall(func)
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(limit)

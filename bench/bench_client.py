@@ -25,7 +25,10 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import resource
+import socket
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -44,6 +47,7 @@ PAYLOAD_MB = BIG_COUNT * 8 / 2**20
 FIRST_CONNECT_NAMES = [f"{record}.{field}" for record in ("ai", "ao", "long", "ro")
                        for field in ("DESC", "EGU", "HOPR", "LOPR", "SCAN")]
 
+HEADER = struct.Struct(">HHHHII")
 TARGETS = {"read": 0.5, "write": 0.6, "big": 10.0, "rss_ratio": 1.5}
 
 
@@ -91,6 +95,47 @@ def client_ops(client: str, prefix: str) -> dict[str, Callable[[], Any]]:
     raise ValueError(f"unknown client {client!r}")
 
 
+def _recv_until(sock: Any, command: int) -> tuple[int, ...]:
+    """Headers from ``sock`` until one with ``command``; returns that header."""
+    buffer = b""
+    while True:
+        while len(buffer) < 16:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed the circuit")
+            buffer += chunk
+        header = HEADER.unpack_from(buffer)
+        size = header[1]
+        while len(buffer) < 16 + size:
+            buffer += sock.recv(65536)
+        if header[0] == command:
+            return header
+        buffer = buffer[16 + size:]
+
+
+def raw_read(pv: str, port: int) -> None:
+    """The protocol floor of a fresh-connection read: the same 4 round trips as every
+    client here (UDP search, TCP connect, create channel, READ_NOTIFY), with hand-packed
+    bytes and no error handling. Shows what this machine and rsrv allow."""
+    cid = 1
+    name = servers._pad8(pv.encode() + b"\0")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.sendto(servers.pack_search_request(pv, cid), (servers.LOCALHOST, port))
+        reply = servers.parse_search_reply(udp.recv(1024), cid)
+    assert reply is not None
+    with socket.create_connection((servers.LOCALHOST, reply[0])) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        user = b"bench\0\0\0"
+        sock.sendall(HEADER.pack(0, 0, 0, 13, 0, 0)
+                     + HEADER.pack(21, 8, 0, 0, 0, 0) + user
+                     + HEADER.pack(20, 8, 0, 0, 0, 0) + user
+                     + HEADER.pack(18, len(name), 0, 0, cid, 13) + name)
+        sid = _recv_until(sock, 18)[5]
+        sock.sendall(HEADER.pack(15, 0, 6, 1, sid, 1))  # READ_NOTIFY DBR_DOUBLE x1
+        _recv_until(sock, 15)
+        sock.sendall(HEADER.pack(12, 0, 0, 0, sid, cid))  # CLEAR_CHANNEL, no wait
+
+
 def check_big(data: Any) -> None:
     if len(data) != BIG_COUNT or float(data[-1]) != BIG_COUNT - 1:
         raise RuntimeError(f"1M waveform read wrong: {len(data)} elements")
@@ -100,9 +145,20 @@ def worker_timing(args: argparse.Namespace) -> dict[str, Any]:
     ops = client_ops(args.client, args.prefix)
     check_big(ops["big"]())
     result: dict[str, Any] = {"client": args.client}
-    result["read"] = _support.summarize(_support.time_calls(ops["read"], args.reads, 30))
-    result["write"] = _support.summarize(_support.time_calls(ops["write"], args.writes, 30))
-    result["big"] = _support.summarize(_support.time_calls(ops["big"], args.big, 2))
+    port = int(os.environ["EPICS_CA_SERVER_PORT"])
+    read_pv = args.prefix + SCALAR_READ
+    for op, count, warmup in (("read", args.reads, 30), ("write", args.writes, 30),
+                              ("big", args.big, 2)):
+        funcs = [ops[op]]
+        if op == "read" and args.client == "caprobe":
+            # The protocol floor, interleaved call by call with caprobe's reads.
+            funcs.append(lambda: raw_read(read_pv, port))
+        timed = _support.time_alternating(funcs, count, warmup)
+        for key, (walls, cpu) in zip((op, "raw_read")[:len(timed)], timed, strict=True):
+            result[key] = _support.summarize(walls)
+            # Client CPU (all threads) per call: how much of the wall time this process
+            # works rather than waits for the server.
+            result[key]["cpu_ms"] = cpu * 1e3 / count
     if args.client == "pyepics":
         import epics
 
@@ -115,9 +171,11 @@ def worker_timing(args: argparse.Namespace) -> dict[str, Any]:
         result["first_connect"] = _support.summarize(first)
     if args.profile:
         result["profile"] = {
-            "read": _support.profile_top(lambda: [ops["read"]() for _ in range(300)]),
-            "write": _support.profile_top(lambda: [ops["write"]() for _ in range(300)]),
-            "big": _support.profile_top(lambda: [ops["big"]() for _ in range(10)]),
+            "read": _support.profile_top(lambda: [ops["read"]() for _ in range(300)], 25,
+                                         cpu=True),
+            "write": _support.profile_top(lambda: [ops["write"]() for _ in range(300)], 25,
+                                          cpu=True),
+            "big": _support.profile_top(lambda: [ops["big"]() for _ in range(10)], 15),
         }
     return result
 
@@ -180,12 +238,20 @@ def build_table(timing: dict[str, dict[str, Any]], rss: dict[str, dict[str, Any]
         if client == "caprobe":
             mark = " ✅" if ratio <= TARGETS["rss_ratio"] else " ❌"
         rss_cells.append(f"{growth:.1f} MiB ({ratio:.2f}× payload){mark}")
+    rows.append(["client CPU per read() / write() / 1M read", *[
+        " / ".join(f"{timing[c][op]['cpu_ms']:.3g}" for op in ("read", "write", "big")) + " ms"
+        for c in clients], "(reference)"])
     rss_limit = TARGETS["rss_ratio"] * PAYLOAD_MB
     rows.append(["1M-double read: peak RSS growth (fresh process)", *rss_cells,
                  f"≤ {TARGETS['rss_ratio']}× payload ({rss_limit:.1f} MiB)"])
     first = timing["pyepics"].get("first_connect")
     rows.append(["pyepics: first connect + caget of a new PV name", "-", "-",
                  cell_ms(first) + f" (n={first['n']})" if first else "-", "(reference)"])
+    raw = timing["caprobe"].get("raw_read")
+    if raw:
+        rows.append(["floor: hand-packed bytes, same 4 round trips (search, connect, "
+                     "create, read), interleaved with caprobe's reads",
+                     cell_ms(raw) + f", CPU {raw['cpu_ms']:.3g} ms", "-", "-", "(reference)"])
     table = _support.markdown_table(
         ["operation", "caprobe", "caproto.sync", "pyepics", "target"], rows)
     return table + (
@@ -245,7 +311,8 @@ def main() -> None:
     print(table)
     for client, result in timing.items():
         for op, text in result.get("profile", {}).items():
-            print(f"\ncProfile, {client} {op} (top by own time):\n{text}")
+            kind = "wall" if op == "big" else "CPU"
+            print(f"\ncProfile ({kind} time), {client} {op}, top by own time:\n{text}")
     path = _support.write_results("bench_client", {
         "machine": machine, "settings": settings, "timing": timing, "rss": rss,
         "targets_ms": TARGETS, "table": table, "elapsed_s": time.monotonic() - began})
