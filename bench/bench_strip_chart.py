@@ -1,0 +1,315 @@
+"""Strip chart benchmark (not a test): throughput, redraw rate, CPU and memory.
+
+Part 1, live: an EPICS base soft IOC (the ``softioc`` package, started with the test harness in
+tests/servers.py) runs N ``calc`` counters that all process ~1000 times a second, and the real
+:class:`~caprobe.gui.strip_chart.StripChartPanel` charts them through caprobe.ca for
+``--duration`` seconds. Reported: samples delivered per PV and how many were lost (the counters
+count by one, so a missing monitor is a step of 2+), achieved rate, painted frames per second,
+process CPU % of one core, RSS every second.
+
+EPICS base only offers periodic scans down to ".1 second" (``SCAN ".001 second"`` is rejected:
+not a menuScan choice, and menus cannot be extended after base.dbd is loaded), so the 1 kHz
+comes from two ``calcout`` records that re-trigger each other through their output delay
+(``ODLY``); the first forward-links through the N counters, so they process together.
+
+Part 2, big buffer: one trace holding ``--big-samples`` samples (default 3.6 M: one hour at
+1 kHz, with a few disconnect gaps), a one-hour window, and the time of one redraw
+(``setData`` + clip + peak downsampling + paint), median and 90th percentile.
+
+Usage::
+
+    .venv/bin/python bench/bench_strip_chart.py                     # both parts, 60 s, 10 PVs
+    .venv/bin/python bench/bench_strip_chart.py --window 30         # shows RSS flat once full
+    .venv/bin/python bench/bench_strip_chart.py --skip-live --big-samples 3600000
+
+Results are printed and written as JSON to bench/results/ (git-ignored). Runs offscreen unless
+``QT_QPA_PLATFORM`` says otherwise (e.g. xcb under Xvfb).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PyQt5")
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the IOC harness (servers.py) lives with the tests
+
+import numpy as np  # noqa: E402
+from PyQt5.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer  # noqa: E402
+from PyQt5.QtWidgets import QApplication  # noqa: E402
+
+OSCILLATOR_DB = """\
+# 1 kHz without Python: two calcouts re-trigger each other after ODLY; oscA forward-links
+# through the counters c0..c(N-1), so every counter processes once per oscillation.
+record(calcout, "$(P)oscA") {
+    field(PINI, "YES")
+    field(CALC, "VAL+1")
+    field(ODLY, "$(D)")
+    field(OOPT, "Every Time")
+    field(OUT,  "$(P)oscB.PROC PP")
+    field(FLNK, "$(P)c0")
+}
+record(calcout, "$(P)oscB") {
+    field(CALC, "VAL+1")
+    field(ODLY, "$(D)")
+    field(OOPT, "Every Time")
+    field(OUT,  "$(P)oscA.PROC PP")
+}
+"""
+
+COUNTER = 'record(calc, "$(P)c{i}") {{ field(CALC, "VAL+1") {flnk}}}\n'
+
+
+class PaintCounter(QObject):
+    """Counts real paint events of the plot viewport (what the operator sees), not timer ticks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if event.type() == QEvent.Paint:
+            self.count += 1
+        return False
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def pump(app: QApplication, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.001)  # like an idle event loop: do not turn the pump itself into CPU load
+
+
+def run_live(app: QApplication, args: argparse.Namespace) -> dict:
+    import servers
+
+    from caprobe.gui.strip_chart import StripChartPanel
+
+    n = args.pvs
+    db_text = OSCILLATOR_DB + "".join(
+        COUNTER.format(i=i, flnk=f'field(FLNK, "$(P)c{i + 1}") ' if i + 1 < n else "")
+        for i in range(n)
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".db", delete=False) as f:
+        f.write(db_text)
+        db_path = f.name
+    ioc = servers.start_softioc(db=db_path, acf=None, macros={"D": str(args.odly)})
+    os.environ.update(ioc.env)
+    try:
+        panel = StripChartPanel()
+        panel.resize(1200, 700)
+        panel.show()
+        panel.set_time_window(args.window)
+        painter = PaintCounter()
+        panel.plot_widget.viewport().installEventFilter(painter)
+        names = [ioc.pv(f"c{i}") for i in range(n)]
+        for name in names:
+            panel.add_pv(name)
+        pump(app, 2.0)  # connect and settle; not measured
+        for buf in panel.traces().values():
+            buf.total_appended = 0
+        start_values = {k: (b.last_value if len(b) else None) for k, b in panel.traces().items()}
+        timeline: list[dict] = []
+        t0, cpu0, paints0 = time.monotonic(), cpu_seconds(), painter.count
+        frames0 = panel.frames_drawn
+        last = {"t": t0, "cpu": cpu0, "paints": paints0, "frames": frames0}
+        loop = QEventLoop()
+
+        def sample() -> None:
+            """Once a second, from the real event loop (as the app runs): no busy pump."""
+            now, cpu = time.monotonic(), cpu_seconds()
+            dt = now - last["t"]
+            timeline.append({
+                "t": round(now - t0, 2),
+                "rss_mb": round(rss_mb(), 1),
+                "cpu_pct": round(100 * (cpu - last["cpu"]) / dt, 1),
+                "fps": round((painter.count - last["paints"]) / dt, 1),
+                "redraws": round((panel.frames_drawn - last["frames"]) / dt, 1),
+                "samples": sum(b.total_appended for b in panel.traces().values()),
+            })  # fmt: skip
+            print("  ", timeline[-1], flush=True)
+            last.update(t=now, cpu=cpu, paints=painter.count, frames=panel.frames_drawn)
+            if now - t0 >= args.duration:
+                loop.quit()
+
+        ticker = QTimer()
+        ticker.setTimerType(Qt.PreciseTimer)
+        ticker.timeout.connect(sample)
+        ticker.start(1000)
+        loop.exec_()
+        ticker.stop()
+        elapsed = time.monotonic() - t0
+        per_pv = {}
+        for name, buf in panel.traces().items():
+            values = buf.values[np.isfinite(buf.values)]
+            first = start_values[name]
+            got = buf.total_appended
+            # counters step by exactly one per processing: expected = value span since start
+            expected = int(values[-1] - first) if first is not None and len(values) else got
+            per_pv[name] = {"received": got, "expected": expected, "lost": expected - got}
+        total = sum(p["received"] for p in per_pv.values())
+        result = {
+            "pvs": n,
+            "duration_s": round(elapsed, 1),
+            "window_s": args.window,
+            "odly_s": args.odly,
+            "samples_received": total,
+            "samples_lost": sum(p["lost"] for p in per_pv.values()),
+            "rate_per_pv_hz": round(total / n / elapsed, 1),
+            "fps_mean": round((painter.count - paints0) / elapsed, 1),
+            "redraws_per_s": round((panel.frames_drawn - frames0) / elapsed, 1),
+            "fps_min_1s": min(s["fps"] for s in timeline),
+            "cpu_pct_mean": round(100 * (cpu_seconds() - cpu0) / elapsed, 1),
+            "rss_mb_start": timeline[0]["rss_mb"],
+            "rss_mb_end": timeline[-1]["rss_mb"],
+            "per_pv": per_pv,
+            "timeline": timeline,
+        }
+        started = time.monotonic()
+        panel.shutdown()
+        result["shutdown_s"] = round(time.monotonic() - started, 3)
+        panel.deleteLater()
+        return result
+    finally:
+        ioc.close()
+        os.unlink(db_path)
+
+
+def run_big(app: QApplication, args: argparse.Namespace) -> dict:
+    from caprobe.chart_data import SampleBatch
+    from caprobe.gui.strip_chart import StripChartPanel
+
+    class NoCA(QObject):
+        from PyQt5.QtCore import pyqtSignal
+
+        samples_ready = pyqtSignal(object)
+
+        def start(self) -> None: ...
+        def stop(self, timeout_ms: int = 0) -> bool:
+            return True
+
+        def add_pv(self, name: str) -> None: ...
+        def remove_pv(self, name: str) -> None: ...
+
+    n = args.big_samples
+    panel = StripChartPanel(worker=NoCA())
+    panel.resize(1200, 700)
+    panel.show()
+    panel.set_time_window(3600.0)
+    panel.add_pv("BIG")
+    now = time.time()
+    t = now - 3600.0 + np.arange(n) * (3600.0 / n)
+    rng = np.random.default_rng(0)
+    v = np.cumsum(rng.normal(0, 1, n))
+    sev = np.zeros(n, np.int8)
+    for gap in (0.2, 0.55, 0.8):  # three disconnects
+        i = int(gap * n)
+        v[i], sev[i] = np.nan, 4
+    panel.ingest(SampleBatch({"BIG": (t, v, sev)}, {"BIG": True}, {}))
+    assert len(panel.traces()["BIG"]) == n
+    pump(app, 0.5)
+    viewport = panel.plot_widget.viewport()
+
+    def one_redraw(new_data: bool) -> float:
+        if new_data:
+            panel._traces["BIG"].dirty = True
+        started = time.perf_counter()
+        panel._redraw()
+        viewport.repaint()  # synchronous paint of the plot
+        return 1000 * (time.perf_counter() - started)
+
+    for _ in range(3):  # warm-up
+        one_redraw(True)
+    with_data = [one_redraw(True) for _ in range(args.big_repeats)]
+    scroll_only = [one_redraw(False) for _ in range(args.big_repeats)]
+    panel.shutdown()
+    panel.deleteLater()
+
+    def summary(xs: list[float]) -> dict:
+        xs = sorted(xs)
+        return {
+            "median_ms": round(statistics.median(xs), 1),
+            "p90_ms": round(xs[int(0.9 * (len(xs) - 1))], 1),
+            "max_ms": round(xs[-1], 1),
+        }
+
+    return {
+        "samples": n,
+        "window_s": 3600,
+        "plot_px": [panel.plot_widget.width(), panel.plot_widget.height()],
+        "redraw_with_new_data": summary(with_data),
+        "redraw_scroll_only": summary(scroll_only),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=60.0, help="live run, seconds")
+    parser.add_argument("--pvs", type=int, default=10)
+    parser.add_argument("--window", type=float, default=3600.0, help="chart time window, s")
+    parser.add_argument(
+        "--odly", type=float, default=0.00045,
+        help="calcout output delay; the period is about 2 x ODLY plus overhead",
+    )  # fmt: skip
+    parser.add_argument("--big-samples", type=int, default=3_600_000)
+    parser.add_argument("--big-repeats", type=int, default=30)
+    parser.add_argument("--skip-live", action="store_true")
+    parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--switch-interval", type=float, default=None,
+        help="sys.setswitchinterval for the run (GIL hand-over between CA thread and GUI)",
+    )  # fmt: skip
+    args = parser.parse_args()
+
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    results: dict = {
+        "platform": os.environ.get("QT_QPA_PLATFORM"),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "switch_interval_s": sys.getswitchinterval(),
+        "loadavg_before": os.getloadavg(),
+    }
+    if not args.skip_live:
+        print(f"live: {args.pvs} PVs, window {args.window:g} s, {args.duration:g} s", flush=True)
+        results["live"] = run_live(app, args)
+        live = {k: v for k, v in results["live"].items() if k not in ("per_pv", "timeline")}
+        print(json.dumps(live, indent=2))
+    if not args.skip_big:
+        print(f"big buffer: {args.big_samples:,} samples", flush=True)
+        results["big"] = run_big(app, args)
+        print(json.dumps(results["big"], indent=2))
+    results["loadavg_after"] = os.getloadavg()
+    out = args.out or REPO / "bench" / "results" / f"strip_chart-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"written {out}")
+
+
+if __name__ == "__main__":
+    main()
