@@ -68,7 +68,9 @@ def _show(pv_name: str, args: argparse.Namespace, timeout: float, prefix: str) -
     """Print the PV's current value in caput's style (caget's line with a prefix)."""
     try:
         channel = ca.info(pv_name, timeout=timeout, priority=args.priority)
-        data_type = request_type(int(channel.native_data_type))
+        # caput reads back with its own -n/-S in force: enum indices, char arrays as text.
+        data_type = request_type(int(channel.native_data_type),
+                                 enum_as_number=args.enum_mode == "number")
         response = ca.read(pv_name, data_type=data_type, data_count=channel.native_data_count,
                            timeout=timeout, priority=args.priority)
     except ca.CATimeoutError:
@@ -77,13 +79,13 @@ def _show(pv_name: str, args: argparse.Namespace, timeout: float, prefix: str) -
     except ca.CAError as exc:
         common.report(common.pv_message(pv_name, exc), args.verbose)
         return False
+    options = {"separator": args.separator, "char_as_string": args.long_string}
     if args.terse:
-        text = fmt.format_value(response, separator=args.separator)
+        text = fmt.format_value(response, **options)
     elif args.long:
-        text = fmt.format_wide_line(pv_name, response, separator=args.separator,
-                                    nanos=args.nanos)
+        text = fmt.format_wide_line(pv_name, response, nanos=args.nanos, **options)
     else:
-        text = fmt.format_value_line(pv_name, response, separator=args.separator)
+        text = fmt.format_value_line(pv_name, response, **options)
     common.print_line(prefix + text)
     return True
 
@@ -114,7 +116,12 @@ def value_to_write(args: argparse.Namespace, channel: Any,
         if len(words) > count:
             raise ValueError(f"{len(words)} values do not fit the PV's {count} elements")
         return fmt.parse_values(words, native, enum_strings, **options)
-    return fmt.parse_value(" ".join(args.values), native, enum_strings, **options)
+    try:
+        return fmt.parse_value(" ".join(args.values), native, enum_strings, **options)
+    except ValueError as exc:
+        if native == fmt.CHAR and count > 1:
+            raise ValueError(f"{exc}; use -S to write text to a char array") from None
+        raise
 
 
 def _run(args: argparse.Namespace) -> int:

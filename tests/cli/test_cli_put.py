@@ -93,8 +93,9 @@ def test_enum_by_name_and_index(ioc):
         "New : " + row(ioc, "mbbo", "Twenty-five char state!!!"))
     # several words are joined with spaces, as caput does
     assert put(ioc, "mbbo", "Twenty-five", "char", "state!!!").returncode == 0
-    assert put(ioc, "bo", "1", options=["-n"]).stdout.splitlines()[1] == (
-        "New : " + row(ioc, "bo", "On"))
+    # with -n caput also prints the old and new value as numbers
+    assert put(ioc, "bo", "1", options=["-n"]).stdout.splitlines() == [
+        "Old : " + row(ioc, "bo", "0"), "New : " + row(ioc, "bo", "1")]
     assert put(ioc, "bo", "Off", options=["-s"]).stdout.splitlines()[1] == (
         "New : " + row(ioc, "bo", "Off"))
 
@@ -152,8 +153,12 @@ def test_array_count_mismatch_warns(ioc):
 
 
 def test_long_string(ioc):
+    put(ioc, "wf_char", "first", options=["-S"])
     result = put(ioc, "wf_char", "line1\\nline2", options=["-S"])
     assert result.returncode == 0, result.stderr
+    # with -S the Old/New lines show the char array as text, as caput's do
+    assert result.stdout.splitlines() == [f"Old : {ioc.pv('wf_char')} first",
+                                          f"New : {ioc.pv('wf_char')} line1\\nline2"]
     assert get(ioc, "wf_char", "-S", "-t") == "line1\\nline2\n"
     # the trailing NUL is sent: the dynamic count is the length plus one
     assert get(ioc, "wf_char", "-c", "-t") == "12 108 105 110 101 49 10 108 105 110 101 50 0\n"
@@ -161,6 +166,10 @@ def test_long_string(ioc):
     assert put(ioc, "lso.VAL$", text, options=["-S"]).returncode == 0
     assert get(ioc, "lso.VAL$", "-S", "-t") == text + "\n"
     assert get(ioc, "lso", "-t") == text[:39] + "\n"
+
+
+def test_text_to_char_array_without_dash_s_suggests_it(ioc):
+    assert_refused(put(ioc, "wf_char", "hello"), "use -S to write text to a char array")
 
 
 def test_long_string_refusals(ioc):
