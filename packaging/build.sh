@@ -6,10 +6,12 @@
 #   dist/caprobe                      single file (unpacks itself to /tmp on every start)
 #   dist/caprobe_<version>_amd64.deb  /opt/caprobe + /usr/bin/caprobe + desktop entry + icons
 #
-# Usage: bash packaging/build.sh [--dir-only] [--no-deb] [--clean]
+# Usage: bash packaging/build.sh [--dir-only] [--no-deb] [--clean] [--measure]
 #   --dir-only  only the one-folder bundle (CI: then run its --self-test and `caprobe get`)
 #   --no-deb    bundle and single file, no .deb
 #   --clean     discard PyInstaller's caches in build/ first (slower, from scratch)
+#   --measure   afterwards time launch-to-window of each build under a private Xvfb
+#               (packaging/measure_start.py; needs Xvfb and xwininfo)
 # Environment: PYTHON (default .venv/bin/python, else python3), DEB_MAINTAINER (the .deb's
 # Maintainer field), CAPROBE_ENTRY (freeze another entry script, for baseline measurements only).
 #
@@ -23,12 +25,14 @@ cd "$(dirname "$0")/.."
 DIR_ONLY=0
 MAKE_DEB=1
 CLEAN=()
+MEASURE=0
 for arg in "$@"; do
     case "$arg" in
         --dir-only) DIR_ONLY=1; MAKE_DEB=0 ;;
         --no-deb) MAKE_DEB=0 ;;
         --clean) CLEAN=(--clean) ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --measure) MEASURE=1 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "build.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -156,3 +160,15 @@ fi
 
 say "done:"
 printf '    %s\n' "${REPORT[@]}"
+
+if [ "$MEASURE" -eq 1 ]; then
+    if command -v Xvfb >/dev/null 2>&1 && command -v xwininfo >/dev/null 2>&1; then
+        say "start-up times (load average now: $(cut -d' ' -f1-3 /proc/loadavg)):"
+        for program in dist/caprobe-dir/caprobe dist/caprobe; do
+            [ -x "$program" ] || continue
+            "$PYTHON" packaging/measure_start.py --runs 5 "$program" | sed 's/^/    /'
+        done
+    else
+        say "--measure needs Xvfb and xwininfo (apt: xvfb x11-utils)"
+    fi
+fi

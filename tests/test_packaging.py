@@ -357,6 +357,21 @@ def test_bundle_leaves_out_unused_qt(built: Path) -> None:
 
 @pytest.mark.slow
 @needs_bundle
+def test_bundle_carries_every_caprobe_module(built: Path) -> None:
+    """A module missing from the bundle shows up only when that panel is opened."""
+    from PyInstaller.archive.readers import CArchiveReader
+
+    archive = CArchiveReader(str(FROZEN_DIR)).open_embedded_archive("PYZ.pyz")
+    frozen = {name for name in archive.toc if name.split(".")[0] == "caprobe"}
+    source = set()
+    for path in (ROOT / "caprobe").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        source.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    assert source - frozen == set()
+
+
+@pytest.mark.slow
+@needs_bundle
 @pytest.mark.parametrize("which", ["dir", "onefile"])
 def test_frozen_self_test_reads_a_pv(built: Path, softioc_server, which: str) -> None:
     program = FROZEN_DIR if which == "dir" else FROZEN_ONEFILE
