@@ -519,11 +519,10 @@ class StripChartPanel(QWidget):
             target = self._make_trace_view(trace) if mode == "per-trace" else self.view_box
             target.addItem(trace.curve)
             target.addItem(trace.hold)
+        # setLabel() re-shows the axis, so label first, then hide in per-trace mode
+        self.plot_item.setLabel("left", "normalised" if mode == "normalised" else None)
         if mode == "per-trace":
             self.plot_item.hideAxis("left")
-        else:
-            self.plot_item.showAxis("left")
-        self.plot_item.setLabel("left", "normalised" if mode == "normalised" else None)
         self._last_norm_update = 0.0
         self._sync_trace_views()
         self.set_autoscale(self._autoscale)
@@ -770,6 +769,8 @@ class StripChartPanel(QWidget):
                 layout.removeItem(axis)
         for col, axis in enumerate(self._trace_axes(), start=3):
             layout.addItem(axis, 2, col)
+            # the hidden left axis drew the horizontal grid; the first trace axis takes over
+            axis.setGrid(64 if col == 3 else False)
         self._sync_trace_views()
 
     def _drop_trace_view(self, trace: _Trace) -> None:
