@@ -86,6 +86,8 @@ def get_one(pv_name: str, args: argparse.Namespace, timeout: float) -> bool:
     """Read and print one PV; errors as one stderr line.  True on success."""
     try:
         channel = ca.info(pv_name, timeout=timeout, priority=args.priority)
+    except ca.ConfigurationError:
+        raise  # the environment is wrong for every PV: one message, stop
     except ca.CATimeoutError:
         common.report(f"Channel connect timed out: '{pv_name}' not found.", args.verbose)
         return False
@@ -107,6 +109,8 @@ def get_one(pv_name: str, args: argparse.Namespace, timeout: float) -> bool:
     try:
         response = ca.read(pv_name, data_type=data_type, data_count=count, timeout=timeout,
                            priority=args.priority)
+    except ca.ConfigurationError:
+        raise  # the environment is wrong for every PV: one message, stop
     except ca.CATimeoutError:
         common.report(f"Read operation timed out: '{pv_name}' data was not read.", args.verbose)
         return False

@@ -30,6 +30,8 @@ def _run(args: argparse.Namespace) -> int:
     for pv_name in args.pvs:
         try:
             channel = ca.info(pv_name, timeout=timeout, priority=args.priority)
+        except ca.ConfigurationError:
+            raise  # the environment is wrong for every PV: one message, stop
         except ca.CATimeoutError:
             common.report(f"Channel connect timed out: '{pv_name}' not found.", args.verbose)
             failures += 1

@@ -243,15 +243,25 @@ def _run(args: argparse.Namespace) -> int:
     timeout = common.resolve_timeout(args)
     monitor = Monitor(args)
     subscriptions = []
+    failed = False
     for pv_name in args.pvs:
         if pv_name in monitor.channels:
             continue  # the same PV twice would print every update twice
-        monitor.channels[pv_name] = _Channel(pv_name)
         data_type, data_count = _data_type(args, pv_name, timeout)
-        sub = ca.subscribe(pv_name, priority=args.priority, data_type=data_type,
-                           data_count=data_count, mask=args.mask)
+        try:
+            sub = ca.subscribe(pv_name, priority=args.priority, data_type=data_type,
+                               data_count=data_count, mask=args.mask)
+        except ca.ConfigurationError:
+            raise
+        except ca.CAError as exc:  # e.g. a malformed PV name: skip it, watch the others
+            common.report(common.pv_message(pv_name, exc), args.verbose)
+            failed = True
+            continue
+        monitor.channels[pv_name] = _Channel(pv_name)
         sub.add_callback(monitor.on_update)  # a bound method: monitor keeps it alive
         subscriptions.append(sub)
+    if not subscriptions:
+        return 1
     try:
         ca.block(*subscriptions, duration=args.duration, timeout=timeout,
                  force_int_enums=args.enum_as_number)
@@ -263,7 +273,7 @@ def _run(args: argparse.Namespace) -> int:
         if not channel.not_found_printed:
             common.print_line(f"{monitor._name(channel)}{args.separator}"
                               "*** Not connected (PV not found)")
-    return 1 if missing else 0
+    return 1 if missing or failed else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -73,6 +73,8 @@ def _show(pv_name: str, args: argparse.Namespace, timeout: float, prefix: str) -
                                  enum_as_number=args.enum_mode == "number")
         response = ca.read(pv_name, data_type=data_type, data_count=channel.native_data_count,
                            timeout=timeout, priority=args.priority)
+    except ca.ConfigurationError:
+        raise  # the environment is wrong for every PV: one message, stop
     except ca.CATimeoutError:
         common.report(f"Read operation timed out: '{pv_name}' data was not read.", args.verbose)
         return False
@@ -132,6 +134,8 @@ def _run(args: argparse.Namespace) -> int:
     timeout = common.resolve_timeout(args)
     try:
         channel = ca.info(pv_name, timeout=timeout, priority=args.priority)
+    except ca.ConfigurationError:
+        raise  # the environment is wrong for every PV: one message, stop
     except ca.CATimeoutError:
         common.report(f"Channel connect timed out: '{pv_name}' not found.", args.verbose)
         return 1
@@ -162,6 +166,8 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     try:
         ca.write(pv_name, value, notify=args.callback, timeout=timeout, priority=args.priority)
+    except ca.ConfigurationError:
+        raise  # the environment is wrong for every PV: one message, stop
     except ca.CATimeoutError as exc:
         if args.callback:
             common.report(f"Write callback operation timed out: '{pv_name}' did not complete "

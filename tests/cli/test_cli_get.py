@@ -310,3 +310,11 @@ def test_epics_cli_timeout_is_used(ioc):
     assert result.returncode == 0
     assert result.stdout == "1.5\n"
     assert result.stderr.startswith("'soon' is not a valid timeout value")
+
+
+def test_bad_environment_is_reported_once(ioc):
+    result = get(ioc, ":ai", ":long", env={"EPICS_CA_SERVER_PORT": "abc"})
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert "EPICS_CA_SERVER_PORT" in result.stderr and "Traceback" not in result.stderr

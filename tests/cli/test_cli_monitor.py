@@ -152,3 +152,11 @@ def test_disconnect_and_reconnect(ioc_factory):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_bad_pv_name_is_skipped_and_reported(ioc):
+    result = monitor(ioc, "--count", "1", "-t", "n", "bad name", ":ai")
+    assert result.returncode == 1
+    assert result.stdout == f"{ioc.pv('ai'):<30}  1.5  \n"
+    assert len(result.stderr.splitlines()) == 1
+    assert "white space" in result.stderr
