@@ -234,8 +234,12 @@ def run_big(app: QApplication, args: argparse.Namespace) -> dict:
     viewport = panel.plot_widget.viewport()
 
     def one_redraw(new_data: bool) -> float:
+        # Force the worst case: the X range moves (scroll step) so pyqtgraph re-clips and
+        # re-downsamples all 3.6 M samples, and, with new_data, the curve is re-uploaded too.
+        panel._x_anchor = 0.0
         if new_data:
             panel._traces["BIG"].dirty = True
+            panel._traces["BIG"].last_upload = 0.0
         started = time.perf_counter()
         panel._redraw()
         viewport.repaint()  # synchronous paint of the plot

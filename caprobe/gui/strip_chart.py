@@ -124,6 +124,7 @@ class _Trace:
     connected: bool | None = None  # None: never connected yet (searching)
     ever_connected: bool = False  # False + connected False = "not found", not a disconnect
     dirty: bool = False
+    last_upload: float = 0.0  # time.time() of the last set_samples
     units: str = ""
     precision: int | None = None
     disp_limits: tuple[float, float] | None = None
@@ -213,6 +214,7 @@ class StripChartPanel(QWidget):
         self._autoscale = True
         self._y_mode = "shared"
         self._setting_range = False  # our own setXRange, not the operator panning
+        self._x_anchor = 0.0  # "now" at the last scroll step
         self._frames = 0
         self._last_norm_update = 0.0
         self._worker = worker if worker is not None else ChartWorker(self)
@@ -645,14 +647,27 @@ class StripChartPanel(QWidget):
             self._redraw_timer.setInterval(interval)
 
     def _redraw_frame(self, now: float) -> None:
+        # Pixel-step updates: nothing on screen can change faster than one pixel column, and
+        # with a 1 h window a column is ~3 s. Moving the X range makes pyqtgraph re-clip and
+        # re-downsample every curve (O(visible samples)), so the range moves only when "now"
+        # has advanced half a column, and a dirty curve is re-uploaded at most once per
+        # column (or whenever the range moves, since it is recomputed then anyway). The
+        # 2-point hold segment still follows every frame, so the live value is never stale.
+        step = self._window_s / max(1.0, float(self.view_box.width()))
+        move_x = self._scrolling and now - self._x_anchor >= 0.5 * step
+        due = [
+            tr for tr in self._traces.values()
+            if tr.dirty and (move_x or now - tr.last_upload >= step)
+        ]  # fmt: skip
+        for trace in due:
+            trace.curve.hold_updates()  # it recomputes once, in set_samples below
+        if move_x:
+            self._apply_x_range(now)
+        for trace in due:
+            trace.curve.set_samples(trace.buffer.times, trace.buffer.values)
+            trace.dirty = False
+            trace.last_upload = now
         for trace in self._traces.values():
-            if trace.dirty:
-                trace.curve.hold_updates()  # it recomputes once, in set_samples below
-        self._apply_x_range(now)
-        for trace in self._traces.values():
-            if trace.dirty:
-                trace.curve.set_samples(trace.buffer.times, trace.buffer.values)
-                trace.dirty = False
             self._update_hold(trace, now)
         if self._y_mode == "normalised" and now - self._last_norm_update > 0.5:
             self._update_normalisation()
@@ -668,6 +683,7 @@ class StripChartPanel(QWidget):
         if not self._scrolling or self._paused:
             return
         self._setting_range = True
+        self._x_anchor = now
         try:
             self.view_box.setXRange(now - self._window_s, now, padding=0)
         finally:
