@@ -193,7 +193,7 @@ class StripChartPanel(QWidget):
     text are added. ``worker`` may be injected (tests use a fake without CA).
     """
 
-    #: (pv name, message) when a PV cannot be charted; the main window may show it.
+    #: One-line operator message (bad PV name, export done, worker error) for a status bar.
     message = pyqtSignal(str)
 
     def __init__(
@@ -308,7 +308,6 @@ class StripChartPanel(QWidget):
         controls_row.addWidget(self.y_mode_combo)
         controls_row.addStretch(1)
 
-        pg.setConfigOptions(antialias=False)
         self.plot_widget = _ChartPlot(self)
         self.plot_widget.setBackground(BACKGROUND)
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
