@@ -400,12 +400,12 @@ class StripChartPanel(QWidget):
         # would scan the whole array for its bounds every frame, so it is off.
         curve = _TraceCurve(
             pen=self._pen(qcolor, True), stepMode="right", connect="finite",
-            dynamicRangeLimit=None,
+            dynamicRangeLimit=None, antialias=False,
         )  # fmt: skip
         # clip-to-view + peak downsampling are what make 3.6 M samples affordable
         curve.setClipToView(True)
         curve.setDownsampling(auto=True, method="peak")
-        hold = pg.PlotCurveItem(pen=self._pen(qcolor, True))
+        hold = pg.PlotCurveItem(pen=self._pen(qcolor, True), antialias=False)
         trace = _Trace(name, qcolor, TraceBuffer(self._max_samples, self._window_s), curve, hold)
         self._traces[name] = trace
         target = self.view_box
