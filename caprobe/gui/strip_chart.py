@@ -761,6 +761,8 @@ class StripChartPanel(QWidget):
         vb.setAutoVisible(y=True)
         self.plot_item.scene().addItem(vb)
         vb.setXLink(self.view_box)
+        # this ViewBox lies on top of the main one and gets the mouse gestures
+        vb.sigRangeChangedManually.connect(lambda mask, vb=vb: self._on_manual_range(mask, vb))
         axis = pg.AxisItem("right")
         axis.enableAutoSIPrefix(False)
         axis.linkToView(vb)
@@ -805,11 +807,17 @@ class StripChartPanel(QWidget):
                 tr.view.linkedViewChanged(self.view_box, tr.view.XAxis)
 
     # ---------------------------------------------------------- interaction
-    def _on_manual_range(self, *_: Any) -> None:
-        """The operator dragged or zoomed: stop scrolling so the range stays put (pan mode)."""
-        if not self._setting_range and self._scrolling:
+    def _on_manual_range(self, mask: Any = (True, True), vb: pg.ViewBox | None = None) -> None:
+        """The operator dragged or zoomed (``mask``: which axes the gesture moved).
+
+        Moving time stops scrolling so the range stays put (pan mode); moving Y turns
+        autoscale off so the next frame does not undo the zoom.
+        """
+        mask = list(mask) if mask is not None else [True, True]
+        if mask[0] and not self._setting_range and self._scrolling:
             self.set_scrolling(False)
-        if self._autoscale and self.view_box.autoRangeEnabled()[1] is False:
+        vb = vb or self.view_box
+        if len(mask) > 1 and mask[1] and self._autoscale and not vb.autoRangeEnabled()[1]:
             self.set_autoscale(False)
 
     def _on_mouse_moved(self, event: tuple[Any]) -> None:

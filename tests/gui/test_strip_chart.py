@@ -330,3 +330,33 @@ def test_shutdown_stops_worker_and_timers(panel: StripChartPanel) -> None:
     panel.shutdown()
     assert not panel.worker.running
     assert not panel._redraw_timer.isActive()
+
+
+def _wheel(widget, pos) -> None:
+    from PyQt5.QtCore import QPoint
+    from PyQt5.QtGui import QWheelEvent
+    from PyQt5.QtWidgets import QApplication
+
+    global_pos = widget.mapToGlobal(pos)
+    event = QWheelEvent(
+        QPointF(pos), QPointF(global_pos), QPoint(0, 0), QPoint(0, 120),
+        Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False,
+    )  # fmt: skip
+    QApplication.sendEvent(widget, event)
+
+
+@pytest.mark.parametrize("mode", ["shared", "per-trace"])
+def test_mouse_wheel_zoom_switches_to_pan(panel: StripChartPanel, qtbot, mode: str) -> None:
+    panel.add_pv("A")
+    panel.set_y_mode(mode)
+    panel.ingest(batch({"A": ramp(100, time.time() - 5)}, {"A": True}))
+    qtbot.wait(100)
+    viewport = panel.plot_widget.viewport()
+    center = panel.plot_widget.mapFromScene(panel.view_box.sceneBoundingRect().center())
+    before = panel.visible_time_range()
+    _wheel(viewport, center)
+    qtbot.wait(100)
+    assert not panel.live_button.isChecked()  # pan mode: the zoom is kept
+    assert not panel.autoscale_button.isChecked()
+    after = panel.visible_time_range()
+    assert after[1] - after[0] < before[1] - before[0]
