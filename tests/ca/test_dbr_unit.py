@@ -1,0 +1,193 @@
+"""DBR encode/decode against hand-written wire vectors, and hypothesis round trips."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from caprobe.ca import dbr
+from caprobe.ca.dbr import ChannelType
+from caprobe.ca.errors import ProtocolError, ValueRefused
+
+
+def test_metadata_sizes_match_db_access_h():
+    # Value offsets (dbr_value_offset in db_access.h) for every type with metadata.
+    expected = {7: 4, 8: 4, 9: 4, 10: 4, 11: 5, 12: 4, 13: 8, 14: 12, 15: 14, 16: 12, 17: 14,
+                18: 15, 19: 12, 20: 16, 21: 4, 22: 24, 23: 40, 24: 422, 25: 19, 26: 36, 27: 64,
+                28: 4, 29: 28, 30: 48, 31: 422, 32: 21, 33: 44, 34: 80, 37: 8}
+    for dbr_id, size in expected.items():
+        assert dbr.LAYOUTS[dbr_id].md_size == size, dbr.type_name(dbr_id)
+
+
+def test_time_double_vector():
+    payload = bytes.fromhex(
+        "0003 0002"          # status HIHI, severity MAJOR
+        "4567 89ab"          # secondsSinceEpoch
+        "0000 0007"          # nanoSeconds
+        "0000 0000"          # RISC pad
+        "4022 0000 0000 0000"  # 9.0
+    )
+    data, md = dbr.decode(ChannelType.TIME_DOUBLE, 1, payload)
+    assert data.tolist() == [9.0]
+    assert (md.status, md.severity) == (3, 2)
+    assert md.secondsSinceEpoch == 0x456789AB and md.nanoSeconds == 7
+    assert md.timestamp == pytest.approx(0x456789AB + 631152000 + 7e-9)
+
+
+def test_ctrl_double_vector_limits_in_epics_order():
+    limits = [10.0, -10.0, 9.0, 5.0, -5.0, -9.0, 11.0, -11.0]
+    payload = struct.pack(">hhh2x8s8dd", 0, 0, 3, b"mm", *limits, 1.5)
+    data, md = dbr.decode(ChannelType.CTRL_DOUBLE, 1, payload)
+    assert data.tolist() == [1.5]
+    assert md.precision == 3 and md.units == b"mm"
+    assert [md.upper_disp_limit, md.lower_disp_limit, md.upper_alarm_limit,
+            md.upper_warning_limit, md.lower_warning_limit, md.lower_alarm_limit,
+            md.upper_ctrl_limit, md.lower_ctrl_limit] == limits
+
+
+def test_gr_enum_vector_and_no_str_clamped():
+    strs = [f"S{i}".encode().ljust(26, b"\0") for i in range(16)]
+    payload = struct.pack(">hhh", 0, 0, 3) + b"".join(strs) + struct.pack(">H", 2)
+    data, md = dbr.decode(ChannelType.GR_ENUM, 1, payload)
+    assert data.tolist() == [2]
+    assert md.enum_strings == (b"S0", b"S1", b"S2")
+    # A server claiming 40 states cannot make us index past the 16 slots.
+    payload = struct.pack(">hhh", 0, 0, 40) + b"".join(strs) + struct.pack(">H", 0)
+    _, md = dbr.decode(ChannelType.CTRL_ENUM, 1, payload)
+    assert len(md.enum_strings) == 16
+
+
+def test_ctrl_string_epics_layout_and_caproto_variant():
+    value = b"0123456789012345678901234567890123456789"[:39]
+    rsrv = struct.pack(">hh", 0, 1) + value.ljust(40, b"\0") + b"\0" * 4  # 48: 4+40 padded
+    data, md = dbr.decode(ChannelType.CTRL_STRING, 1, rsrv)
+    assert data == [value] and md.severity == 1
+    caproto = struct.pack(">hhII", 0, 1, 5, 6) + value.ljust(40, b"\0") + b"\0" * 4  # 56
+    data, md = dbr.decode(ChannelType.CTRL_STRING, 1, caproto)
+    assert data == [value] and md.severity == 1
+
+
+def test_stsack_string_and_class_name():
+    payload = struct.pack(">hhHH", 4, 1, 1, 2) + b"hello".ljust(40, b"\0")
+    data, md = dbr.decode(ChannelType.STSACK_STRING, 1, payload)
+    assert data == [b"hello"] and (md.ackt, md.acks) == (1, 2)
+    data, md = dbr.decode(ChannelType.CLASS_NAME, 1, b"ai".ljust(40, b"\0"))
+    assert data == [b"ai"] and md.class_name == b"ai"
+
+
+def test_string_without_nul_fills_its_width():
+    raw = b"x" * 40
+    data, _ = dbr.decode(ChannelType.STRING, 1, raw)
+    assert data == [raw]
+
+
+def test_short_payload_is_a_protocol_error_not_a_crash():
+    with pytest.raises(ProtocolError):
+        dbr.decode(ChannelType.DOUBLE, 3, b"\0" * 16)
+    with pytest.raises(ProtocolError):
+        dbr.decode(ChannelType.CTRL_DOUBLE, 1, b"\0" * 20)
+
+
+def test_decode_is_a_view_not_a_copy():
+    buf = bytearray(struct.pack(">3d", 1.0, 2.0, 3.0))
+    data, _ = dbr.decode(ChannelType.DOUBLE, 3, memoryview(buf))
+    assert np.shares_memory(data, np.frombuffer(buf, dtype=np.uint8))
+
+
+@pytest.mark.parametrize(("native", "value"), [
+    (ChannelType.INT, 70000), (ChannelType.INT, -40000), (ChannelType.LONG, math.nan),
+    (ChannelType.LONG, 2**31), (ChannelType.LONG, 2.5), (ChannelType.ENUM, -1),
+    (ChannelType.CHAR, 256), (ChannelType.FLOAT, 1e39), (ChannelType.DOUBLE, "abc"),
+])
+def test_values_that_would_wrap_are_refused(native, value):
+    with pytest.raises(ValueRefused):
+        dbr.encode(native, [value])
+
+
+def test_native_range_checked_when_sent_as_another_type():
+    with pytest.raises(ValueRefused, match="SHORT"):
+        dbr.encode(ChannelType.DOUBLE, 70000.0, native=ChannelType.INT)
+    payload, count = dbr.encode(ChannelType.DOUBLE, 700.0, native=ChannelType.INT)
+    assert count == 1 and payload == struct.pack(">d", 700.0)
+
+
+def test_string_encoding_refuses_40_bytes_and_pads():
+    payload, count = dbr.encode(ChannelType.STRING, "x" * 39)
+    assert count == 1 and payload == b"x" * 39 + b"\0"  # 40 bytes: already a multiple of 8
+    with pytest.raises(ValueRefused, match="39 bytes"):
+        dbr.encode(ChannelType.STRING, "x" * 40)
+
+
+def test_char_array_from_str_has_no_implicit_nul():
+    payload, count = dbr.encode(ChannelType.CHAR, "hi")
+    assert count == 2 and payload == b"hi" + b"\0" * 6
+
+
+def test_resolve_data_type_forms():
+    assert dbr.resolve_data_type(None, 6) == ChannelType.DOUBLE
+    assert dbr.resolve_data_type("time", 6) == ChannelType.TIME_DOUBLE
+    assert dbr.resolve_data_type("control", 0) == ChannelType.CTRL_STRING
+    assert dbr.resolve_data_type("DBR_GR_LONG", 6) == ChannelType.GR_LONG
+    assert dbr.resolve_data_type(34, 0) == ChannelType.CTRL_DOUBLE
+    with pytest.raises(ValueError):
+        dbr.resolve_data_type("bogus", 6)
+    with pytest.raises(ValueError):
+        dbr.resolve_data_type(39, 6)
+    assert dbr.type_name(15) == "DBR_TIME_SHORT"
+
+
+# --- property-based ------------------------------------------------------------------------
+
+_numeric_values = {
+    ChannelType.INT: st.integers(-(2**15), 2**15 - 1),
+    ChannelType.FLOAT: st.floats(width=32, allow_nan=False),
+    ChannelType.ENUM: st.integers(0, 2**16 - 1),
+    ChannelType.CHAR: st.integers(0, 255),
+    ChannelType.LONG: st.integers(-(2**31), 2**31 - 1),
+    ChannelType.DOUBLE: st.floats(allow_nan=False),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_round_trip_every_numeric_type_and_class(data):
+    native = data.draw(st.sampled_from(list(_numeric_values)))
+    dbr_class = data.draw(st.sampled_from(["native", "status", "time", "graphic", "control"]))
+    values = data.draw(st.lists(_numeric_values[native], max_size=40))
+    dtype = dbr.promote(native, dbr_class)
+    md = None
+    if dtype >= 7:
+        md = (1, 2) + tuple(0 for _ in dbr.LAYOUTS[dtype].names[2:])
+        md = tuple(b"u" if n == "units" or n.startswith("_str") else v
+                   for n, v in zip(dbr.LAYOUTS[dtype].names, md, strict=True))
+    payload, count = dbr.encode(dtype, values, metadata=md)
+    assert len(payload) % 8 == 0 and count == len(values)
+    decoded, meta = dbr.decode(dtype, count, payload)
+    np.testing.assert_array_equal(decoded, np.asarray(values, dtype=decoded.dtype))
+    if dtype >= 7:
+        assert (meta.status, meta.severity) == (1, 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.binary(max_size=39).filter(lambda b: b"\0" not in b), max_size=10),
+       dbr_class=st.sampled_from(["native", "status", "time", "graphic", "control"]))
+def test_round_trip_strings(values, dbr_class):
+    dtype = dbr.promote(0, dbr_class)
+    payload, count = dbr.encode(dtype, values)
+    decoded, _ = dbr.decode(dtype, count, payload)
+    assert decoded == values
+
+
+@settings(max_examples=300, deadline=None)
+@given(dbr_id=st.integers(0, 40), count=st.integers(0, 70000), raw=st.binary(max_size=600))
+def test_arbitrary_bytes_decode_or_raise_protocol_error(dbr_id, count, raw):
+    try:
+        data, _ = dbr.decode(dbr_id, count, raw)
+    except ProtocolError:
+        return
+    assert len(data) == count
