@@ -1130,6 +1130,8 @@ class _BlockLoop:
             was_connected = chan.state == "connected"
             self._start_search(chan, now)
             if was_connected:
+                # Already reported as disconnected: no "not found" on top while re-searching.
+                chan.not_found_reported = True
                 self._event(chan, False, "disconnected")
             chan.info = None
 
@@ -1228,6 +1230,7 @@ class _BlockLoop:
                     log.warning("PV %r: server %s:%d refused to create the channel; retrying",
                                 chan.sub.pv_name, circuit.host, circuit.port)
                 if was_connected:
+                    chan.not_found_reported = True
                     self._event(chan, False, "disconnected")
                 chan.info = None
         elif command == msg.ERROR:
