@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PyQt5.QtCore import QObject, QThread, QTimer, pyqtSignal
+from PyQt5.QtCore import QCoreApplication, QObject, QThread, QTimer, pyqtSignal
 
 from caprobe.chart_data import SampleBatch, SampleCollector
 
@@ -109,6 +109,7 @@ class ChartWorker(QThread):
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
         self._flush_timer.timeout.connect(self.flush)
+        _stop_on_quit(self)
 
     # ----------------------------------------------------------- GUI-thread API
     def pv_names(self) -> list[str]:
@@ -295,6 +296,7 @@ class WaveformWorker(QThread):
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
         self._flush_timer.timeout.connect(self.flush)
+        _stop_on_quit(self)
 
     def pv_name(self) -> str | None:
         return self._pv
@@ -384,6 +386,14 @@ class WaveformWorker(QThread):
             except Exception:
                 log.exception("interrupting the waveform group")
         return bool(self.wait(timeout_ms)) if self.isRunning() else True
+
+
+def _stop_on_quit(worker: ChartWorker | WaveformWorker) -> None:
+    """Safety net: a widget that is destroyed without shutdown() must not leave its thread
+    running when the application quits (Qt aborts on a QThread destroyed while running)."""
+    app = QCoreApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(worker.stop)
 
 
 def _to_float(item: Any) -> float:

@@ -641,7 +641,7 @@ class StripChartPanel(QWidget):
         # share of the GUI thread stays under ~1/2 (plus paint), so typing and
         # clicking stay responsive instead of queueing behind redraws.
         cost_ms = 1000 * (time.perf_counter() - started)
-        interval = max(self._min_interval_ms, min(1000, int(2 * cost_ms)))
+        interval = max(self._min_interval_ms, min(500, int(2 * cost_ms)))
         if abs(interval - self._redraw_timer.interval()) > 3:
             self._redraw_timer.setInterval(interval)
 
