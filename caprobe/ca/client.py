@@ -8,6 +8,7 @@ that are missing or whose IOC restarted, and returns within milliseconds of ``in
 
 from __future__ import annotations
 
+import functools
 import getpass
 import inspect
 import itertools
@@ -179,6 +180,7 @@ def _udp_socket() -> socket.socket:
     return udp
 
 
+@functools.lru_cache(maxsize=1)
 def _client_identity() -> tuple[str, str]:
     try:
         user = getpass.getuser()

@@ -124,8 +124,32 @@ def broadcast_addresses() -> tuple[str, ...]:
         return found
 
 
+_ENV_VARS = ("EPICS_CA_SERVER_PORT", "EPICS_CA_REPEATER_PORT", "EPICS_CA_ADDR_LIST",
+             "EPICS_CA_AUTO_ADDR_LIST", "EPICS_CA_NAME_SERVERS", "EPICS_CA_CONN_TMO",
+             "EPICS_CA_MAX_ARRAY_BYTES")
+_config_cache: dict[tuple[str | None, ...], tuple[float, CAConfig]] = {}
+_CONFIG_TTL = 5.0  # host names in the lists are re-resolved this often
+
+
 def load_config() -> CAConfig:
-    """The client configuration from the environment; malformed entries raise."""
+    """The client configuration from the environment; malformed entries raise.
+
+    Parsed once per distinct environment (and re-resolved every few seconds), because every
+    one-shot call needs it and parsing costs more than a loopback round trip.
+    """
+    key = tuple(os.environ.get(name) for name in _ENV_VARS)
+    cached = _config_cache.get(key)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < _CONFIG_TTL:
+        return cached[1]
+    config = _load_config()
+    if len(_config_cache) > 32:
+        _config_cache.clear()
+    _config_cache[key] = (now, config)
+    return config
+
+
+def _load_config() -> CAConfig:
     env = os.environ
     server_port = _port("EPICS_CA_SERVER_PORT", DEFAULT_SERVER_PORT)
     repeater_port = _port("EPICS_CA_REPEATER_PORT", DEFAULT_REPEATER_PORT)
