@@ -135,7 +135,8 @@ def run_live(app: QApplication, args: argparse.Namespace) -> dict:
         timeline: list[dict] = []
         t0, cpu0, paints0 = time.monotonic(), cpu_seconds(), painter.count
         frames0 = panel.frames_drawn
-        last = {"t": t0, "cpu": cpu0, "paints": paints0, "frames": frames0}
+        gui_cpu0 = time.thread_time()  # this (GUI) thread only: cost, independent of load
+        last = {"t": t0, "cpu": cpu0, "paints": paints0, "frames": frames0, "gui": gui_cpu0}
         loop = QEventLoop()
 
         def sample() -> None:
@@ -146,12 +147,16 @@ def run_live(app: QApplication, args: argparse.Namespace) -> dict:
                 "t": round(now - t0, 2),
                 "rss_mb": round(rss_mb(), 1),
                 "cpu_pct": round(100 * (cpu - last["cpu"]) / dt, 1),
+                "gui_cpu_pct": round(100 * (time.thread_time() - last["gui"]) / dt, 1),
                 "fps": round((painter.count - last["paints"]) / dt, 1),
                 "redraws": round((panel.frames_drawn - last["frames"]) / dt, 1),
                 "samples": sum(b.total_appended for b in panel.traces().values()),
             })  # fmt: skip
             print("  ", timeline[-1], flush=True)
-            last.update(t=now, cpu=cpu, paints=painter.count, frames=panel.frames_drawn)
+            last.update(
+                t=now, cpu=cpu, paints=painter.count, frames=panel.frames_drawn,
+                gui=time.thread_time(),
+            )  # fmt: skip
             if now - t0 >= args.duration:
                 loop.quit()
 
@@ -162,6 +167,9 @@ def run_live(app: QApplication, args: argparse.Namespace) -> dict:
         loop.exec_()
         ticker.stop()
         elapsed = time.monotonic() - t0
+        gui_cpu = time.thread_time() - gui_cpu0
+        other_cpu = (cpu_seconds() - cpu0) - gui_cpu
+        frames = panel.frames_drawn - frames0
         per_pv = {}
         for name, buf in panel.traces().items():
             values = buf.values[np.isfinite(buf.values)]
@@ -183,6 +191,9 @@ def run_live(app: QApplication, args: argparse.Namespace) -> dict:
             "redraws_per_s": round((panel.frames_drawn - frames0) / elapsed, 1),
             "fps_min_1s": min(s["fps"] for s in timeline),
             "cpu_pct_mean": round(100 * (cpu_seconds() - cpu0) / elapsed, 1),
+            "gui_thread_cpu_pct": round(100 * gui_cpu / elapsed, 1),
+            "gui_cpu_ms_per_frame": round(1000 * gui_cpu / max(1, frames), 2),
+            "ca_thread_cpu_us_per_sample": round(1e6 * other_cpu / max(1, total), 2),
             "rss_mb_start": timeline[0]["rss_mb"],
             "rss_mb_end": timeline[-1]["rss_mb"],
             "per_pv": per_pv,
