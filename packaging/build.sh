@@ -113,7 +113,7 @@ GLIBC_FLOOR="$("$PYTHON" packaging/check_bundle.py dist/caprobe-dir --glibc)"
 DEB_DEPENDS="libc6 (>= ${GLIBC_FLOOR}), ${DEB_DEPENDS_BASE}"
 say "system libraries the bundle uses (glibc >= ${GLIBC_FLOOR}):"
 "$PYTHON" packaging/check_bundle.py dist/caprobe-dir --depends "$DEB_DEPENDS" | sed 's/^/    /' \
-    || die "the bundle links against a library the .deb Depends line does not cover"
+    || die "bundle library check failed (see above): fix the spec trimming or DEB_DEPENDS_BASE"
 
 # ---- Debian package --------------------------------------------------------------------------
 if [ "$MAKE_DEB" -eq 1 ]; then

@@ -1,6 +1,8 @@
 """What a PyInstaller bundle needs from the system it runs on (used by build.sh and the tests).
 
     python packaging/check_bundle.py dist/caprobe-dir                 # report
+        # (exit 1 when a bundled file needs a library found neither in the bundle nor on the
+        # system: trimmed too much)
     python packaging/check_bundle.py dist/caprobe-dir --depends "libgl1, libegl1, ..."
         # exit 1 when a system library the bundle links against comes from a Debian package
         # the Depends line does not name
@@ -56,6 +58,15 @@ def system_sonames(bundle: Path) -> dict[str, list[Path]]:
     return dict(needed)
 
 
+def unresolved_sonames(bundle: Path) -> dict[str, list[Path]]:
+    """Sonames needed by bundled files that neither the bundle nor this system's loader cache
+    provides: something was trimmed from the bundle that is still in use."""
+    known = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    system = set(re.findall(r"^\s*(\S+) \(", known, re.M))
+    return {soname: users for soname, users in system_sonames(bundle).items()
+            if soname not in system}
+
+
 def debian_package(soname: str) -> str | None:
     """The installed Debian package that ships ``soname`` (None if not found or no dpkg)."""
     try:
@@ -103,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.glibc:
         print(glibc_floor(args.bundle))
         return 0
+
+    missing = unresolved_sonames(args.bundle)
+    for soname, users in sorted(missing.items()):
+        example = os.path.relpath(users[0], args.bundle)
+        print(f"check_bundle: {soname} is needed (e.g. by {example}) but found nowhere",
+              file=sys.stderr)
+    if missing:
+        return 1
 
     declared = parse_depends(args.depends) if args.depends else None
     uncovered = []

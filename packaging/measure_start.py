@@ -62,6 +62,33 @@ def viewable_window(display: str) -> bool:
     return False
 
 
+def tree_cpu_seconds(root_pid: int) -> float:
+    """User+system CPU time used so far by a process and its descendants (from /proc).
+
+    Less sensitive to other load on the machine than wall time: what the start-up costs.
+    """
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stream:
+                fields = stream.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree = {root_pid}
+    grew = True
+    while grew:
+        children = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= children
+        grew = bool(children)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -81,21 +108,22 @@ def isolated_env(scratch: str) -> dict[str, str]:
     return env
 
 
-def time_to_window(command: list[str], display: str, timeout: float) -> float:
+def time_to_window(command: list[str], display: str, timeout: float) -> tuple[float, float]:
     with tempfile.TemporaryDirectory(prefix="caprobe-measure-") as scratch:
         env = {**isolated_env(scratch), "DISPLAY": display}
         return _time_to_window(command, env, display, timeout)
 
 
 def _time_to_window(command: list[str], env: dict[str, str], display: str,
-                    timeout: float) -> float:
+                    timeout: float) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process tree) from launch to window shown."""
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
         while time.perf_counter() - started < timeout:
             if viewable_window(display):
-                return time.perf_counter() - started
+                return time.perf_counter() - started, tree_cpu_seconds(process.pid)
             if process.poll() is not None:
                 raise RuntimeError(f"{command[0]} exited ({process.returncode}) before showing a window")
             time.sleep(0.002)
@@ -104,11 +132,16 @@ def _time_to_window(command: list[str], env: dict[str, str], display: str,
         stop(process)
 
 
-def time_to_exit(command: list[str], timeout: float) -> float:
+def time_to_exit(command: list[str], timeout: float) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of it and its children) from launch to exit."""
+    before = os.times()
     started = time.perf_counter()
     subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    timeout=timeout, check=True)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = os.times()
+    return wall, (after.children_user - before.children_user
+                  + after.children_system - before.children_system)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,9 +168,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measure_start: {error}", file=sys.stderr)
         return 1
     what = "exit" if args.exit else "window shown"
-    print(f"{' '.join(args.command)}: launch to {what}: median {statistics.median(times):.3f} s, "
-          f"min {min(times):.3f} s, max {max(times):.3f} s ({args.runs} runs: "
-          + ", ".join(f"{t:.3f}" for t in times) + ")")
+    walls = [wall for wall, _ in times]
+    cpus = [cpu for _, cpu in times]
+    print(f"{' '.join(args.command)}: launch to {what}: median {statistics.median(walls):.3f} s "
+          f"(min {min(walls):.3f}, max {max(walls):.3f}; {args.runs} runs: "
+          + ", ".join(f"{w:.3f}" for w in walls)
+          + f"); CPU median {statistics.median(cpus):.2f} s; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return 0
 
 

@@ -4,8 +4,9 @@ The fast tests need no build. The bundle tests freeze caprobe with packaging/bui
 result against the soft IOC; they take ~20 s (one-folder) or ~60 s (everything) and run only
 when asked:
 
-    CAPROBE_TEST_BUNDLE=1     build the one-folder bundle, run --self-test / get / info from it
-    CAPROBE_TEST_BUNDLE=full  also the single file and the .deb
+    CAPROBE_TEST_BUNDLE=1         build the one-folder bundle, run --self-test / get / info from it
+    CAPROBE_TEST_BUNDLE=full      also the single file and the .deb
+    CAPROBE_TEST_BUNDLE=prebuilt  test whatever packaging/build.sh left in dist/ (no build)
 """
 
 from __future__ import annotations
@@ -315,16 +316,20 @@ def test_parse_depends() -> None:
 # ---- frozen bundle (slow, opt-in) --------------------------------------------------------------
 
 BUNDLE_MODE = os.environ.get("CAPROBE_TEST_BUNDLE", "")
-needs_bundle = pytest.mark.skipif(BUNDLE_MODE not in ("1", "full"),
-                                  reason="set CAPROBE_TEST_BUNDLE=1 (or full) to build and run "
-                                         "the PyInstaller bundle")
+needs_bundle = pytest.mark.skipif(BUNDLE_MODE not in ("1", "full", "prebuilt"),
+                                  reason="set CAPROBE_TEST_BUNDLE=1 (or full, prebuilt) to build "
+                                         "and run the PyInstaller bundle")
 FROZEN_DIR = ROOT / "dist" / "caprobe-dir" / "caprobe"
 FROZEN_ONEFILE = ROOT / "dist" / "caprobe"
 
 
 @pytest.fixture(scope="module")
 def built() -> Path:
-    """Run packaging/build.sh once for this module (--dir-only unless CAPROBE_TEST_BUNDLE=full)."""
+    """Run packaging/build.sh once for this module (--dir-only unless CAPROBE_TEST_BUNDLE=full;
+    not at all for prebuilt)."""
+    if BUNDLE_MODE == "prebuilt":
+        assert FROZEN_DIR.is_file(), "no dist/caprobe-dir: run packaging/build.sh first"
+        return ROOT / "dist"
     args = [] if BUNDLE_MODE == "full" else ["--dir-only"]
     result = subprocess.run(["bash", str(PACKAGING / "build.sh"), *args], cwd=ROOT,
                             capture_output=True, text=True, timeout=900)
@@ -333,7 +338,9 @@ def built() -> Path:
 
 
 def frozen_programs() -> list[Path]:
-    return [FROZEN_DIR, FROZEN_ONEFILE] if BUNDLE_MODE == "full" else [FROZEN_DIR]
+    if BUNDLE_MODE == "full" or (BUNDLE_MODE == "prebuilt" and FROZEN_ONEFILE.is_file()):
+        return [FROZEN_DIR, FROZEN_ONEFILE]
+    return [FROZEN_DIR]
 
 
 @pytest.mark.slow
@@ -376,11 +383,32 @@ def test_bundle_carries_every_caprobe_module(built: Path) -> None:
 def test_frozen_self_test_reads_a_pv(built: Path, softioc_server, which: str) -> None:
     program = FROZEN_DIR if which == "dir" else FROZEN_ONEFILE
     if program not in frozen_programs():
-        pytest.skip("single file is built only with CAPROBE_TEST_BUNDLE=full")
+        pytest.skip("no single file: it is built only with CAPROBE_TEST_BUNDLE=full")
     env = {**softioc_server.client_environ(), "QT_QPA_PLATFORM": "offscreen"}
     pv = softioc_server.pv("ai")
     result = subprocess.run([str(program), "--self-test", pv], env=env, capture_output=True,
                             text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[:2] == [pv, "1.500"]
+
+
+@pytest.mark.slow
+@needs_bundle
+def test_bundle_trimming_left_every_needed_library(built: Path) -> None:
+    assert check_bundle.unresolved_sonames(built / "caprobe-dir") == {}
+
+
+@pytest.mark.slow
+@needs_bundle
+def test_frozen_self_test_under_x(built: Path, softioc_server) -> None:
+    """With a DISPLAY the self-test goes through the xcb platform plugin and its libraries."""
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run not installed (apt: xvfb)")
+    env = softioc_server.client_environ()
+    env.pop("QT_QPA_PLATFORM", None)
+    pv = softioc_server.pv("ai")
+    result = subprocess.run(["xvfb-run", "--auto-servernum", str(FROZEN_DIR), "--self-test", pv],
+                            env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[:2] == [pv, "1.500"]
 
@@ -421,9 +449,9 @@ def test_frozen_program_runs_through_a_symlink(built: Path, tmp_path: Path) -> N
 @pytest.mark.slow
 @needs_bundle
 def test_deb_layout(built: Path) -> None:
-    if BUNDLE_MODE != "full":
-        pytest.skip("the .deb is built only with CAPROBE_TEST_BUNDLE=full")
     deb = built / f"caprobe_{pyproject_version()}_amd64.deb"
+    if BUNDLE_MODE == "1" or not deb.is_file():
+        pytest.skip("no .deb: it is built only with CAPROBE_TEST_BUNDLE=full")
     listing = subprocess.run(["dpkg-deb", "--contents", str(deb)], capture_output=True,
                              text=True, check=True).stdout
     assert "root/root" in listing and "./opt/caprobe/caprobe" in listing
