@@ -128,6 +128,7 @@ if [ "$MAKE_DEB" -eq 1 ]; then
     install -m 0644 resources/caprobe.desktop "$STAGE/usr/share/applications/caprobe.desktop"
     install -m 0644 resources/io.github.caprobe.caprobe.metainfo.xml "$STAGE/usr/share/metainfo/"
     install -m 0644 resources/caprobe.svg "$STAGE/usr/share/icons/hicolor/scalable/apps/caprobe.svg"
+    install -D -m 0644 packaging/debian-copyright "$STAGE/usr/share/doc/caprobe/copyright"
     for png in resources/icons/caprobe-*.png; do
         size="${png##*-}"; size="${size%.png}"
         install -D -m 0644 "$png" "$STAGE/usr/share/icons/hicolor/${size}x${size}/apps/caprobe.png"

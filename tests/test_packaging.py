@@ -460,7 +460,8 @@ def test_deb_layout(built: Path) -> None:
                  "./usr/share/icons/hicolor/16x16/apps/caprobe.png",
                  "./usr/share/icons/hicolor/256x256/apps/caprobe.png",
                  "./usr/share/icons/hicolor/scalable/apps/caprobe.svg",
-                 f"./usr/share/metainfo/{METAINFO_FILE.name}"):
+                 f"./usr/share/metainfo/{METAINFO_FILE.name}",
+                 "./usr/share/doc/caprobe/copyright"):
         assert path in listing
     depends = subprocess.run(["dpkg-deb", "--field", str(deb), "Depends"], capture_output=True,
                              text=True, check=True).stdout
