@@ -1,0 +1,75 @@
+"""``caprobe``: the GUI, and the command-line tools as sub-commands.
+
+    caprobe [PV ...]                 open the probe window on these PVs
+    caprobe --demo                   start a demo IOC and open the window on it
+    caprobe --self-test PV           open the window offscreen, read PV, print it, exit
+    caprobe get|put|monitor|info ... the caget/caput/camonitor/cainfo-like tools
+    caprobe repeater                 run a CA repeater
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+# Before anything can import pyqtgraph (it prefers PyQt6 if both are installed).
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PyQt5")
+
+TOOLS = ("get", "put", "monitor", "info")
+
+
+def _parser() -> argparse.ArgumentParser:
+    import caprobe
+
+    parser = argparse.ArgumentParser(
+        prog="caprobe",
+        description="A desktop probe for EPICS Channel Access PVs.",
+        epilog="Command-line tools: caprobe get|put|monitor|info ARGS (see caprobe get -h), "
+               "caprobe repeater.  A PV named like a tool can be opened after '--'.",
+    )
+    parser.add_argument("pvs", nargs="*", metavar="PV", help="PV names to open")
+    parser.add_argument("--demo", action="store_true",
+                        help="start caproto's random_walk demo IOC on a free loopback port "
+                             "and open its PVs (needs the 'demo' extra)")
+    parser.add_argument("--self-test", metavar="PV",
+                        help="open the window (offscreen without a display), read PV through "
+                             "the probe, print 'PV value' and exit 0; non-zero on failure")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds --self-test waits for the value (default 10)")
+    parser.add_argument("--version", action="version", version=f"caprobe {caprobe.__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``caprobe`` command."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in TOOLS:
+        tool = importlib.import_module(f"caprobe.cli.{args[0]}")
+        return int(tool.main(args[1:]) or 0)
+    if args and args[0] == "repeater":
+        from caprobe.ca import repeater
+
+        return int(repeater.main(args[1:]) or 0)
+
+    options = _parser().parse_args(args)
+    try:
+        if options.self_test:
+            from caprobe.gui.app import self_test
+
+            return self_test(options.self_test, timeout=options.timeout)
+        if options.demo:
+            from caprobe.demo import run_demo
+
+            return run_demo()
+        from caprobe.gui.app import run_gui
+
+        return run_gui(options.pvs)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Start the GUI: the QApplication (high-DPI set up before it exists) and the main window."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+
+# pyqtgraph picks the first Qt binding it finds (PyQt6 before PyQt5); caprobe is PyQt5.
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PyQt5")
+
+from PyQt5.QtCore import QCoreApplication, QSettings, Qt, QTimer  # noqa: E402
+from PyQt5.QtGui import QGuiApplication  # noqa: E402
+from PyQt5.QtWidgets import QApplication  # noqa: E402
+
+from caprobe.gui.main_window import MainWindow  # noqa: E402
+
+
+def make_application(argv: Sequence[str] | None = None) -> QApplication:
+    """The one QApplication, with high-DPI scaling switched on (must precede its creation)."""
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    QCoreApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
+    QCoreApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
+    if hasattr(QGuiApplication, "setHighDpiScaleFactorRoundingPolicy"):
+        # 150 % screens get 1.5, not 2 (Qt >= 5.14)
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication(list(argv) if argv is not None else [sys.argv[0]])
+    app.setOrganizationName("caprobe")
+    app.setApplicationName("caprobe")
+    try:
+        from caprobe.resources import DESKTOP_FILE_NAME, app_icon
+
+        app.setWindowIcon(app_icon())
+        app.setDesktopFileName(DESKTOP_FILE_NAME)
+    except Exception:  # an icon is decoration; never a reason not to start
+        pass
+    return app
+
+
+def run_gui(pv_names: Sequence[str] = (), *, on_exit: Callable[[], None] | None = None,
+            chart_pvs: Sequence[str] = ()) -> int:
+    """Open the main window with ``pv_names`` (and ``chart_pvs`` on the strip chart) and run
+    until it closes."""
+    app = make_application()
+    window = MainWindow()
+    for name in pv_names:
+        window.open_pv(name)
+    if pv_names:
+        window.tabs.setCurrentIndex(0)
+    for name in chart_pvs:
+        window.add_to_chart(name)
+    # aboutToQuit also covers a session logout that never sends closeEvent.
+    app.aboutToQuit.connect(window.shutdown)
+    if on_exit is not None:
+        app.aboutToQuit.connect(on_exit)
+    # Ctrl+C in the terminal quits cleanly: Qt's loop does not run Python signal handlers, so
+    # give Python a moment every 200 ms.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    wakeup = QTimer()
+    wakeup.timeout.connect(lambda: None)
+    wakeup.start(200)
+    window.show()
+    return app.exec_()
+
+
+def self_test(pv_name: str, timeout: float = 10.0) -> int:
+    """Open the main window, read ``pv_name`` through the probe's own code path, print the
+    value and exit: 0 when a value arrived, 1 with one line of explanation otherwise."""
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = make_application()
+    # A throw-away settings file: a self-test must not change the operator's recent PVs.
+    scratch = tempfile.TemporaryDirectory(prefix="caprobe-self-test-")
+    settings = QSettings(os.path.join(scratch.name, "caprobe.ini"), QSettings.IniFormat)
+    window = MainWindow(settings, search_timeout=min(2.0, timeout))
+    window.show()
+    probe = window.open_pv(pv_name)
+    deadline = time.monotonic() + timeout
+    outcome: dict[str, str] = {}
+
+    def check() -> None:
+        if probe.response is not None and probe.ctrl is not None:
+            outcome["ok"] = f"{pv_name} {probe.value_text(max_elements=None)}"
+        elif time.monotonic() > deadline:
+            outcome["error"] = (f"caprobe self-test failed: no value from {pv_name} within "
+                                f"{timeout:g} s ({probe.connection_text()})")
+        else:
+            return
+        window.close()
+        app.quit()
+
+    poll = QTimer()
+    poll.timeout.connect(check)
+    poll.start(50)
+    app.exec_()
+    poll.stop()
+    window.shutdown()
+    scratch.cleanup()
+    if "ok" in outcome:
+        print(outcome["ok"])
+        return 0
+    print(outcome.get("error", "caprobe self-test failed: the window closed early"),
+          file=sys.stderr)
+    return 1

@@ -1,0 +1,503 @@
+"""caprobe's main window: PV entry, one probe tab per PV, strip chart and waveform below.
+
+Threads: ``self.runner`` (one-shot reads/writes) and ``self.monitor`` (one QThread holding
+every open PV's subscription).  The GUI thread only formats and paints; monitor updates are
+drained at most every ``DRAIN_INTERVAL_MS`` (10 Hz), what a person can read.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from PyQt5.QtCore import QByteArray, QSettings, Qt, QTimer
+from PyQt5.QtGui import (
+    QCloseEvent,
+    QColor,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+    QPainter,
+    QPen,
+    QPixmap,
+)
+from PyQt5.QtWidgets import (
+    QAction,
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+import caprobe
+from caprobe.gui import display, style
+from caprobe.gui.array_view import ArrayDialog
+from caprobe.gui.probe import Connection, ProbeWidget
+from caprobe.gui.pv_entry import PVEntry, RecentPVs, pv_names_from_mime
+from caprobe.gui.workers import CARunner, MonitorWorker
+
+DRAIN_INTERVAL_MS = 100
+TICK_INTERVAL_MS = 500
+SETTINGS_GEOMETRY = "main_window/geometry"
+SETTINGS_STATE = "main_window/state"
+SETTINGS_SPLITTER = "main_window/splitter"
+
+
+def default_settings() -> QSettings:
+    """The user's caprobe settings (INI file, so tests can redirect it with QSettings.setPath)."""
+    return QSettings(QSettings.IniFormat, QSettings.UserScope, "caprobe", "caprobe")
+
+
+def _state_icon(color: str, hollow: bool) -> QIcon:
+    """A dot for the tab: filled in the alarm colour, or hollow when not connected."""
+    size = 64  # drawn large; Qt scales it down crisply on any DPI
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.Antialiasing)
+    pen = QPen(QColor("#303030"))
+    pen.setWidth(6)
+    if hollow:
+        pen.setStyle(Qt.DashLine)
+        pen.setColor(QColor(color).darker(150))
+    painter.setPen(pen)
+    painter.setBrush(Qt.NoBrush if hollow else QColor(color))
+    painter.drawEllipse(8, 8, size - 16, size - 16)
+    painter.end()
+    return QIcon(pixmap)
+
+
+class MainWindow(QMainWindow):
+    """The probe window.  ``open_pv(name)`` is the programmatic twin of typing + Enter."""
+
+    def __init__(self, settings: QSettings | None = None, *, search_timeout: float = 2.0,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("caprobe")
+        self.settings = settings if settings is not None else default_settings()
+        self.runner = CARunner(self)
+        self.monitor = MonitorWorker(self.runner, self, search_timeout=search_timeout)
+        self.monitor.dataReady.connect(self._schedule_drain)
+        self.monitor.failed.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        self.recent = RecentPVs(self.settings)
+        self.probes: dict[str, ProbeWidget] = {}
+        self._array_dialogs: list[ArrayDialog] = []
+        self._shut_down = False
+        self._last_drain = 0.0
+        self._drain_timer = QTimer(self)
+        self._drain_timer.setSingleShot(True)
+        self._drain_timer.timeout.connect(self.drain)
+        self._tick_timer = QTimer(self)
+        self._tick_timer.setInterval(TICK_INTERVAL_MS)
+        self._tick_timer.timeout.connect(self._tick)
+        self._tick_timer.start()
+
+        self._build_ui()
+        self._build_actions()
+        self.setAcceptDrops(True)
+        self._restore_settings()
+
+    # ==== layout ==============================================================================
+    def _build_ui(self) -> None:
+        self.pv_entry = PVEntry(self.recent)
+        self.pv_entry.pvsRequested.connect(self.open_pvs)
+        open_button = QPushButton("Open")
+        open_button.setToolTip("Open the PV(s) typed on the left (Enter)")
+        open_button.clicked.connect(self.pv_entry.returnPressed)
+        entry_row = QHBoxLayout()
+        entry_label = QLabel("&PV:")
+        entry_label.setBuddy(self.pv_entry)
+        entry_row.addWidget(entry_label)
+        entry_row.addWidget(self.pv_entry, 1)
+        entry_row.addWidget(open_button)
+
+        self.tabs = QTabWidget()
+        self.tabs.setTabsClosable(True)
+        self.tabs.setMovable(True)
+        self.tabs.setDocumentMode(True)
+        self.tabs.setUsesScrollButtons(True)
+        self.tabs.tabCloseRequested.connect(lambda i: self.close_pv(self.tabs.widget(i).pv_name))
+        self.tabs.currentChanged.connect(self._current_changed)
+        self.empty_hint = QLabel(
+            "Type a PV name above and press Enter, or drop PV names here.\n\n"
+            "Ctrl+L  PV field    Ctrl+W  close tab    F2  edit value    Ctrl+T  add to chart\n"
+            "Ctrl+Shift+C  copy PV name    Ctrl+Alt+C  copy value    Ctrl+E  all elements")
+        self.empty_hint.setAlignment(Qt.AlignCenter)
+        self.empty_hint.setStyleSheet("color: #606060;")
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.tabs, 1)
+        top_layout.addWidget(self.empty_hint, 1)
+
+        self.lower_tabs = QTabWidget()
+        self.lower_tabs.setDocumentMode(True)
+        self.chart = self._make_optional("caprobe.gui.strip_chart", "StripChartPanel",
+                                         "Strip chart")
+        self.waveform = self._make_optional("caprobe.gui.waveform", "WaveformView",
+                                            "Waveform")
+
+        self.splitter = QSplitter(Qt.Vertical)
+        self.splitter.addWidget(top)
+        self.splitter.addWidget(self.lower_tabs)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addLayout(entry_row)
+        layout.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+
+        addr = os.environ.get("EPICS_CA_ADDR_LIST", "") or "(none)"
+        auto = os.environ.get("EPICS_CA_AUTO_ADDR_LIST", "YES")
+        port = os.environ.get("EPICS_CA_SERVER_PORT", "5064")
+        self.ca_env_label = QLabel(f"EPICS_CA_ADDR_LIST={addr}  AUTO_ADDR_LIST={auto}  "
+                                   f"SERVER_PORT={port}")
+        self.ca_env_label.setToolTip("Where caprobe searches for PVs (from the environment)")
+        self.statusBar().addPermanentWidget(self.ca_env_label)
+        self._update_empty_hint()
+
+    def _make_optional(self, module: str, cls_name: str, title: str) -> Any:
+        """Embed the strip-chart engineer's widgets when they are installed; the probe works
+        without them (a placeholder explains what is missing)."""
+        try:
+            mod = __import__(module, fromlist=[cls_name])
+            widget = getattr(mod, cls_name)()
+        except Exception as exc:  # ImportError, or the widget failed to build
+            placeholder = QLabel(f"{title} not available: {exc}")
+            placeholder.setAlignment(Qt.AlignCenter)
+            placeholder.setWordWrap(True)
+            self.lower_tabs.addTab(placeholder, title)
+            return None
+        self.lower_tabs.addTab(widget, title)
+        return widget
+
+    def _build_actions(self) -> None:
+        def action(menu: Any, text: str, shortcut: Any, slot: Any, tip: str = "") -> QAction:
+            act = QAction(text, self)
+            if shortcut is not None:
+                act.setShortcut(QKeySequence(shortcut))
+            act.setShortcutContext(Qt.WindowShortcut)
+            act.setStatusTip(tip or text)
+            act.triggered.connect(slot)
+            menu.addAction(act)
+            return act
+
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        action(file_menu, "Open PV…", "Ctrl+L", self.focus_entry, "Focus the PV name field")
+        action(file_menu, "Close PV", "Ctrl+W", self.close_current,
+               "Close the current PV tab")
+        file_menu.addSeparator()
+        action(file_menu, "Quit", QKeySequence.Quit, self.close)
+
+        edit_menu = bar.addMenu("&Edit")
+        action(edit_menu, "Copy PV name", "Ctrl+Shift+C", self.copy_pv_name)
+        action(edit_menu, "Copy value", "Ctrl+Alt+C", self.copy_value,
+               "Copy the current value with its units")
+        action(edit_menu, "Copy PV name and value", "Ctrl+Alt+Shift+C",
+               self.copy_name_and_value)
+        edit_menu.addSeparator()
+        action(edit_menu, "Edit value", "F2", self.focus_write, "Focus the write field")
+
+        pv_menu = bar.addMenu("&PV")
+        self.add_chart_action = action(pv_menu, "Add to strip chart", "Ctrl+T",
+                                       self.add_current_to_chart)
+        action(pv_menu, "Show all elements…", "Ctrl+E", self.show_current_array)
+        action(pv_menu, "Re-read metadata", "F5", self.refresh_current,
+               "Read units, limits, enum states, DESC and RTYP again")
+        action(pv_menu, "Reset history", "Ctrl+R", self.reset_current_history)
+        action(pv_menu, "Next PV", "Ctrl+PgDown", lambda: self._step_tab(1))
+        action(pv_menu, "Previous PV", "Ctrl+PgUp", lambda: self._step_tab(-1))
+
+        view_menu = bar.addMenu("&View")
+        for number, mode in enumerate(display.DisplayFormat, start=1):
+            action(view_menu, f"{mode.value} format", f"Ctrl+{number}",
+                   lambda _=False, m=mode: self._set_format(m))
+
+        help_menu = bar.addMenu("&Help")
+        action(help_menu, "About caprobe", None, self._about)
+
+    # ==== PVs =================================================================================
+    def open_pvs(self, names: list[str]) -> None:
+        for name in names:
+            self.open_pv(name)
+
+    def open_pv(self, name: str) -> ProbeWidget:
+        """Open (or show, if already open) a probe tab for ``name`` and start monitoring."""
+        name = name.strip()
+        if name in self.probes:
+            probe = self.probes[name]
+            self.tabs.setCurrentWidget(probe)
+            return probe
+        probe = ProbeWidget(name, self.runner)
+        probe.stateChanged.connect(lambda p=probe: self._update_tab(p))
+        probe.showArrayRequested.connect(self.show_array)
+        probe.write_panel.written.connect(
+            lambda text, n=name: self.statusBar().showMessage(f"{n}: IOC now holds {text}",
+                                                              8000))
+        self.probes[name] = probe
+        index = self.tabs.addTab(probe, name)
+        self.tabs.setCurrentIndex(index)
+        self._update_tab(probe)
+        self.recent.remember(name)
+        self.monitor.add_pv(name)
+        self._update_empty_hint()
+        return probe
+
+    def close_pv(self, name: str) -> None:
+        probe = self.probes.pop(name, None)
+        if probe is None:
+            return
+        self.monitor.remove_pv(name)
+        probe.shutdown()
+        self.tabs.removeTab(self.tabs.indexOf(probe))
+        probe.deleteLater()
+        self._update_empty_hint()
+
+    def probe(self, name: str) -> ProbeWidget | None:
+        return self.probes.get(name)
+
+    def current_probe(self) -> ProbeWidget | None:
+        widget = self.tabs.currentWidget()
+        return widget if isinstance(widget, ProbeWidget) else None
+
+    # ==== updates =============================================================================
+    def _schedule_drain(self) -> None:
+        """Leading-edge throttle: paint now if the last paint was long enough ago, else once at
+        the end of the interval, never more often than DRAIN_INTERVAL_MS."""
+        if self._drain_timer.isActive():
+            return
+        since = (time.monotonic() - self._last_drain) * 1000
+        self._drain_timer.start(max(0, int(DRAIN_INTERVAL_MS - since)))
+
+    def drain(self) -> None:
+        self._last_drain = time.monotonic()
+        for name, items in self.monitor.take_pending().items():
+            probe = self.probes.get(name)
+            if probe is None:
+                continue
+            for item in items:
+                probe.handle(item)
+            probe.set_history(self.monitor.history(name))
+
+    def _tick(self) -> None:
+        probe = self.current_probe()
+        if probe is not None:
+            probe.tick()
+        for other in self.probes.values():
+            if other.state is not Connection.CONNECTED:
+                self._update_tab(other)
+
+    def _update_tab(self, probe: ProbeWidget) -> None:
+        index = self.tabs.indexOf(probe)
+        if index < 0:
+            return
+        connected = probe.state is Connection.CONNECTED
+        severity = getattr(getattr(probe.response, "metadata", None), "severity", None)
+        if connected and severity is not None:
+            color = style.severity_color(int(severity))
+        elif connected:
+            color = "#D0D0D0"
+        elif probe.state is Connection.SEARCHING:
+            color = style.SEARCHING_COLOR
+        else:
+            color = style.disconnected_color()
+        key = (color, connected)
+        if getattr(probe, "_tab_icon_key", None) != key:
+            probe._tab_icon_key = key
+            self.tabs.setTabIcon(index, _state_icon(color, hollow=not connected))
+        state = probe.connection_text()
+        self.tabs.setTabToolTip(index, f"{probe.pv_name}\n{state}")
+        if probe is self.current_probe():
+            self.setWindowTitle(f"{probe.pv_name} — caprobe")
+
+    def _current_changed(self, _index: int) -> None:
+        probe = self.current_probe()
+        self.setWindowTitle(f"{probe.pv_name} — caprobe" if probe else "caprobe")
+        if probe is not None and self.waveform is not None and probe.is_array():
+            self.waveform.set_pv(probe.pv_name)
+
+    def _update_empty_hint(self) -> None:
+        empty = not self.probes
+        self.tabs.setVisible(not empty)
+        self.empty_hint.setVisible(empty)
+
+    def _step_tab(self, step: int) -> None:
+        if self.tabs.count():
+            self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % self.tabs.count())
+
+    # ==== actions =============================================================================
+    def focus_entry(self) -> None:
+        self.pv_entry.setFocus(Qt.ShortcutFocusReason)
+        self.pv_entry.selectAll()
+
+    def focus_write(self) -> None:
+        probe = self.current_probe()
+        if probe is not None:
+            probe.write_panel.editor_stack.currentWidget().setFocus(Qt.ShortcutFocusReason)
+
+    def close_current(self) -> None:
+        probe = self.current_probe()
+        if probe is not None:
+            self.close_pv(probe.pv_name)
+
+    def copy_pv_name(self) -> None:
+        probe = self.current_probe()
+        if probe is not None:
+            QApplication.clipboard().setText(probe.pv_name)
+            self.statusBar().showMessage(f"Copied {probe.pv_name}", 3000)
+
+    def copy_value(self) -> None:
+        probe = self.current_probe()
+        if probe is not None and probe.response is not None:
+            text = probe.value_text(max_elements=None)
+            QApplication.clipboard().setText(text)
+            self.statusBar().showMessage(f"Copied value of {probe.pv_name}", 3000)
+
+    def copy_name_and_value(self) -> None:
+        probe = self.current_probe()
+        if probe is not None:
+            value = probe.value_text(max_elements=None) if probe.response is not None else ""
+            QApplication.clipboard().setText(f"{probe.pv_name} {value}".strip())
+            self.statusBar().showMessage(f"Copied {probe.pv_name} and its value", 3000)
+
+    def add_current_to_chart(self) -> None:
+        probe = self.current_probe()
+        if probe is not None:
+            self.add_to_chart(probe.pv_name)
+
+    def add_to_chart(self, name: str) -> None:
+        if self.chart is None:
+            self.statusBar().showMessage("The strip chart is not available in this build", 5000)
+            return
+        if name not in self.chart.pv_names():
+            self.chart.add_pv(name)
+        self.lower_tabs.setCurrentWidget(self.chart)
+        self.statusBar().showMessage(f"{name} is on the strip chart", 3000)
+
+    def show_current_array(self) -> None:
+        probe = self.current_probe()
+        if probe is not None:
+            self.show_array(probe.pv_name)
+
+    def show_array(self, name: str) -> None:
+        probe = self.probes.get(name)
+        if probe is None or probe.response is None:
+            return
+        if self.waveform is not None and probe.is_array():
+            self.waveform.set_pv(name)
+        dialog = ArrayDialog(name, probe.response.data, stamp_text=probe.timestamp_label.text(),
+                             units=probe.units(), precision=probe.precision(), parent=self)
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        # 'finished' (not 'destroyed'): it fires while both objects are still whole.
+        dialog.finished.connect(lambda _result, d=dialog: self._forget_dialog(d))
+        self._array_dialogs.append(dialog)
+        dialog.show()
+
+    def _forget_dialog(self, dialog: ArrayDialog) -> None:
+        self._array_dialogs = [d for d in self._array_dialogs if d is not dialog]
+
+    def refresh_current(self) -> None:
+        probe = self.current_probe()
+        if probe is not None:
+            probe.refresh_metadata()
+
+    def reset_current_history(self) -> None:
+        probe = self.current_probe()
+        if probe is not None:
+            self.monitor.reset_history(probe.pv_name)
+            probe.set_history(self.monitor.history(probe.pv_name))
+
+    def _set_format(self, mode: display.DisplayFormat) -> None:
+        probe = self.current_probe()
+        if probe is not None:
+            probe.set_display_format(mode)
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self, "About caprobe",
+            f"<b>caprobe {caprobe.__version__}</b><br>A probe for EPICS Channel Access PVs."
+            "<p>Alarm colours follow the MEDM convention: green NO_ALARM, yellow MINOR, red "
+            "MAJOR, white INVALID; a grey dashed frame means not connected.  Severity and "
+            "status are always written out next to the colour.</p>")
+
+    # ==== drag and drop anywhere in the window =================================================
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if pv_names_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        names = pv_names_from_mime(event.mimeData())
+        if names:
+            event.acceptProposedAction()
+            self.open_pvs(names)
+
+    # ==== settings and shutdown ================================================================
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value(SETTINGS_GEOMETRY)
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self._default_size()
+        splitter = self.settings.value(SETTINGS_SPLITTER)
+        if isinstance(splitter, QByteArray) and not splitter.isEmpty():
+            self.splitter.restoreState(splitter)
+        else:
+            self.splitter.setSizes([560, 440])  # scaled to the real height by Qt
+        if self.chart is not None and hasattr(self.chart, "restore_settings"):
+            try:
+                self.chart.restore_settings(self.settings)
+            except Exception as exc:  # a corrupt chart section must not stop the probe
+                self.statusBar().showMessage(f"Strip chart settings ignored: {exc}", 10000)
+
+    def _default_size(self) -> None:
+        """About 80 % of the screen, so 1366x768 and 4K both start sensibly."""
+        screen = QApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        self.resize(int(area.width() * 0.8), int(area.height() * 0.85))
+
+    def save_settings(self) -> None:
+        self.settings.setValue(SETTINGS_GEOMETRY, self.saveGeometry())
+        self.settings.setValue(SETTINGS_SPLITTER, self.splitter.saveState())
+        self.recent.save()
+        if self.chart is not None and hasattr(self.chart, "save_settings"):
+            try:
+                self.chart.save_settings(self.settings)
+            except Exception as exc:
+                self.statusBar().showMessage(f"Strip chart settings not saved: {exc}", 10000)
+        self.settings.sync()
+
+    def shutdown(self) -> None:
+        """Save settings, stop every worker and join every thread (idempotent)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self._tick_timer.stop()
+        self._drain_timer.stop()
+        self.save_settings()
+        for probe in self.probes.values():
+            probe.shutdown()
+        for widget in (self.chart, self.waveform):
+            if widget is not None and hasattr(widget, "shutdown"):
+                widget.shutdown()
+        self.monitor.stop()
+        self.runner.shutdown()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        for dialog in list(self._array_dialogs):
+            dialog.close()
+        super().closeEvent(event)

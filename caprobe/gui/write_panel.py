@@ -1,0 +1,412 @@
+"""The probe's write panel: an editor that fits the PV's type.
+
+Safety rules (operators' habits, see research gui-anchors §0.9 / §5.2):
+Enter writes; Esc reverts; focus-out never writes; the mouse wheel never changes a setpoint;
+a value that does not parse or is outside the control limits is refused with a message and
+nothing is sent; without write access the editor is read-only and says why; after a write the
+panel shows what the IOC holds, not what was typed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+from PyQt5.QtCore import QEvent, QObject, Qt, pyqtSignal
+from PyQt5.QtGui import QKeyEvent, QWheelEvent
+from PyQt5.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QWidget,
+)
+
+from caprobe import format as cafmt
+from caprobe.ca import ChannelType
+from caprobe.gui import display
+from caprobe.gui.workers import CARunner, WriteOutcome, write_and_read_back
+
+#: DBR_STRING holds 40 bytes including the terminating NUL.
+MAX_STRING_BYTES = 39
+EDITED_STYLE = "background-color: #FFF8B0;"  # Phoebus marks a value being edited in yellow
+NO_WRITE_ACCESS = ("Read-only: the IOC's access security gives this client no write access.")
+
+
+class NoWheelComboBox(QComboBox):
+    """Enum setpoint combo: the wheel scrolls the page, never the setpoint."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.StrongFocus)  # no focus by wheel either
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        event.ignore()
+
+
+class _KeyFilter(QObject):
+    """Enter/Esc on any editor, including the combo whose Enter Qt otherwise swallows."""
+
+    def __init__(self, panel: WritePanel) -> None:
+        super().__init__(panel)
+        self._panel = panel
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.KeyPress and isinstance(event, QKeyEvent):
+            if event.key() in (Qt.Key_Return, Qt.Key_Enter):
+                self._panel.write_current()
+                return True
+            if event.key() == Qt.Key_Escape:
+                self._panel.revert()
+                return True
+        return False
+
+
+def _numeric_kind(native: int) -> str:
+    if native in (ChannelType.DOUBLE, ChannelType.FLOAT):
+        return "float"
+    if native in (ChannelType.INT, ChannelType.LONG, ChannelType.CHAR):
+        return "int"
+    return "other"
+
+
+def strip_units(text: str, units: str | None) -> str:
+    """'12.5 mm' -> '12.5' when the PV's units are mm (operators paste what they see)."""
+    text = text.strip()
+    if units and text.endswith(units):
+        text = text[: -len(units)].strip()
+    return text
+
+
+def parse_array(text: str, native: int, max_count: int) -> np.ndarray:
+    """'1, 2 3' -> array of the native type; ValueError with an operator-readable message."""
+    tokens = [t for t in re.split(r"[\s,;]+", text.strip().strip("[]")) if t]
+    if not tokens:
+        raise ValueError("Enter at least one element (separate elements with spaces or commas).")
+    if len(tokens) > max_count:
+        raise ValueError(f"{len(tokens)} elements given but the PV holds at most {max_count}.")
+    values = [cafmt.parse_value(token, native) for token in tokens]
+    return np.asarray(values)
+
+
+class WritePanel(QGroupBox):
+    """Editor + Write button + optional put-completion, for one PV."""
+
+    #: (accepted text) after a successful write, for the status bar
+    written = pyqtSignal(str)
+
+    def __init__(self, pv_name: str, runner: CARunner, parent: QWidget | None = None) -> None:
+        super().__init__("Write", parent)
+        self.pv_name = pv_name
+        self._runner = runner
+        self._native: int | None = None
+        self._count = 1
+        self._can_write = False
+        self._connected = False
+        self._ctrl: Any = None
+        self._enum_strings: list[str] = []
+        self._current_text = ""
+        self._busy = False
+        self._dirty = False
+        self._closed = False
+
+        self.line_edit = QLineEdit()
+        self.line_edit.setPlaceholderText("new value")
+        self.line_edit.textEdited.connect(self._mark_dirty)
+        self.enum_combo = NoWheelComboBox()
+        self.enum_combo.activated.connect(self._mark_dirty)
+        self.editor_stack = QStackedWidget()
+        self.editor_stack.addWidget(self.line_edit)
+        self.editor_stack.addWidget(self.enum_combo)
+        self._keys = _KeyFilter(self)
+        self.line_edit.installEventFilter(self._keys)
+        self.enum_combo.installEventFilter(self._keys)
+
+        self.write_button = QPushButton("Write")
+        self.write_button.setToolTip("Send the value (Enter in the field does the same; "
+                                     "Esc reverts)")
+        self.write_button.clicked.connect(self.write_current)
+
+        self.callback_box = QCheckBox("Wait for completion")
+        self.callback_box.setToolTip("Use put-callback (WRITE_NOTIFY): the IOC reports when the "
+                                     "processing started by the write has finished")
+        self.timeout_spin = QDoubleSpinBox()
+        self.timeout_spin.setRange(0.5, 3600.0)
+        self.timeout_spin.setDecimals(1)
+        self.timeout_spin.setValue(10.0)
+        self.timeout_spin.setSuffix(" s")
+        self.timeout_spin.setToolTip("How long to wait for the put-callback to complete")
+        self.timeout_spin.setEnabled(False)
+        self.callback_box.toggled.connect(self.timeout_spin.setEnabled)
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)  # indeterminate: we cannot know how long the IOC takes
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.setMaximumHeight(self.fontMetrics().height())
+        self.busy_bar.hide()
+
+        self.limits_label = QLabel()
+        self.limits_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+
+        grid = QGridLayout(self)
+        grid.addWidget(self.editor_stack, 0, 0, 1, 2)
+        grid.addWidget(self.write_button, 0, 2)
+        grid.addWidget(self.limits_label, 1, 0, 1, 3)
+        options = QHBoxLayout()
+        options.addWidget(self.callback_box)
+        options.addWidget(QLabel("timeout"))
+        options.addWidget(self.timeout_spin)
+        options.addStretch(1)
+        options.addWidget(self.busy_bar, 1)
+        grid.addLayout(options, 2, 0, 1, 3)
+        grid.addWidget(self.status_label, 3, 0, 1, 3)
+        grid.setColumnStretch(0, 1)
+        self._update_enabled()
+
+    # ---- state from the probe --------------------------------------------------------------
+    def set_channel(self, native: int | None, count: int, can_write: bool,
+                    connected: bool) -> None:
+        changed_type = (native, count) != (self._native, self._count)
+        self._native, self._count = native, max(int(count), 1)
+        self._can_write, self._connected = can_write, connected
+        if changed_type:
+            self._configure_editor()
+        self._update_enabled()
+
+    def set_control(self, ctrl: Any) -> None:
+        """DBR_CTRL metadata arrived: enum states and control limits."""
+        self._ctrl = ctrl
+        strings = getattr(ctrl, "enum_strings", None)
+        if strings is not None:
+            self._enum_strings = [bytes(s).decode("latin-1") for s in strings]
+            self.enum_combo.clear()
+            self.enum_combo.addItems(self._enum_strings)
+        self._configure_editor()
+        self._show_current()
+
+    def set_current_text(self, text: str) -> None:
+        """The live value (as editable text) changed; follow it unless the operator is editing."""
+        self._current_text = text
+        if not self._dirty and not self._busy:
+            self._show_current()
+
+    def shutdown(self) -> None:
+        self._closed = True
+
+    # ---- editor ----------------------------------------------------------------------------
+    def _is_enum(self) -> bool:
+        return self._native == ChannelType.ENUM and self._count == 1
+
+    def _is_char_string(self) -> bool:
+        return self._native == ChannelType.CHAR and self._count > 1
+
+    def _units(self) -> str | None:
+        units = getattr(self._ctrl, "units", None)
+        return bytes(units).decode("latin-1") if units else None
+
+    def _ctrl_limits(self) -> tuple[float, float] | None:
+        low = getattr(self._ctrl, "lower_ctrl_limit", None)
+        high = getattr(self._ctrl, "upper_ctrl_limit", None)
+        if low is None or high is None or (float(low) == 0 and float(high) == 0):
+            return None  # EPICS: 0..0 means 'no control limits'
+        return float(low), float(high)
+
+    def _configure_editor(self) -> None:
+        if self._is_enum():
+            self.editor_stack.setCurrentWidget(self.enum_combo)
+            hint = f"{len(self._enum_strings)} states"
+        else:
+            self.editor_stack.setCurrentWidget(self.line_edit)
+            if self._native is None:
+                hint = ""
+            elif self._native == ChannelType.STRING:
+                hint = f"Text, at most {MAX_STRING_BYTES} characters"
+            elif self._is_char_string():
+                hint = f"Text (char array), at most {self._count - 1} characters"
+            else:
+                limits = self._ctrl_limits()
+                precision = getattr(self._ctrl, "precision", None)
+                if limits is not None:
+                    hint = "Control limits: " + display.limits_text(
+                        limits[0], limits[1], precision, self._units())
+                else:
+                    hint = "No control limits set"
+                if self._count > 1:
+                    hint = (f"Up to {self._count} elements separated by spaces or commas. "
+                            + hint)
+            self.line_edit.setToolTip(hint)
+        self.limits_label.setText(hint)
+
+    def _mark_dirty(self, *_: Any) -> None:
+        self._dirty = True
+        self.editor_stack.currentWidget().setStyleSheet(EDITED_STYLE)
+
+    def _clear_dirty(self) -> None:
+        self._dirty = False
+        self.line_edit.setStyleSheet("")
+        self.enum_combo.setStyleSheet("")
+
+    def _show_current(self) -> None:
+        if self._is_enum():
+            index = self.enum_combo.findText(self._current_text)
+            if index >= 0:
+                self.enum_combo.setCurrentIndex(index)
+        else:
+            self.line_edit.setText(self._current_text)
+            self.line_edit.setCursorPosition(0)
+
+    def revert(self) -> None:
+        """Esc: throw away the edit and show the live value again."""
+        self._clear_dirty()
+        self._show_current()
+        self.status_label.setText("Edit discarded.")
+
+    def _update_enabled(self) -> None:
+        usable = self._connected and self._native is not None and not self._busy
+        if not self._connected:
+            reason = "Not connected: nothing can be written."
+        elif not self._can_write:
+            reason = NO_WRITE_ACCESS
+        else:
+            reason = ""
+        writable = usable and self._can_write
+        self.line_edit.setReadOnly(not writable)
+        self.enum_combo.setEnabled(writable)
+        self.write_button.setEnabled(writable)
+        self.callback_box.setEnabled(writable)
+        tip = reason or "Enter writes, Esc reverts; leaving the field does not write"
+        self.write_button.setToolTip(tip)
+        self.editor_stack.setToolTip(tip)
+        if reason and not self._busy:
+            self.status_label.setText(reason)
+        elif self.status_label.text() in (NO_WRITE_ACCESS, "Not connected: nothing can be "
+                                          "written."):
+            self.status_label.setText("")
+
+    # ---- writing ---------------------------------------------------------------------------
+    def parse_editor(self) -> Any:
+        """The value to send, or ValueError with a message for the operator."""
+        native = self._native
+        if native is None:
+            raise ValueError("The PV has not connected yet.")
+        if self._is_enum():
+            index = self.enum_combo.currentIndex()
+            if index < 0:
+                raise ValueError("Choose one of the enum states.")
+            return index
+        text = self.line_edit.text()
+        if native == ChannelType.STRING:
+            if len(text.encode("latin-1", "replace")) > MAX_STRING_BYTES:
+                raise ValueError(f"Text is {len(text)} characters; a DBR_STRING holds at most "
+                                 f"{MAX_STRING_BYTES}.")
+            return text
+        if self._is_char_string():
+            raw = text.encode("latin-1", "replace")
+            if len(raw) >= self._count:
+                raise ValueError(f"Text is {len(raw)} characters; the PV holds at most "
+                                 f"{self._count - 1} plus the terminating NUL.")
+            return np.frombuffer(raw + b"\0", dtype=np.uint8)
+        text = strip_units(text, self._units())
+        if not text:
+            raise ValueError("Enter a value first.")
+        if self._count > 1:
+            values = parse_array(text, native, self._count)
+        else:
+            values = np.asarray([cafmt.parse_value(text, native)])
+        limits = self._ctrl_limits()
+        if limits is not None and _numeric_kind(native) != "other":
+            low, high = limits
+            outside = [float(v) for v in values.tolist() if not low <= float(v) <= high]
+            if outside:
+                raise ValueError(
+                    f"{outside[0]:g} is outside the control limits "
+                    f"{display.limits_text(low, high, getattr(self._ctrl, 'precision', None), self._units())}"
+                    "; nothing was sent.")
+        return values if self._count > 1 else values[0].item()
+
+    def write_current(self) -> None:
+        """Enter / Write button."""
+        if self._busy:
+            self.status_label.setText("A write is still in progress.")
+            return
+        if not self._connected:
+            self.status_label.setText("Not connected: nothing was sent.")
+            return
+        if not self._can_write:
+            self.status_label.setText(NO_WRITE_ACCESS + " Nothing was sent.")
+            return
+        try:
+            value = self.parse_editor()
+        except ValueError as exc:
+            message = str(exc)
+            if "nothing was sent" not in message.lower():
+                message += " Nothing was sent."
+            self.status_label.setText(message)
+            return
+        notify = self.callback_box.isChecked()
+        timeout = self.timeout_spin.value() if notify else 2.0
+        self._set_busy(True, notify)
+        name = self.pv_name
+        self._runner.submit(
+            lambda: write_and_read_back(name, value, notify=notify, timeout=timeout),
+            self._write_done, self._write_failed)
+
+    def _set_busy(self, busy: bool, notify: bool = False) -> None:
+        self._busy = busy
+        self.busy_bar.setVisible(busy)
+        if busy:
+            self.status_label.setText("Waiting for the IOC to complete the write…" if notify
+                                      else "Writing…")
+        self._update_enabled()
+
+    def _write_done(self, outcome: WriteOutcome) -> None:
+        if self._closed:
+            return
+        self._set_busy(False)
+        self._clear_dirty()
+        readback = outcome.readback
+        text = display.format_value_text(
+            readback, precision=getattr(self._ctrl, "precision", None),
+            units=self._units(), max_elements=display.SUMMARY_ELEMENTS,
+            is_char=self._is_char_string())
+        how = (f"put-callback completed in {outcome.elapsed:.2f} s"
+               if outcome.notify_response is not None else "written")
+        self.status_label.setText(f"IOC now holds: {text}  ({how})")
+        self.set_current_text(editable_text(readback.data, self._ctrl, self._is_char_string()))
+        self.written.emit(text)
+
+    def _write_failed(self, exc: Exception) -> None:
+        if self._closed:
+            return
+        self._set_busy(False)
+        self.status_label.setText(f"Write failed: {exc}")
+
+
+def editable_text(data: Any, ctrl: Any, is_char: bool = False) -> str:
+    """The live value as the editor shows it: no units, PREC decimals for floats, arrays as
+    space-separated elements (all of them, so writing them back changes nothing)."""
+    if isinstance(data, list):
+        values = display.as_text_values(data)
+        return values[0] if len(values) == 1 else " ".join(values)
+    array = np.asarray(data).reshape(-1)
+    if is_char:
+        return display.char_array_text(array)
+    precision = getattr(ctrl, "precision", None)
+    if array.dtype.kind == "f":
+        if precision is not None and 0 <= precision <= 17:
+            parts = [f"{v:.{precision}f}" for v in array.tolist()]
+        else:
+            parts = [repr(v) for v in array.tolist()]
+    else:
+        parts = [str(v) for v in array.tolist()]
+    return " ".join(parts)

@@ -1,0 +1,441 @@
+"""The probe window against real IOCs (EPICS base softIoc and a caproto IOC on loopback)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PyQt5.QtCore import QEvent, QPoint, QPointF, Qt
+from PyQt5.QtGui import QColor, QWheelEvent
+
+import caprobe.ca as ca
+from caprobe.gui.probe import Connection
+
+WAIT_MS = 8000
+
+
+def open_by_typing(qtbot, window, name: str):
+    window.pv_entry.setFocus()
+    qtbot.keyClicks(window.pv_entry, name)
+    qtbot.keyClick(window.pv_entry, Qt.Key_Return)
+    probe = window.probe(name)
+    assert probe is not None, f"Enter did not open {name}"
+    return probe
+
+
+def wait_ready(qtbot, probe) -> None:
+    """Connected, first value painted and DBR_CTRL metadata in."""
+    qtbot.waitUntil(lambda: probe.response is not None and probe.ctrl is not None,
+                    timeout=WAIT_MS)
+
+
+def wait_metadata(qtbot, probe) -> None:
+    qtbot.waitUntil(lambda: probe.desc is not None and probe.rtyp is not None, timeout=WAIT_MS)
+
+
+def badge_color(probe) -> QColor:
+    sheet = probe.alarm_badge.styleSheet()
+    return QColor(sheet.split("background-color:")[1].split(";")[0].strip())
+
+
+def enter_value(qtbot, probe, text: str) -> None:
+    editor = probe.write_panel.line_edit
+    editor.setFocus()
+    editor.selectAll()
+    qtbot.keyClicks(editor, text)
+    qtbot.keyClick(editor, Qt.Key_Return)
+
+
+def wait_write_done(qtbot, probe) -> str:
+    qtbot.waitUntil(lambda: not probe.write_panel._busy, timeout=WAIT_MS)
+    return probe.write_panel.status_label.text()
+
+
+def test_connect_by_typing_name_and_enter(qtbot, make_window, softioc_env):
+    window = make_window()
+    name = softioc_env.pv("ai")
+    probe = open_by_typing(qtbot, window, name)
+    wait_ready(qtbot, probe)
+    assert probe.state is Connection.CONNECTED
+    assert probe.value_label.text() == "1.500 mm"
+    assert f"127.0.0.1:{softioc_env.port}" in probe.connection_label.text()
+    assert probe.host_label.text() == f"127.0.0.1:{softioc_env.port}"
+    assert probe.type_label.text() == "DBR_DOUBLE"
+    assert probe.count_label.text() == "1"
+    assert probe.access_label.text() == "read, write"
+    assert "IOC time 20" in probe.timestamp_label.text()
+    # nanoseconds: 9 digits after the seconds
+    stamp = probe.timestamp_label.text().split("IOC time ")[1].split()[1]
+    assert len(stamp.split(".")[1]) == 9
+    assert name in window.recent.names()
+    assert window.pv_entry.text() == ""
+
+
+def test_metadata_fields_show_the_records_real_values(qtbot, make_window, softioc_env):
+    window = make_window()
+    probe = window.open_pv(softioc_env.pv("ai"))
+    wait_ready(qtbot, probe)
+    wait_metadata(qtbot, probe)
+    assert probe.units_label.text() == "mm"
+    assert probe.prec_label.text() == "3"
+    assert probe.disp_label.text() == "-10.000 .. 10.000 mm"
+    assert probe.ctrl_label.text() == "-10.000 .. 10.000 mm"
+    assert probe.warn_label.text() == "-5.000 .. 5.000 mm"
+    assert probe.alarm_limits_label.text() == "-9.000 .. 9.000 mm"
+    assert probe.desc_label.text() == "Test analog input"
+    assert probe.rtyp_label.text() == "ai"
+    assert "Control limits: -10.000 .. 10.000 mm" in probe.write_panel.limits_label.text()
+
+    enum_probe = window.open_pv(softioc_env.pv("mbbo"))
+    wait_ready(qtbot, enum_probe)
+    wait_metadata(qtbot, enum_probe)
+    states = [enum_probe.enum_list.item(i).text() for i in range(enum_probe.enum_list.count())]
+    assert len(states) == 16
+    assert states[0].endswith("0 = Zero")
+    assert states[15] == "15 = Twenty-five char state!!!"
+    assert enum_probe.enum_box.isVisibleTo(enum_probe)
+    assert enum_probe.rtyp_label.text() == "mbbo"
+    assert enum_probe.desc_label.text() == "Test multi-bit output"
+    assert enum_probe.value_label.text().startswith("Zero")
+    assert enum_probe.write_panel.enum_combo.count() == 16
+
+
+def test_alarm_colour_and_text_follow_hihi(qtbot, make_window, softioc_env):
+    name = softioc_env.pv("ai")
+    window = make_window()
+    probe = window.open_pv(name)
+    wait_ready(qtbot, probe)
+    assert probe.alarm_badge.text() == "NO_ALARM"
+    assert badge_color(probe) == QColor("#00C000")
+    try:
+        enter_value(qtbot, probe, "9.5")
+        assert "IOC now holds: 9.500 mm" in wait_write_done(qtbot, probe)
+        qtbot.waitUntil(lambda: probe.alarm_badge.text() == "MAJOR - HIHI", timeout=WAIT_MS)
+        assert badge_color(probe) == QColor("#E00000")
+        assert probe.value_label.text() == "9.500 mm"
+        enter_value(qtbot, probe, "6")
+        qtbot.waitUntil(lambda: probe.alarm_badge.text() == "MINOR - HIGH", timeout=WAIT_MS)
+        assert badge_color(probe) == QColor("#F0C000")
+        assert probe.hist_max.text().startswith("9.500 mm")
+    finally:
+        ca.write(name, 1.5, timeout=2.0)
+    qtbot.waitUntil(lambda: probe.alarm_badge.text() == "NO_ALARM", timeout=WAIT_MS)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "typed", "expected", "restore"),
+    [
+        ("ao", "12.5", "12.50 V", 0.0),
+        ("long", "-77", "-77 cts", 42),
+        ("str", "world", "world", "hello"),
+        ("wf_double", "1 2.5, 3", "1.000 2.500 3.000 s", np.array([0.5, 1.5, 2.5, 3.5, 4.5])),
+    ],
+)
+def test_enter_writes_and_shows_what_the_ioc_accepted(qtbot, make_window, softioc_env, suffix,
+                                                      typed, expected, restore):
+    name = softioc_env.pv(suffix)
+    window = make_window()
+    probe = window.open_pv(name)
+    wait_ready(qtbot, probe)
+    try:
+        enter_value(qtbot, probe, typed)
+        status = wait_write_done(qtbot, probe)
+        assert status.startswith(f"IOC now holds: {expected}"), status
+        assert window.statusBar().currentMessage().endswith(expected)
+        qtbot.waitUntil(lambda: probe.value_label.text().startswith(expected), timeout=WAIT_MS)
+        # The field is no longer 'edited' (yellow) and shows the IOC's value.
+        assert probe.write_panel.line_edit.styleSheet() == ""
+    finally:
+        ca.write(name, restore, timeout=2.0)
+
+
+def test_enter_writes_enum_by_keyboard_and_wheel_is_ignored(qtbot, make_window, softioc_env):
+    name = softioc_env.pv("mbbo")
+    window = make_window()
+    probe = window.open_pv(name)
+    wait_ready(qtbot, probe)
+    combo = probe.write_panel.enum_combo
+    assert combo.currentText() == "Zero"
+    # The wheel must never change a setpoint.
+    wheel = QWheelEvent(QPointF(5, 5), QPointF(5, 5), QPoint(0, -120), QPoint(0, -120),
+                        Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False)
+    combo.setFocus()
+    qtbot.wait(10)
+    from PyQt5.QtWidgets import QApplication
+
+    QApplication.sendEvent(combo, wheel)
+    assert combo.currentText() == "Zero"
+    try:
+        combo.setCurrentIndex(3)  # what arrow keys / the popup do
+        combo.activated.emit(3)
+        qtbot.keyClick(combo, Qt.Key_Return)
+        status = wait_write_done(qtbot, probe)
+        assert status.startswith("IOC now holds: Three"), status
+        qtbot.waitUntil(lambda: probe.alarm_badge.text() == "MAJOR - STATE", timeout=WAIT_MS)
+        assert ca.read(name, timeout=2.0).data == [b"Three"]
+    finally:
+        ca.write(name, 0, timeout=2.0)
+
+
+def test_escape_reverts_and_focus_out_never_writes(qtbot, make_window, softioc_env):
+    name = softioc_env.pv("ao")
+    window = make_window()
+    probe = window.open_pv(name)
+    wait_ready(qtbot, probe)
+    editor = probe.write_panel.line_edit
+    before = float(ca.read(name, timeout=2.0).data[0])
+    editor.setFocus()
+    editor.selectAll()
+    qtbot.keyClicks(editor, "55")
+    assert editor.text() == "55"
+    assert "FFF8B0" in editor.styleSheet()  # marked as being edited
+    qtbot.keyClick(editor, Qt.Key_Escape)
+    assert editor.text() == f"{before:.2f}"
+    assert editor.styleSheet() == ""
+    # Focus-out with an edited value: nothing is written.
+    qtbot.keyClicks(editor, "66")
+    window.pv_entry.setFocus()
+    editor.clearFocus()
+    QApplication_process(qtbot)
+    assert float(ca.read(name, timeout=2.0).data[0]) == before
+    assert not probe.write_panel._busy
+
+
+def QApplication_process(qtbot) -> None:  # noqa: N802
+    qtbot.wait(300)
+
+
+def test_write_refused_without_write_access(qtbot, make_window, softioc_env):
+    name = softioc_env.pv("ro")
+    window = make_window()
+    probe = window.open_pv(name)
+    wait_ready(qtbot, probe)
+    panel = probe.write_panel
+    assert probe.access_label.text() == "read only"
+    assert panel.line_edit.isReadOnly()
+    assert not panel.write_button.isEnabled()
+    assert "no write access" in panel.status_label.text()
+    assert "no write access" in panel.write_button.toolTip()
+    panel.line_edit.setText("1.0")
+    panel.write_current()  # even if forced: refused locally
+    assert "no write access" in panel.status_label.text()
+    assert "Nothing was sent" in panel.status_label.text()
+    assert not panel._busy
+    assert float(ca.read(name, timeout=2.0).data[0]) == 3.25
+
+
+@pytest.mark.parametrize(
+    ("suffix", "typed", "message"),
+    [
+        ("ao", "200", "outside the control limits -100.00 .. 100.00 V"),
+        ("ao", "abc", "is not a number"),
+        ("long", "99999999999", "out of range"),
+        ("str", "x" * 40, "at most 39"),
+        ("wf_double", " ".join(["1"] * 11), "at most 10"),
+    ],
+)
+def test_bad_values_are_refused_and_nothing_is_sent(qtbot, make_window, softioc_env, suffix,
+                                                    typed, message):
+    name = softioc_env.pv(suffix)
+    window = make_window()
+    probe = window.open_pv(name)
+    wait_ready(qtbot, probe)
+    before = ca.read(name, timeout=2.0).data
+    enter_value(qtbot, probe, typed)
+    status = probe.write_panel.status_label.text()
+    assert message in status, status
+    assert "Nothing was sent" in status or "nothing was sent" in status
+    assert not probe.write_panel._busy
+    after = ca.read(name, timeout=2.0).data
+    assert np.array_equal(np.asarray(after), np.asarray(before))
+
+
+def test_put_completion_waits_and_reports(qtbot, make_window, softioc_env):
+    name = softioc_env.pv("slow")
+    window = make_window()
+    probe = window.open_pv(name)
+    wait_ready(qtbot, probe)
+    panel = probe.write_panel
+    panel.callback_box.setChecked(True)
+    panel.timeout_spin.setValue(5.0)
+    try:
+        enter_value(qtbot, probe, "4")
+        assert panel._busy
+        assert panel.busy_bar.isVisibleTo(panel)
+        assert not panel.write_button.isEnabled()
+        status = wait_write_done(qtbot, probe)
+        assert status.startswith("IOC now holds: 4.00"), status
+        elapsed = float(status.split("put-callback completed in ")[1].split(" s")[0])
+        assert elapsed >= 0.4
+        assert not panel.busy_bar.isVisibleTo(panel)
+    finally:
+        ca.write(name, 0, timeout=2.0)
+
+
+def test_caproto_ioc_fields(qtbot, make_window, caproto_env):
+    window = make_window()
+    probe = open_by_typing(qtbot, window, caproto_env.pv("double"))
+    wait_ready(qtbot, probe)
+    assert probe.value_label.text() == "1.500 mm"
+    assert probe.alarm_limits_label.text() == "-9.000 .. 9.000 mm"
+    enum_probe = window.open_pv(caproto_env.pv("enum"))
+    wait_ready(qtbot, enum_probe)
+    assert enum_probe.write_panel.enum_combo.count() == 3
+    text_probe = window.open_pv(caproto_env.pv("long_string"))
+    wait_ready(qtbot, text_probe)
+    assert text_probe.value_label.text().startswith("This long string is longer")
+    arr = window.open_pv(caproto_env.pv("int_array"))
+    wait_ready(qtbot, arr)
+    assert arr.value_label.text().startswith("1 -2 3 4 5")
+    assert arr.show_all_button.isVisibleTo(arr)
+
+
+def test_monitor_updates_live_and_history_counts(qtbot, make_window, softioc_env):
+    window = make_window()
+    probe = window.open_pv(softioc_env.pv("counter"))
+    wait_ready(qtbot, probe)
+    first = probe.history.updates
+    qtbot.waitUntil(lambda: probe.history.updates >= first + 5, timeout=WAIT_MS)
+    assert probe.history.maximum > probe.history.minimum
+    assert "no change yet" not in probe.hist_prev.text()
+
+
+def test_disconnect_looks_different_from_invalid(qtbot, make_window, ioc_factory):
+    server = ioc_factory.softioc(use_env=True)
+    window = make_window()
+    probe = window.open_pv(server.pv("ai"))
+    wait_ready(qtbot, probe)
+    server.kill()
+    qtbot.waitUntil(lambda: probe.state is Connection.DISCONNECTED, timeout=15000)
+    assert probe.alarm_badge.text() == "DISCONNECTED"
+    assert "dashed" in probe.alarm_badge.styleSheet()
+    assert badge_color(probe) == QColor("#A0A0A0")
+    assert "Not connected" in probe.connection_label.text()
+    assert probe.value_label.text() == "1.500 mm"  # last value kept, greyed
+    assert "italic" in probe.value_label.styleSheet()
+    assert not probe.write_panel.write_button.isEnabled()
+
+    wf_empty = window.open_pv("never:there")
+    qtbot.waitUntil(lambda: wf_empty.state is Connection.NOT_FOUND, timeout=WAIT_MS)
+    assert wf_empty.alarm_badge.text() == "NOT FOUND"
+    assert "still searching" in wf_empty.connection_label.text()
+
+
+def test_invalid_alarm_is_white_and_labelled(qtbot, make_window, softioc_env):
+    window = make_window()
+    probe = window.open_pv(softioc_env.pv("wf_empty"))
+    wait_ready(qtbot, probe)
+    assert probe.alarm_badge.text() == "INVALID - UDF"
+    assert badge_color(probe) == QColor("#FFFFFF")
+    assert "solid" in probe.alarm_badge.styleSheet()
+    assert "never processed" in probe.timestamp_label.text()
+
+
+def _heartbeat(qtbot, seconds: float) -> float:
+    """Run the event loop for ``seconds`` with a 5 ms timer; return the longest gap in ms."""
+    from PyQt5.QtCore import QTimer
+
+    stamps: list[float] = []
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: stamps.append(time.perf_counter()))
+    timer.start()
+    qtbot.wait(int(seconds * 1000))
+    timer.stop()
+    gaps = np.diff(stamps) * 1000
+    return float(gaps.max())
+
+
+def test_unreachable_ioc_keeps_the_event_loop_responsive(qtbot, make_window, ioc_factory):
+    server = ioc_factory.softioc(use_env=True)
+    window = make_window()
+    probe = window.open_pv(server.pv("ao"))
+    wait_ready(qtbot, probe)
+    # A name nobody serves: searches time out on workers.
+    missing = window.open_pv("nobody:serves:this")
+    # A frozen IOC (SIGSTOP): TCP stays up but nothing answers; read and write both time out.
+    server.stop()
+    try:
+        probe.refresh_metadata()
+        missing.refresh_metadata()
+        probe.write_panel.line_edit.setText("5")
+        probe.write_panel.write_current()
+        assert probe.write_panel._busy
+        worst = _heartbeat(qtbot, 2.5)
+        assert worst < 50, f"GUI event loop stalled for {worst:.0f} ms"
+        qtbot.waitUntil(lambda: not probe.write_panel._busy, timeout=WAIT_MS)
+        assert "Write failed" in probe.write_panel.status_label.text()
+    finally:
+        server.cont()
+
+
+def test_closing_joins_every_thread_and_saves_settings(qtbot, make_window, softioc_env,
+                                                       settings):
+    from caprobe.gui import workers
+
+    window = make_window()
+    for suffix in ("ai", "counter", "mbbo"):
+        window.open_pv(softioc_env.pv(suffix))
+    window.open_pv("not:found:anywhere")
+    qtbot.waitUntil(lambda: window.probe(softioc_env.pv("counter")).response is not None,
+                    timeout=WAIT_MS)
+    assert window.monitor.isRunning()
+    started = time.monotonic()
+    window.close()
+    assert time.monotonic() - started < 5
+    assert not window.monitor.isRunning()
+    assert workers.busy_workers() == []
+    settings.sync()
+    recent = settings.value("pv_entry/recent")
+    assert softioc_env.pv("ai") in recent and "not:found:anywhere" in recent
+    assert settings.value("main_window/geometry") is not None
+
+
+def test_remove_pv_keeps_others_updating(qtbot, make_window, softioc_env):
+    window = make_window()
+    counter = window.open_pv(softioc_env.pv("counter"))
+    window.open_pv(softioc_env.pv("ai"))
+    wait_ready(qtbot, counter)
+    window.close_pv(softioc_env.pv("ai"))
+    n = counter.history.updates
+    qtbot.waitUntil(lambda: counter.history.updates >= n + 3, timeout=WAIT_MS)
+    assert window.tabs.count() == 1
+
+
+def test_show_all_elements_dialog(qtbot, make_window, softioc_env):
+    window = make_window()
+    probe = window.open_pv(softioc_env.pv("wf_double"))
+    wait_ready(qtbot, probe)
+    window.show_current_array()
+    dialog = window._array_dialogs[-1]
+    assert dialog.model.rowCount() == 5
+    assert dialog.model.data(dialog.model.index(4, 0)) == "4.500"
+    dialog.close()
+
+
+def test_copy_name_and_value(qtbot, make_window, softioc_env):
+    from PyQt5.QtWidgets import QApplication
+
+    window = make_window()
+    probe = window.open_pv(softioc_env.pv("ai"))
+    wait_ready(qtbot, probe)
+    window.copy_pv_name()
+    assert QApplication.clipboard().text() == softioc_env.pv("ai")
+    window.copy_value()
+    assert QApplication.clipboard().text() == "1.500 mm"
+
+
+def test_shortcuts_exist(make_window):
+    window = make_window()
+    shortcuts = {a.text(): a.shortcut().toString() for a in window.findChildren(
+        __import__("PyQt5.QtWidgets", fromlist=["QAction"]).QAction)}
+    assert shortcuts["Open PV…"] == "Ctrl+L"
+    assert shortcuts["Copy PV name"] == "Ctrl+Shift+C"
+    assert shortcuts["Copy value"] == "Ctrl+Alt+C"
+    assert shortcuts["Add to strip chart"] == "Ctrl+T"
+    assert shortcuts["Edit value"] == "F2"
+    assert shortcuts["Close PV"] == "Ctrl+W"
+
+
+_ = QEvent
