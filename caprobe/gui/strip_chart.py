@@ -150,6 +150,10 @@ class _TraceCurve(pg.PlotDataItem):
     def hold_updates(self) -> None:
         self._held = True
 
+    def release_updates(self) -> None:
+        self._held = False
+        self.updateItems(styleUpdate=False)
+
     def updateItems(self, styleUpdate: bool = True) -> None:  # noqa: N802, N803 (pyqtgraph API)
         if not self._held:
             super().updateItems(styleUpdate)
@@ -215,6 +219,7 @@ class StripChartPanel(QWidget):
         self._y_mode = "shared"
         self._setting_range = False  # our own setXRange, not the operator panning
         self._x_anchor = 0.0  # "now" at the last scroll step
+        self._axes_in_layout: list[pg.AxisItem] = []  # per-trace axes placed in the layout
         self._frames = 0
         self._last_norm_update = 0.0
         self._worker = worker if worker is not None else ChartWorker(self)
@@ -511,15 +516,20 @@ class StripChartPanel(QWidget):
         with _blocked(self.y_mode_combo):
             self.y_mode_combo.setCurrentIndex(Y_MODES.index(mode))
         for trace in self._traces.values():
+            # While in transit the curve is briefly parentless in the scene, where pyqtgraph
+            # would mistake the PlotWidget for its ViewBox and fail; recompute once, after.
+            trace.curve.hold_updates()
             for item in (trace.curve, trace.hold):
                 vb = item.getViewBox()
                 if vb is not None:
                     vb.removeItem(item)
                 item.resetTransform()
+            trace.norm = (0.0, 1.0)
             self._drop_trace_view(trace)
             target = self._make_trace_view(trace) if mode == "per-trace" else self.view_box
             target.addItem(trace.curve)
             target.addItem(trace.hold)
+            trace.curve.release_updates()
         # setLabel() re-shows the axis, so label first, then hide in per-trace mode
         self.plot_item.setLabel("left", "normalised" if mode == "normalised" else None)
         if mode == "per-trace":
@@ -781,10 +791,10 @@ class StripChartPanel(QWidget):
     def _relayout_axes(self) -> None:
         """Per-trace axes stack to the right of the plot in trace order."""
         layout = self.plot_item.layout
-        for axis in self._trace_axes():
-            with contextlib.suppress(Exception):
-                layout.removeItem(axis)
-        for col, axis in enumerate(self._trace_axes(), start=3):
+        for axis in self._axes_in_layout:
+            layout.removeItem(axis)
+        self._axes_in_layout = self._trace_axes()
+        for col, axis in enumerate(self._axes_in_layout, start=3):
             layout.addItem(axis, 2, col)
             # the hidden left axis drew the horizontal grid; the first trace axis takes over
             axis.setGrid(64 if col == 3 else False)
@@ -792,8 +802,9 @@ class StripChartPanel(QWidget):
 
     def _drop_trace_view(self, trace: _Trace) -> None:
         if trace.axis is not None:
-            with contextlib.suppress(Exception):
+            if trace.axis in self._axes_in_layout:
                 self.plot_item.layout.removeItem(trace.axis)
+                self._axes_in_layout.remove(trace.axis)
             self.plot_item.scene().removeItem(trace.axis)
         if trace.view is not None:
             self.plot_item.scene().removeItem(trace.view)
@@ -841,7 +852,7 @@ class StripChartPanel(QWidget):
             if sev == SEVERITY_DISCONNECTED:
                 parts.append(f"{trace.name}: {cafmt.DISCONNECTED_TEXT}")
                 continue
-            text = f"{trace.name}={_format_value(v, trace.precision, trace.units)}"
+            text = f"{trace.name}={self._value_text(trace, v)}"
             if sev:
                 text += f" [{cafmt.severity_text(sev)}]"
             parts.append(text)
@@ -891,7 +902,9 @@ class StripChartPanel(QWidget):
             swatch.setCheckState(Qt.Checked if trace.visible else Qt.Unchecked)
             self.legend.setItem(row, 0, swatch)
             self.legend.setItem(row, 1, QTableWidgetItem(trace.name))
-            self.legend.setItem(row, 2, QTableWidgetItem(""))
+            value = QTableWidgetItem("")
+            value.setTextAlignment(int(Qt.AlignRight | Qt.AlignVCenter))
+            self.legend.setItem(row, 2, value)
             self.legend.setItem(row, 3, QTableWidgetItem(""))
         self._update_legend()
 
@@ -933,7 +946,7 @@ class StripChartPanel(QWidget):
             alarm, color = cafmt.DISCONNECTED_TEXT, cafmt.DISCONNECTED_COLOR
         else:
             sev = buf.last_severity
-            value_text = _format_value(buf.last_value, trace.precision, trace.units) if len(buf) else ""
+            value_text = self._value_text(trace, buf.last_value) if len(buf) else ""
             alarm = cafmt.severity_text(sev) if sev != SEVERITY_DISCONNECTED else ""
             color = cafmt.ALARM_COLORS.get(sev)
         value_item.setText(value_text)
@@ -955,12 +968,20 @@ class StripChartPanel(QWidget):
         )
 
     @staticmethod
+    def _value_text(trace: _Trace, value: float) -> str:
+        """Value with PREC and units; enum PVs (plotted as their index) also show the label."""
+        enums = trace.meta.get("enum_strings")
+        if enums and math.isfinite(value) and value == int(value) and 0 <= value < len(enums):
+            return f"{int(value)} ({enums[int(value)]})"
+        return _format_value(value, trace.precision, trace.units)
+
+    @staticmethod
     def _last_finite_text(trace: _Trace) -> str:
         tail = trace.buffer.values[-1000:]
         finite = tail[np.isfinite(tail)]
         if not len(finite):
             return ""
-        return f"({_format_value(float(finite[-1]), trace.precision, trace.units)})"
+        return f"({StripChartPanel._value_text(trace, float(finite[-1]))})"
 
     def _legend_item_changed(self, item: QTableWidgetItem) -> None:
         if item.column() != 0:

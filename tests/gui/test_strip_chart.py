@@ -195,6 +195,8 @@ def test_y_modes(panel: StripChartPanel, qtbot, mode: str) -> None:
     panel.add_pv("B")
     now = time.time()
     panel.ingest(batch({"A": ramp(100, now - 5), "B": ([now - 5, now - 1], [1e-7, 3e-7], [0, 0])}))
+    qtbot.waitUntil(lambda: curve_len(panel, "A") == 100, timeout=2000)  # curves hold data
+    panel.set_y_mode("per-trace" if mode != "per-trace" else "normalised")
     panel.set_y_mode(mode)
     qtbot.wait(700)  # normalisation refreshes twice a second
     if mode == "per-trace":
@@ -360,3 +362,11 @@ def test_mouse_wheel_zoom_switches_to_pan(panel: StripChartPanel, qtbot, mode: s
     assert not panel.autoscale_button.isChecked()
     after = panel.visible_time_range()
     assert after[1] - after[0] < before[1] - before[0]
+
+
+def test_enum_legend_shows_label(panel: StripChartPanel) -> None:
+    panel.add_pv("E")
+    md = {"E": {"enum_strings": ["Off", "On"]}}
+    panel.ingest(batch({"E": ([time.time()], [1.0], [0])}, {"E": True}, md))
+    panel._update_legend()
+    assert panel.legend.item(0, 2).text() == "1 (On)"
