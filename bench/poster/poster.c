@@ -13,6 +13,8 @@
  * so a CA client can change it with a plain put.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -39,6 +41,8 @@ static volatile double own_rate = -1.0;
 static volatile int running;
 static volatile uint64_t posted;
 static volatile uint64_t schedule_resets;
+static volatile uint64_t put_failures;
+static volatile long last_put_status;
 static epicsThreadId thread_id;
 
 static int64_t now_ns(void)
@@ -57,6 +61,23 @@ static void sleep_until_ns(int64_t when)
     }
 }
 
+/* Scheduling of the poster thread. When the IOC may use real-time scheduling (root),
+ * EPICS makes its threads SCHED_FIFO; the poster is created at epicsThreadPriorityHigh,
+ * above rsrv's threads. Paced, it keeps that: it posts its batch before rsrv's event task
+ * runs (one wake-up and one send per batch rather than per update) and other load on the
+ * machine cannot make it miss its schedule; its CPU is bounded by the pacing. As fast as
+ * possible, it becomes an ordinary SCHED_OTHER thread: a FIFO busy loop would starve rsrv
+ * and every ordinary process on its CPU. */
+static void set_policy(int paced, const struct sched_param *created)
+{
+    struct sched_param normal;
+    memset(&normal, 0, sizeof normal);
+    if (paced && created->sched_priority > 0)
+        pthread_setschedparam(pthread_self(), SCHED_FIFO, created);
+    else
+        pthread_setschedparam(pthread_self(), SCHED_OTHER, &normal);
+}
+
 static double current_rate(void)
 {
     return rate_field ? *rate_field : own_rate;
@@ -67,13 +88,19 @@ static void poster_loop(void *unused)
     double active_rate = -2.0;
     int64_t period_ns = 0;
     int64_t due = 0;
+    struct sched_param created;
+    int created_policy;
     (void)unused;
+    if (pthread_getschedparam(pthread_self(), &created_policy, &created) != 0
+            || created_policy != SCHED_FIFO)
+        created.sched_priority = 0;
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     while (running) {
         double rate = current_rate();
         if (rate != active_rate) {
             active_rate = rate;
             period_ns = rate > 0 ? (int64_t)(NS_PER_S * batch / rate) : 0;
+            set_policy(rate > 0, &created);
             due = now_ns();
         }
         if (rate < 0) {
@@ -94,8 +121,13 @@ static void poster_loop(void *unused)
         }
         for (int i = period_ns > 0 ? batch : 1; i > 0; i--) {
             double value = (double)(posted + 1);
-            if (dbPutField(&value_addr, DBR_DOUBLE, &value, 1) == 0)
+            long status = dbPutField(&value_addr, DBR_DOUBLE, &value, 1);
+            if (status == 0) {
                 posted++;
+            } else {
+                put_failures++;
+                last_put_status = status;
+            }
         }
     }
 }
@@ -151,6 +183,16 @@ uint64_t poster_count(void)
 uint64_t poster_schedule_resets(void)
 {
     return schedule_resets;
+}
+
+uint64_t poster_put_failures(void)
+{
+    return put_failures;
+}
+
+long poster_last_put_status(void)
+{
+    return last_put_status;
 }
 
 void stop_poster(void)
