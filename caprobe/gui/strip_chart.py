@@ -666,7 +666,7 @@ class StripChartPanel(QWidget):
         move_x = self._scrolling and now - self._x_anchor >= 0.5 * step
         due = [
             tr for tr in self._traces.values()
-            if tr.dirty and (move_x or now - tr.last_upload >= step)
+            if tr.dirty and tr.visible and (move_x or now - tr.last_upload >= step)
         ]  # fmt: skip
         for trace in due:
             trace.curve.hold_updates()  # it recomputes once, in set_samples below
