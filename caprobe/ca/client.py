@@ -227,15 +227,34 @@ class _SearchFailed(CATimeoutError):
     pass
 
 
+class _DuplicateWatch:
+    """Keeps a finished search's UDP socket until the call ends, then reports any other
+    server that answered meanwhile (libca's ECA_DBLCHNL), without delaying the call."""
+
+    def __init__(self, pv_name: str, udp: socket.socket, cid: int,
+                 found: tuple[str, int, int]):
+        self.pv_name, self.udp, self.cid, self.found = pv_name, udp, cid, found
+
+    def finish(self) -> None:
+        if self.udp.fileno() == -1:
+            return
+        try:
+            _report_duplicates(self.pv_name, self.udp, self.cid, self.found)
+        finally:
+            self.udp.close()
+
+
 def _search(pv_name: str, name: bytes, config: CAConfig, deadline: float, timeout: float
-            ) -> tuple[str, int, int]:
+            ) -> _DuplicateWatch:
     """Find the server of one PV: UDP to every destination (and TCP name servers), resent
-    with back-off until the deadline. The first answer wins; others are reported."""
+    with back-off until the deadline. The first answer wins; others are reported when the
+    returned watch is finished."""
     if not config.addresses and not config.name_servers:
         raise ConfigurationError(
             "no search destinations: EPICS_CA_ADDR_LIST is empty, EPICS_CA_AUTO_ADDR_LIST=NO "
             "and EPICS_CA_NAME_SERVERS is empty")
     cid = _next_id()
+    found: tuple[str, int, int] | None = None
     packet = msg.version_request(udp=True, sequence=cid) + msg.search_request(name, cid)
     tcp_packet = msg.version_request() + msg.search_request(name, cid, msg.DO_REPLY)
     udp = _udp_socket()
@@ -251,7 +270,6 @@ def _search(pv_name: str, name: bytes, config: CAConfig, deadline: float, timeou
             sel.register(s, selectors.EVENT_WRITE, [(host, port), b""])
         interval = SEARCH_FIRST_INTERVAL
         next_send = time.monotonic()
-        found: tuple[str, int, int] | None = None
         while found is None:
             now = time.monotonic()
             if now >= deadline:
@@ -304,10 +322,12 @@ def _search(pv_name: str, name: bytes, config: CAConfig, deadline: float, timeou
                     _, host, port, minor = replies[0]
                     found = (host, port, minor)
         _report_duplicates(pv_name, udp, cid, found)
-        return found
+        watch = _DuplicateWatch(pv_name, udp, cid, found)
+        return watch
     finally:
         sel.close()
-        udp.close()
+        if found is None:
+            udp.close()
         for s in ns_socks:
             s.close()
 
@@ -339,7 +359,8 @@ class _Channel:
         if repeater:
             _ensure_repeater(config)
         self.deadline = time.monotonic() + self.timeout
-        host, port, minor = _search(pv_name, name, config, self.deadline, self.timeout)
+        self._duplicates = _search(pv_name, name, config, self.deadline, self.timeout)
+        host, port, minor = self._duplicates.found
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise CATimeoutError(f"PV {pv_name!r}: found on {host}:{port} but the timeout "
@@ -347,6 +368,7 @@ class _Channel:
         try:
             sock = open_tcp(host, port, remaining)
         except OSError as exc:
+            self._duplicates.finish()
             raise DisconnectedError(f"PV {pv_name!r}: cannot connect to {host}:{port} "
                                     f"({exc})") from None
         self.circuit = Circuit(sock, host, port, priority, config.max_array_bytes)
@@ -363,6 +385,7 @@ class _Channel:
             self._wait(self._created, "channel creation")
         except BaseException:
             self.circuit.close()
+            self._duplicates.finish()
             raise
 
     # -- message loop --------------------------------------------------------------------
@@ -453,6 +476,7 @@ class _Channel:
                 raise
         finally:
             self.circuit.close()
+            self._duplicates.finish()
 
     def __enter__(self) -> _Channel:
         return self
@@ -973,6 +997,8 @@ class _BlockLoop:
         self.udp = _udp_socket()
         self.chans: dict[Subscription, _SubChannel] = {}
         self.searching: dict[int, _SubChannel] = {}
+        # Answered searches, so a second server answering the same search is reported.
+        self.resolved: dict[int, tuple[str, str, int]] = {}
         self.circuits: dict[tuple[str, int, int], _BlockCircuit] = {}
         self.hostname, self.user = _client_identity()
 
@@ -1057,10 +1083,19 @@ class _BlockLoop:
             if len(data) >= 16 and data[0:2] == b"\x00\x0d":
                 self._on_beacon()
                 continue
-            for cid, host, port, minor in _parse_search_reply(data, source, self.searching):
+            wanted = {**self.resolved, **self.searching} if self.resolved else self.searching
+            for cid, host, port, minor in _parse_search_reply(data, source, wanted):
                 chan = self.searching.pop(cid, None)
                 if chan is not None:
+                    if len(self.resolved) > 4096:
+                        self.resolved.clear()
+                    self.resolved[cid] = (chan.sub.pv_name, host, port)
                     self._connect(chan, host, port, minor)
+                    continue
+                pv_name, first_host, first_port = self.resolved[cid]
+                if (host, port) != (first_host, first_port):
+                    log.warning("PV %r is served by more than one server: connected to %s:%d, "
+                                "ignored %s:%d", pv_name, first_host, first_port, host, port)
 
     def _on_beacon(self) -> None:
         # A beacon means a server (re)started or is alive: look for missing PVs again now.

@@ -416,15 +416,24 @@ def _as_list(data: Any) -> list:
     return [data]
 
 
+def _encode_text(text: str, encoding: str) -> bytes:
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start:exc.end]
+        raise ValueRefused(f"{bad!r} in {text!r} cannot be encoded as {encoding} (CA strings "
+                           "are bytes; caprobe sends them as latin-1)") from None
+
+
 def _encode_string(value: Any, encoding: str) -> bytes:
     if isinstance(value, str):
-        raw = value.encode(encoding)
+        raw = _encode_text(value, encoding)
     elif isinstance(value, (bytes, bytearray)):
         raw = bytes(value)
     elif isinstance(value, (np.bytes_,)):
         raw = bytes(value)
     else:
-        raw = str(value).encode(encoding)
+        raw = _encode_text(str(value), encoding)
     if len(raw) > MAX_STRING_SIZE - 1:
         raise ValueRefused(
             f"string of {len(raw)} bytes does not fit a CA string (39 bytes at most): "
@@ -512,7 +521,7 @@ def encode(data_type: int, data: Any, *, metadata: Any = None, encoding: str = "
         body = b"".join(_encode_string(v, encoding) for v in values)
         count = len(values)
     elif value_native == 4 and isinstance(data, (str, bytes, bytearray)):
-        body = data.encode(encoding) if isinstance(data, str) else bytes(data)
+        body = _encode_text(data, encoding) if isinstance(data, str) else bytes(data)
         count = len(body)
     else:
         values = _as_list(data)

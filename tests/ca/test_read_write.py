@@ -264,9 +264,6 @@ def test_latin1_string_round_trips_as_raw_bytes(softioc_env, restore, value):
     assert read(softioc_env, "str").data == [b"J\xfcrgen"]
 
 
-@pytest.mark.xfail(reason="BUG: a str that latin-1 cannot encode ('\u20ac') escapes as a bare "
-                   "UnicodeEncodeError from dbr._encode_string instead of ValueRefused "
-                   "(CAError) with the PV name", strict=True)
 @pytest.mark.parametrize("suffix", ["str", "wf_char"])
 def test_string_not_encodable_as_latin1_is_refused_with_value_refused(softioc_env, sent_writes,
                                                                       suffix):

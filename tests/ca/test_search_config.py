@@ -213,11 +213,6 @@ def test_two_softiocs_answering_one_search_first_wins_other_reported(ioc_factory
     assert read(twins[0].pv("ai")).data.tolist() == [1.5]
 
 
-@pytest.mark.xfail(reason="BUG: duplicate search replies are reported only if the second "
-                   "datagram is already queued when the first is handled "
-                   "(_report_duplicates drains the UDP socket once, non-blocking); caproto "
-                   "servers answer a few ms apart, so about half the reads log nothing",
-                   strict=True)
 def test_two_caproto_servers_answering_one_search_first_wins_other_reported(
         ioc_factory, monkeypatch, caplog):
     twins = _twins(ioc_factory.caproto, monkeypatch)
