@@ -117,6 +117,13 @@ say "system libraries the bundle uses (glibc >= ${GLIBC_FLOOR}):"
 
 # ---- Debian package --------------------------------------------------------------------------
 if [ "$MAKE_DEB" -eq 1 ]; then
+    if command -v desktop-file-validate >/dev/null 2>&1; then
+        desktop-file-validate resources/caprobe.desktop || die "resources/caprobe.desktop is invalid"
+    fi
+    if command -v appstreamcli >/dev/null 2>&1; then
+        appstreamcli validate --no-net resources/io.github.caprobe.caprobe.metainfo.xml >/dev/null \
+            || die "resources/io.github.caprobe.caprobe.metainfo.xml is invalid (appstreamcli validate --no-net)"
+    fi
     t0="$(now)"
     DEB_NAME="caprobe_${VERSION}_amd64"
     STAGE="build/deb/${DEB_NAME}"
