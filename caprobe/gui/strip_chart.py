@@ -420,10 +420,15 @@ class StripChartPanel(QWidget):
         target.addItem(hold)
         self._add_legend_row(trace)
         self._restyle(trace)
-        if not self._worker_started:
-            self._worker.start()
-            self._worker_started = True
-        self._worker.add_pv(name)
+        try:
+            if not self._worker_started:
+                self._worker.start()
+                self._worker_started = True
+            self._worker.add_pv(name)
+        except Exception as exc:  # e.g. a name the CA client refuses: say so, chart unchanged
+            self.remove_pv(name)
+            self.message.emit(f"cannot chart {name}: {exc}")
+            return False
         return True
 
     def remove_pv(self, name: str) -> None:

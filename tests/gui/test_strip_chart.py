@@ -42,7 +42,8 @@ class FakeWorker(QObject):
         self.pvs.append(name)
 
     def remove_pv(self, name: str) -> None:
-        self.pvs.remove(name)
+        if name in self.pvs:  # like ChartWorker: removing an unknown PV is a no-op
+            self.pvs.remove(name)
 
 
 @pytest.fixture
@@ -370,3 +371,14 @@ def test_enum_legend_shows_label(panel: StripChartPanel) -> None:
     panel.ingest(batch({"E": ([time.time()], [1.0], [0])}, {"E": True}, md))
     panel._update_legend()
     assert panel.legend.item(0, 2).text() == "1 (On)"
+
+
+def test_worker_refusing_a_name_leaves_chart_unchanged(panel: StripChartPanel, qtbot) -> None:
+    def refuse(name: str) -> None:
+        raise ValueError("name too long")
+
+    panel.worker.add_pv = refuse
+    with qtbot.waitSignal(panel.message) as signal:
+        assert not panel.add_pv("X" * 150)
+    assert "name too long" in signal.args[0]
+    assert panel.pv_names() == [] and panel.legend.rowCount() == 0
