@@ -55,12 +55,34 @@ def machine_info() -> dict[str, Any]:
             versions[module] = "?"
     return {
         "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "caprobe_commit": caprobe_revision(),
+        "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "nproc": os.cpu_count(),
         "cpu": model,
         "python": platform.python_version(),
         "kernel": platform.release(),
         "versions": versions,
     }
+
+
+def caprobe_revision() -> str:
+    """HEAD's short hash, with "+dirty" when caprobe/ has uncommitted changes."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(REPO_DIR), *args], capture_output=True,
+                                  text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--", "caprobe") else "")
+
+
+def machine_line(machine: Mapping[str, Any]) -> str:
+    """One line: date, CPUs, model, Python, load, caprobe revision."""
+    return (f"{machine['date_utc']} · {machine['nproc']} CPUs · {machine['cpu']} · "
+            f"Python {machine['python']} · load average {machine['load_average']} · "
+            f"caprobe {machine['caprobe_commit']}")
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

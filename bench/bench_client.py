@@ -306,8 +306,7 @@ def main() -> None:
     settings = (f"softIoc (EPICS base rsrv via pythonSoftIOC), loopback, PVA off; "
                 f"{args.reads} reads / {args.writes} writes after 30 warm-up, "
                 f"{args.big} 1M-double reads after 2 warm-up; each client in its own process")
-    print(f"\n{machine['date_utc']} · {machine['nproc']} CPUs · {machine['cpu']} · "
-          f"Python {machine['python']}\n{settings}\n")
+    print(f"\n{_support.machine_line(machine)}\n{settings}\n")
     print(table)
     for client, result in timing.items():
         for op, text in result.get("profile", {}).items():

@@ -456,8 +456,7 @@ def main() -> None:
         f"runs, DBR_TIME_DOUBLE, callback only counts; poster alone (no client): "
         + ", ".join(f"{label} {cpu:.0f} % CPU" for label, cpu in idle_cpu.items()))
     tables = throughput_table(throughput) + "\n\n" + latency_table(latency)
-    print(f"\n{machine['date_utc']} · {machine['nproc']} CPUs · {machine['cpu']} · "
-          f"Python {machine['python']}\n{settings}\n")
+    print(f"\n{_support.machine_line(machine)}\n{settings}\n")
     print(tables)
     if profile_text:
         print(f"\ncProfile (CPU time), caprobe client at 50k/s, top by own time:\n"
