@@ -186,7 +186,15 @@ def run_demo() -> int:
           f"{ioc.process.pid if ioc.process else '?'})", file=sys.stderr)
     from caprobe.gui.app import run_gui
 
+    def configure(window: object) -> None:
+        # random_walk:x has PREC 0, which would show a walk between -3 and 3 as integers;
+        # the digits field says the demo chose 3 decimals.
+        probe = window.probe(DEMO_PVS[0])  # type: ignore[attr-defined]
+        if probe is not None:
+            probe.precision_spin.setValue(3)
+
     try:
-        return run_gui(DEMO_PVS, on_exit=ioc.stop, chart_pvs=(DEMO_PVS[0],))
+        return run_gui(DEMO_PVS, on_exit=ioc.stop, chart_pvs=(DEMO_PVS[0],),
+                       configure=configure)
     finally:
         ioc.stop()

@@ -44,9 +44,10 @@ def make_application(argv: Sequence[str] | None = None) -> QApplication:
 
 
 def run_gui(pv_names: Sequence[str] = (), *, on_exit: Callable[[], None] | None = None,
-            chart_pvs: Sequence[str] = ()) -> int:
+            chart_pvs: Sequence[str] = (),
+            configure: Callable[[MainWindow], None] | None = None) -> int:
     """Open the main window with ``pv_names`` (and ``chart_pvs`` on the strip chart) and run
-    until it closes."""
+    until it closes.  ``configure(window)`` runs once the PVs are open."""
     app = make_application()
     window = MainWindow()
     for name in pv_names:
@@ -55,6 +56,8 @@ def run_gui(pv_names: Sequence[str] = (), *, on_exit: Callable[[], None] | None 
         window.tabs.setCurrentIndex(0)
     for name in chart_pvs:
         window.add_to_chart(name)
+    if configure is not None:
+        configure(window)
     # aboutToQuit also covers a session logout that never sends closeEvent.
     app.aboutToQuit.connect(window.shutdown)
     if on_exit is not None:

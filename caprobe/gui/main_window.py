@@ -468,6 +468,9 @@ class MainWindow(QMainWindow):
             return
         area = screen.availableGeometry()
         self.resize(int(area.width() * 0.8), int(area.height() * 0.85))
+        if area.height() < 900:
+            # A laptop / 1366x768 control-room screen: every pixel of height counts.
+            self.setWindowState(self.windowState() | Qt.WindowMaximized)
 
     def save_settings(self) -> None:
         self.settings.setValue(SETTINGS_GEOMETRY, self.saveGeometry())

@@ -167,8 +167,16 @@ class ProbeWidget(QWidget):
         fmt_row.addWidget(self.format_combo)
         fmt_row.addWidget(QLabel("digits"))
         fmt_row.addWidget(self.precision_spin)
+        self.desc_label = _Field("")
+        self.desc_label.setStyleSheet("color: #505050;")
+        self.desc_label.setToolTip("The record's DESC field")
+        self.desc_label.setWordWrap(False)
+        name_row = QHBoxLayout()
+        name_row.addWidget(self.name_label)
+        name_row.addSpacing(self.fontMetrics().averageCharWidth() * 2)
+        name_row.addWidget(self.desc_label, 1)
         head = QGridLayout()
-        head.addWidget(self.name_label, 0, 0)
+        head.addLayout(name_row, 0, 0)
         format_label = QLabel("&Format")
         format_label.setBuddy(self.format_combo)
         head.addWidget(format_label, 0, 1)
@@ -180,7 +188,6 @@ class ProbeWidget(QWidget):
         head.setColumnStretch(0, 1)
 
         # --- channel ---
-        self.desc_label = _Field()
         self.rtyp_label = _Field()
         self.host_label = _Field()
         self.access_label = _Field()
@@ -188,7 +195,6 @@ class ProbeWidget(QWidget):
         self.count_label = _Field()
         channel_box = QGroupBox("Channel")
         channel_form = QFormLayout(channel_box)
-        channel_form.addRow("DESC", self.desc_label)
         channel_form.addRow("RTYP", self.rtyp_label)
         channel_form.addRow("Host", self.host_label)
         channel_form.addRow("Access", self.access_label)
@@ -346,10 +352,13 @@ class ProbeWidget(QWidget):
     def _metadata_failed(self, what: str, exc: Exception) -> None:
         if self._closed:
             return
+        # A server without records (caproto, a gateway alias) has no DESC/RTYP: normal.
         if what == "DESC":
-            self.desc = f"not available ({exc})"
+            self.desc = ""
+            self.desc_label.setToolTip(f"No DESC: {exc}")
         elif what == "RTYP":
-            self.rtyp = f"not available ({exc})"
+            self.rtyp = "not available"
+            self.rtyp_label.setToolTip(str(exc))
         else:
             self.connection_label.setText(f"Metadata read failed: {exc}")
         self._refresh_channel()
@@ -414,7 +423,7 @@ class ProbeWidget(QWidget):
     def _refresh_channel(self) -> None:
         ch = self.channel
         self.connection_label.setText(self.connection_text())
-        self.desc_label.setText(self.desc or "—")
+        self.desc_label.setText(self.desc or "")
         self.rtyp_label.setText(self.rtyp or "—")
         if ch is None:
             for label in (self.host_label, self.access_label, self.type_label,
@@ -478,8 +487,9 @@ class ProbeWidget(QWidget):
                 size = response.data_count if hasattr(response, "data_count") else "?"
                 text = f"{text}\n[{size} of {self.element_count} elements]"
             self.value_label.setText(text)
+            self.write_panel.editor_precision = self.precision()
             self.write_panel.set_current_text(
-                editable_text(response.data, self.ctrl, self.is_char_array()))
+                editable_text(response.data, self.precision(), self.is_char_array()))
         meta = getattr(response, "metadata", None)
         severity = getattr(meta, "severity", None)
         status = getattr(meta, "status", None)

@@ -52,6 +52,23 @@ class NoWheelComboBox(QComboBox):
         event.ignore()
 
 
+class _StatusLabel(QLabel):
+    """The panel's message line: takes no space while empty; refusals and failures in red."""
+
+    ERROR_WORDS = ("nothing was sent", "failed", "read-only", "not connected", "still in")
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt override)
+        super().setText(text)
+        self.setVisible(bool(text))
+        lowered = text.lower()
+        if any(word in lowered for word in self.ERROR_WORDS):
+            self.setStyleSheet("color: #B00000;")
+        elif lowered.startswith("ioc now holds"):
+            self.setStyleSheet("color: #006000;")
+        else:
+            self.setStyleSheet("")
+
+
 class _KeyFilter(QObject):
     """Enter/Esc on any editor, including the combo whose Enter Qt otherwise swallows."""
 
@@ -117,6 +134,8 @@ class WritePanel(QGroupBox):
         self._busy = False
         self._dirty = False
         self._closed = False
+        #: decimals the editor shows for floats (the probe's PREC or the operator's choice)
+        self.editor_precision: int | None = None
 
         self.line_edit = QLineEdit()
         self.line_edit.setPlaceholderText("new value")
@@ -135,7 +154,7 @@ class WritePanel(QGroupBox):
                                      "Esc reverts)")
         self.write_button.clicked.connect(self.write_current)
 
-        self.callback_box = QCheckBox("Wait for completion")
+        self.callback_box = QCheckBox("Wait for completion, timeout")
         self.callback_box.setToolTip("Use put-callback (WRITE_NOTIFY): the IOC reports when the "
                                      "processing started by the write has finished")
         self.timeout_spin = QDoubleSpinBox()
@@ -154,21 +173,19 @@ class WritePanel(QGroupBox):
 
         self.limits_label = QLabel()
         self.limits_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.status_label = QLabel()
+        self.status_label = _StatusLabel()
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
 
         grid = QGridLayout(self)
         grid.addWidget(self.editor_stack, 0, 0, 1, 2)
         grid.addWidget(self.write_button, 0, 2)
-        grid.addWidget(self.limits_label, 1, 0, 1, 3)
         options = QHBoxLayout()
+        options.addWidget(self.limits_label, 1)
         options.addWidget(self.callback_box)
-        options.addWidget(QLabel("timeout"))
         options.addWidget(self.timeout_spin)
-        options.addStretch(1)
-        options.addWidget(self.busy_bar, 1)
-        grid.addLayout(options, 2, 0, 1, 3)
+        grid.addLayout(options, 1, 0, 1, 3)
+        grid.addWidget(self.busy_bar, 2, 0, 1, 3)
         grid.addWidget(self.status_label, 3, 0, 1, 3)
         grid.setColumnStretch(0, 1)
         self._update_enabled()
@@ -382,7 +399,8 @@ class WritePanel(QGroupBox):
         how = (f"put-callback completed in {outcome.elapsed:.2f} s"
                if outcome.notify_response is not None else "written")
         self.status_label.setText(f"IOC now holds: {text}  ({how})")
-        self.set_current_text(editable_text(readback.data, self._ctrl, self._is_char_string()))
+        self.set_current_text(editable_text(readback.data, self.editor_precision,
+                                            self._is_char_string()))
         self.written.emit(text)
 
     def _write_failed(self, exc: Exception) -> None:
@@ -392,18 +410,18 @@ class WritePanel(QGroupBox):
         self.status_label.setText(f"Write failed: {exc}")
 
 
-def editable_text(data: Any, ctrl: Any, is_char: bool = False) -> str:
-    """The live value as the editor shows it: no units, PREC decimals for floats, arrays as
-    space-separated elements (all of them, so writing them back changes nothing)."""
+def editable_text(data: Any, precision: int | None, is_char: bool = False) -> str:
+    """The live value as the editor shows it: no units, arrays as space-separated elements
+    (all of them).  Floats use ``precision`` decimals when it is positive; with PREC 0 or no
+    PREC the shortest exact text, so Enter on an untouched field writes back the same value."""
     if isinstance(data, list):
         values = display.as_text_values(data)
         return values[0] if len(values) == 1 else " ".join(values)
     array = np.asarray(data).reshape(-1)
     if is_char:
         return display.char_array_text(array)
-    precision = getattr(ctrl, "precision", None)
     if array.dtype.kind == "f":
-        if precision is not None and 0 <= precision <= 17:
+        if precision is not None and 0 < precision <= 17:
             parts = [f"{v:.{precision}f}" for v in array.tolist()]
         else:
             parts = [repr(v) for v in array.tolist()]
