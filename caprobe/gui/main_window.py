@@ -243,6 +243,7 @@ class MainWindow(QMainWindow):
         probe = ProbeWidget(name, self.runner)
         probe.stateChanged.connect(lambda p=probe: self._update_tab(p))
         probe.showArrayRequested.connect(self.show_array)
+        probe.resetHistoryRequested.connect(self.reset_history)
         probe.write_panel.written.connect(
             lambda text, n=name: self.statusBar().showMessage(f"{n}: IOC now holds {text}",
                                                               8000))
@@ -416,8 +417,13 @@ class MainWindow(QMainWindow):
     def reset_current_history(self) -> None:
         probe = self.current_probe()
         if probe is not None:
-            self.monitor.reset_history(probe.pv_name)
-            probe.set_history(self.monitor.history(probe.pv_name))
+            self.reset_history(probe.pv_name)
+
+    def reset_history(self, name: str) -> None:
+        probe = self.probes.get(name)
+        if probe is not None:
+            self.monitor.reset_history(name)
+            probe.set_history(self.monitor.history(name))
 
     def _set_format(self, mode: display.DisplayFormat) -> None:
         probe = self.current_probe()

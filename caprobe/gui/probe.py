@@ -87,6 +87,7 @@ class ProbeWidget(QWidget):
     #: the connection state or headline changed (main window refreshes the tab label)
     stateChanged = pyqtSignal()
     showArrayRequested = pyqtSignal(str)
+    resetHistoryRequested = pyqtSignal(str)
 
     def __init__(self, pv_name: str, runner: CARunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -231,7 +232,8 @@ class ProbeWidget(QWidget):
         self.hist_max = _Field()
         self.hist_prev = _Field()
         self.hist_reset = QPushButton("Reset")
-        self.hist_reset.setToolTip("Start the history again from now")
+        self.hist_reset.setToolTip("Start the history again from now (Ctrl+R)")
+        self.hist_reset.clicked.connect(lambda: self.resetHistoryRequested.emit(self.pv_name))
         self.history_box = QGroupBox("History")
         hist_form = QFormLayout(self.history_box)
         hist_form.addRow("Watching since", self.hist_since)
@@ -239,7 +241,10 @@ class ProbeWidget(QWidget):
         hist_form.addRow("Minimum", self.hist_min)
         hist_form.addRow("Maximum", self.hist_max)
         hist_form.addRow("Last change", self.hist_prev)
-        hist_form.addRow("", self.hist_reset)
+        reset_row = QHBoxLayout()
+        reset_row.addWidget(self.hist_reset)
+        reset_row.addStretch(1)
+        hist_form.addRow("", reset_row)
 
         self.write_panel = WritePanel(self.pv_name, self._runner)
 

@@ -158,7 +158,9 @@ class WritePanel(QGroupBox):
         self.callback_box.setToolTip("Use put-callback (WRITE_NOTIFY): the IOC reports when the "
                                      "processing started by the write has finished")
         self.timeout_spin = QDoubleSpinBox()
-        self.timeout_spin.setRange(0.5, 3600.0)
+        # Capped: closing the window waits for a write in flight (the client call cannot be
+        # cancelled), so an hour-long put-callback must not be possible by accident.
+        self.timeout_spin.setRange(0.5, 600.0)
         self.timeout_spin.setDecimals(1)
         self.timeout_spin.setValue(10.0)
         self.timeout_spin.setSuffix(" s")

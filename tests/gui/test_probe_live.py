@@ -363,6 +363,7 @@ def test_unreachable_ioc_keeps_the_event_loop_responsive(qtbot, make_window, ioc
         probe.write_panel.write_current()
         assert probe.write_panel._busy
         worst = _heartbeat(qtbot, 2.5)
+        print(f"unreachable IOC: worst event-loop gap {worst:.1f} ms")
         assert worst < 50, f"GUI event loop stalled for {worst:.0f} ms"
         qtbot.waitUntil(lambda: not probe.write_panel._busy, timeout=WAIT_MS)
         assert "Write failed" in probe.write_panel.status_label.text()
@@ -439,3 +440,51 @@ def test_shortcuts_exist(make_window):
 
 
 _ = QEvent
+
+
+def test_fast_updates_are_throttled_to_what_a_person_can_read(qtbot, make_window,
+                                                              ioc_factory):
+    """Hundreds of updates a second reach the worker (the History counts all of them) but the
+    probe repaints at most ~10 times a second."""
+    import threading
+
+    server = ioc_factory.softioc(use_env=True)
+    name = server.pv("ao")
+    window = make_window()
+    probe = window.open_pv(name)
+    wait_ready(qtbot, probe)
+    repaints = []
+    original = probe.handle
+
+    def counting_handle(item):
+        repaints.append(time.monotonic())
+        original(item)
+
+    probe.handle = counting_handle
+    stop = threading.Event()
+    writes = [0]
+
+    def hammer():
+        value = 0.0
+        while not stop.is_set():
+            value += 1
+            ca.write(name, value % 50, timeout=2.0)
+            writes[0] += 1
+
+    start_updates = probe.history.updates
+    thread = threading.Thread(target=hammer, daemon=True)
+    thread.start()
+    try:
+        qtbot.wait(2000)
+    finally:
+        stop.set()
+        thread.join(5)
+    qtbot.wait(300)
+    monitored = probe.history.updates - start_updates
+    drains = len(repaints)
+    print(f"throttle: {writes[0]} writes, {monitored} monitor updates, {drains} repaints")
+    assert writes[0] > 60, "the server was not driven fast enough to test throttling"
+    assert monitored > 60, f"only {monitored} monitor updates for {writes[0]} writes"
+    # 2.3 s at <= 10 Hz (+1 for the leading edge)
+    assert drains <= 25, f"{drains} repaints for {monitored} updates"
+    assert drains >= 5
