@@ -190,8 +190,7 @@ def run_tool(body: Callable[[argparse.Namespace], int], parser: argparse.Argumen
     """Parse ``argv`` and run ``body``; usage errors and unexpected exceptions become one line
     on stderr (with the traceback after it when -v was given) and exit code 1.
     Ctrl+C exits quietly with ``interrupted_code``."""
-    verbose = "-v" in (argv if argv is not None else sys.argv[1:]) or \
-        "--verbose" in (argv if argv is not None else sys.argv[1:])
+    verbose = False
     try:
         try:
             args = parser.parse_args(None if argv is None else list(argv))
@@ -200,6 +199,7 @@ def run_tool(body: Callable[[argparse.Namespace], int], parser: argparse.Argumen
             return 1
         except SystemExit as exc:  # -h / -V print and exit 0
             return int(exc.code or 0)
+        verbose = bool(getattr(args, "verbose", False))
         return body(args)
     except KeyboardInterrupt:
         return interrupted_code
