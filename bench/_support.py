@@ -81,8 +81,8 @@ def caprobe_revision() -> str:
 def machine_line(machine: Mapping[str, Any]) -> str:
     """One line: date, CPUs, model, Python, load, caprobe revision."""
     return (f"{machine['date_utc']} · {machine['nproc']} CPUs · {machine['cpu']} · "
-            f"Python {machine['python']} · load average {machine['load_average']} · "
-            f"caprobe {machine['caprobe_commit']}")
+            f"Python {machine['python']} · load average {machine.get('load_average', '?')} · "
+            f"caprobe {machine.get('caprobe_commit', '?')}")
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
