@@ -14,8 +14,8 @@ in ``modules/ca/src/tools``), because operators compare our output with theirs:
   says how many were left out (never a silent cut);
 * strings are escaped like ``epicsStrnEscapedFromRaw``: ``\\n \\t \\" \\' \\\\ \\0 \\a \\b \\f \\r \\v``
   and ``\\xhh`` for every other byte outside printable ASCII;
-* timestamps are local time ``%Y-%m-%d %H:%M:%S.%06f`` (fraction truncated, as epicsTime does),
-  optionally with all nine nanosecond digits.
+* timestamps are local time ``%Y-%m-%d %H:%M:%S.%06f`` (the fraction rounded without carry,
+  as epicsTimeToStrftime does), optionally with all nine nanosecond digits.
 
 Types are plain ints (``caprobe.ca.ChannelType`` is an IntEnum, so its members work too); this
 module keeps its own name tables so it does not depend on the client's internals.
@@ -35,6 +35,7 @@ __all__ = [
     "DISCONNECTED_COLOR",
     "DISCONNECTED_TEXT",
     "EPICS_EPOCH_OFFSET",
+    "UNDEFINED_TIME_TEXT",
     "MAX_ENUM_STATES",
     "MAX_STRING_CHARS",
     "SEVERITY_NAMES",
@@ -73,6 +74,8 @@ __all__ = [
 
 #: Seconds from the Unix epoch to the EPICS epoch (1990-01-01T00:00:00Z).
 EPICS_EPOCH_OFFSET = 631152000
+#: What EPICS base prints for the zero timestamp (a record that was never processed).
+UNDEFINED_TIME_TEXT = "<undefined>"
 #: A DBR_STRING is 40 bytes including its NUL, so at most 39 characters travel.
 MAX_STRING_CHARS = 39
 #: An enum has at most 16 states (the GR/CTRL_ENUM struct has room for 16 strings).
@@ -650,20 +653,34 @@ def format_timestamp(seconds: int | float, nanoseconds: int = 0, *, nanos: bool 
         a float is Unix seconds (``metadata.timestamp``, ``time.time()``,
         ``ConnectionEvent.time``) and is split into seconds and nanoseconds.  ``epics_epoch``
         overrides that guess (True: EPICS epoch, False: Unix epoch).
-    nanoseconds: the raw ``nanoSeconds`` (0..999999999); the six-digit form truncates, as
-        epicsTimeToStrftime does, so the microseconds never round up into the next second.
+    nanoseconds: the raw ``nanoSeconds`` (0..999999999).  The six-digit form rounds to the
+        microsecond but stops at .999999 (never carries into the next second), exactly as
+        epicsTimeToStrftime does; an invalid value (>= 1e9) prints ``OVF`` as EPICS does.
+
+    The EPICS zero stamp (0, 0), which a never-processed record reports, gives
+    ``'<undefined>'``, exactly as epicsTimeToStrftime (caget -a, camonitor) prints it.
     """
     if epics_epoch is None:
         epics_epoch = not isinstance(seconds, float)
     if isinstance(seconds, float):
         whole = math.floor(seconds)
-        nanoseconds = int(nanoseconds) + int(round((seconds - whole) * 1e9))
+        nanoseconds = int(nanoseconds) + min(int(round((seconds - whole) * 1e9)), 999_999_999)
         seconds = int(whole)
-    seconds = int(seconds) + int(nanoseconds) // 1_000_000_000
-    nanoseconds = int(nanoseconds) % 1_000_000_000
+    seconds, nanoseconds = int(seconds), int(nanoseconds)
     unix = seconds + (EPICS_EPOCH_OFFSET if epics_epoch else 0)
+    if unix == EPICS_EPOCH_OFFSET and nanoseconds == 0:
+        # The zero stamp of a never-processed record: epicsTimeToStrftime (and so caget)
+        # prints this instead of a date in 1990.
+        return UNDEFINED_TIME_TEXT
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(unix))
-    fraction = f"{nanoseconds:09d}" if nanos else f"{nanoseconds // 1000:06d}"
+    if not 0 <= nanoseconds < 1_000_000_000:
+        fraction = "OVF"  # an invalid stamp; epicsTimeToStrftime's text for it
+    elif nanos:
+        fraction = f"{nanoseconds:09d}"
+    else:
+        # epicsTimeToStrftime rounds to the digits shown but never carries into the seconds
+        # (999999500 ns prints .999999), so the date and time fields stay the server's.
+        fraction = f"{min((nanoseconds + 500) // 1000, 999_999):06d}"
     return f"{stamp}.{fraction}"
 
 

@@ -247,13 +247,18 @@ def test_alarm_colours():
 
 
 def test_timestamp_epics_epoch_and_nanoseconds():
-    assert fmt.format_timestamp(0, 0) == "1990-01-01 00:00:00.000000"
+    assert fmt.format_timestamp(0, 0) == "<undefined>"  # never processed, as EPICS prints it
+    assert fmt.format_timestamp(0, 1000) == "1990-01-01 00:00:00.000001"
+    assert fmt.format_timestamp(0, 499) == "1990-01-01 00:00:00.000000"
+    assert fmt.format_timestamp(float(fmt.EPICS_EPOCH_OFFSET)) == "<undefined>"
     # 2026-11-25 23:00:00 UTC = unix 1795647600
     secs = 1795647600 - fmt.EPICS_EPOCH_OFFSET
-    assert fmt.format_timestamp(secs, 123456789) == "2026-11-25 23:00:00.123456"
+    assert fmt.format_timestamp(secs, 123456789) == "2026-11-25 23:00:00.123457"
     assert fmt.format_timestamp(secs, 123456789, nanos=True) == "2026-11-25 23:00:00.123456789"
-    # truncated, never rounded into the next second
+    # rounded to the microsecond but never carried into the next second (as EPICS)
     assert fmt.format_timestamp(secs, 999999999) == "2026-11-25 23:00:00.999999"
+    assert fmt.format_timestamp(secs, 1500) == "2026-11-25 23:00:00.000002"
+    assert fmt.format_timestamp(secs, 1_000_000_000) == "2026-11-25 23:00:00.OVF"
     assert fmt.format_timestamp(1795647600, 5000, epics_epoch=False) == (
         "2026-11-25 23:00:00.000005")
     assert fmt.format_timestamp(1795647600.25, epics_epoch=False) == "2026-11-25 23:00:00.250000"
@@ -265,7 +270,7 @@ def test_timestamp_epics_epoch_and_nanoseconds():
 def test_timestamp_is_local_time(monkeypatch):
     monkeypatch.setenv("TZ", "CET-1")
     time.tzset()
-    assert fmt.format_timestamp(0, 0) == "1990-01-01 01:00:00.000000"
+    assert fmt.format_timestamp(1, 0) == "1990-01-01 01:00:01.000000"
 
 
 def test_response_stamp_prefers_raw_fields():
@@ -394,7 +399,7 @@ def test_details_time_array_and_plain():
     assert text.splitlines()[3:] == [
         "    Element count:    3",
         "    Value:            1 2 3",
-        "    Timestamp:        1990-01-01 00:00:00.000000",
+        "    Timestamp:        <undefined>",
         "    Status:           UDF",
         "    Severity:         INVALID",
     ]
@@ -626,3 +631,80 @@ def test_integer_text_matches_caget_sprint_long(value, int_format):
     else:
         pattern = {"dec": b"%d", "hex": b"0x%X", "oct": b"0o%o"}[int_format]
         assert text == _c_printf(pattern, value)
+
+
+# ------------------------------------------------------------------ EPICS base itself
+# epicscorelibs (a test dependency) ships EPICS base's libCom and libca: where they load, the
+# escaping, unescaping, timestamp text and name tables are checked against the very functions
+# and tables caget uses, not against our reading of them.
+
+
+@pytest.fixture(scope="module")
+def epics_libs():
+    import ctypes
+
+    path = pytest.importorskip("epicscorelibs.path")
+    try:
+        com = ctypes.CDLL(os.path.join(path.lib_path, "libCom.so"), mode=ctypes.RTLD_GLOBAL)
+        ca = ctypes.CDLL(os.path.join(path.lib_path, "libca.so"), mode=ctypes.RTLD_GLOBAL)
+    except OSError as exc:
+        pytest.skip(f"EPICS base libraries do not load: {exc}")
+    return SimpleNamespace(com=com, ca=ca)
+
+
+def _epics_escape(libs, raw: bytes) -> str:
+    import ctypes
+
+    size = 4 * len(raw) + 1
+    buffer = ctypes.create_string_buffer(size)
+    libs.com.epicsStrnEscapedFromRaw(buffer, size, raw, len(raw))
+    return buffer.raw[: buffer.raw.index(b"\0")].decode("ascii")
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=80))
+def test_escape_equals_epicsStrnEscapedFromRaw(epics_libs, raw):
+    assert fmt.escape_bytes(raw) == _epics_escape(epics_libs, raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list("ab\\xnt0'\"fF9 q")), max_size=30))
+def test_unescape_equals_epicsStrnRawFromEscaped(epics_libs, text):
+    import ctypes
+
+    source = text.encode()
+    buffer = ctypes.create_string_buffer(len(source) + 1)
+    count = epics_libs.com.epicsStrnRawFromEscaped(buffer, len(source) + 1, source, len(source))
+    expected = buffer.raw[:count]
+    # EPICS stops at the first NUL it produces only when reading C strings back; the bytes
+    # it wrote are the reference.
+    assert fmt.unescape_string(text) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(seconds=st.integers(0, 2**32 - 1), nanoseconds=st.integers(0, 2**32 - 1),
+       nanos=st.booleans())
+def test_timestamp_equals_epicsTimeToStrftime(epics_libs, seconds, nanoseconds, nanos):
+    import ctypes
+
+    class EpicsTimeStamp(ctypes.Structure):
+        _fields_ = [("secPastEpoch", ctypes.c_uint32), ("nsec", ctypes.c_uint32)]
+
+    pattern = b"%Y-%m-%d %H:%M:%S.%09f" if nanos else b"%Y-%m-%d %H:%M:%S.%06f"
+    buffer = ctypes.create_string_buffer(64)
+    epics_libs.com.epicsTimeToStrftime(buffer, 64, pattern,
+                                       ctypes.byref(EpicsTimeStamp(seconds, nanoseconds)))
+    assert fmt.format_timestamp(seconds, nanoseconds, nanos=nanos) == buffer.value.decode()
+
+
+def test_name_tables_equal_epics_base(epics_libs):
+    import ctypes
+
+    dbr_text = (ctypes.c_char_p * 39).in_dll(epics_libs.ca, "dbr_text")
+    assert [fmt.dbr_type_text(i) for i in range(39)] == [t.decode() for t in dbr_text]
+    dbf_text = (ctypes.c_char_p * 9).in_dll(epics_libs.ca, "dbf_text")  # [0] = TYPENOTCONN
+    assert [fmt.dbf_type_text(i) for i in range(7)] == [t.decode() for t in dbf_text[1:8]]
+    severities = (ctypes.c_char_p * 4).in_dll(epics_libs.com, "epicsAlarmSeverityStrings")
+    assert list(fmt.SEVERITY_NAMES) == [s.decode() for s in severities]
+    conditions = (ctypes.c_char_p * 22).in_dll(epics_libs.com, "epicsAlarmConditionStrings")
+    assert list(fmt.STATUS_NAMES) == [s.decode() for s in conditions]

@@ -94,8 +94,8 @@ def test_wide_mode(ioc):
     out = lines(ioc, result.stdout)
     assert re.fullmatch(rf"P:ai {{26}} {STAMP} 1\.5  ", out[0]), out[0]
     assert re.fullmatch(rf"P:mbbo {{24}} {STAMP} Zero  ", out[1]), out[1]
-    # never processed: EPICS epoch stamp, UDF INVALID printed because nonzero
-    assert out[2] == "P:wf_empty 1990-01-01 00:00:00.000000 10 0 0 0 0 0 0 0 0 0 0 UDF INVALID"
+    # never processed: zero stamp (printed as EPICS base does), UDF INVALID because nonzero
+    assert out[2] == "P:wf_empty <undefined> 10 0 0 0 0 0 0 0 0 0 0 UDF INVALID"
 
 
 def test_wide_mode_nanoseconds(ioc):
@@ -132,7 +132,7 @@ def test_field_separator(ioc):
     assert lines(ioc, get(ioc, "-F", ",", ":ai", ":wf_double").stdout) == [
         "P:ai,1.5", "P:wf_double,10,0.5,1.5,2.5,3.5,4.5,0,0,0,0,0"]
     out = lines(ioc, get(ioc, "-a", "-F", ";", ":wf_empty").stdout)
-    assert out == ["P:wf_empty;1990-01-01 00:00:00.000000;10;0;0;0;0;0;0;0;0;0;0;UDF;INVALID"]
+    assert out == ["P:wf_empty;<undefined>;10;0;0;0;0;0;0;0;0;0;0;UDF;INVALID"]
 
 
 def test_char_array_as_string(ioc):
@@ -219,7 +219,7 @@ def test_details_time_string_and_class_name(ioc):
     assert out[3:] == [
         "    Element count:    10",
         "    Value:            0 0 0 0 0 0 0 0 0 0",
-        "    Timestamp:        1990-01-01 00:00:00.000000",
+        "    Timestamp:        <undefined>",
         "    Status:           UDF",
         "    Severity:         INVALID",
     ]
