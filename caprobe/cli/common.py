@@ -205,10 +205,7 @@ def run_tool(body: Callable[[argparse.Namespace], int], parser: argparse.Argumen
         return interrupted_code
     except BrokenPipeError:
         # `caprobe-get ... | head`: the reader went away; nothing useful left to say.
-        try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
-        except OSError:
-            pass
+        silence_stdout()
         return 1
     except Exception as exc:  # the last line of defence: never a traceback unless -v
         warn(f"{parser.prog}: {type(exc).__name__}: {exc}" if not str(exc) else
@@ -228,3 +225,14 @@ def report(message: str, verbose: bool = False) -> None:
     warn(message)
     if verbose and sys.exc_info()[0] is not None:
         traceback.print_exc()
+
+
+def silence_stdout() -> None:
+    """After the reader of stdout went away: send the rest (and the flush at exit, which
+    would raise BrokenPipeError again) to /dev/null."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

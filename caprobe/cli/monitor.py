@@ -152,6 +152,7 @@ class Monitor:
         self.previous_client: int | None = None
         self.updates = 0
         self.channels: dict[str, _Channel] = {}
+        self.stdout_closed = False
 
     def _name(self, channel: _Channel) -> str:
         if channel.elements <= 1 and self.args.separator == " ":
@@ -192,6 +193,20 @@ class Monitor:
         return text
 
     def on_update(self, sub: Any, response: Any) -> None:
+        """Subscription callback.  Never raises: the client would log a traceback per update."""
+        if self.stdout_closed:
+            return
+        try:
+            self._update(sub, response)
+        except BrokenPipeError:
+            # `caprobe-monitor PV | head`: the reader is gone, so stop quietly.
+            self.stdout_closed = True
+            ca.interrupt()
+        except Exception as exc:
+            common.report(f"caprobe-monitor: {sub.pv_name}: cannot show this update: {exc}",
+                          self.args.verbose)
+
+    def _update(self, sub: Any, response: Any) -> None:
         channel = self.channels[sub.pv_name]
         if isinstance(response, ca.ConnectionEvent):
             self.on_connection(channel, response)
@@ -267,6 +282,9 @@ def _run(args: argparse.Namespace) -> int:
                  force_int_enums=args.enum_as_number)
     except KeyboardInterrupt:
         pass  # Ctrl+C is the normal way to stop a monitor
+    if monitor.stdout_closed:
+        common.silence_stdout()
+        return 0
     missing = [c for c in monitor.channels.values() if not c.once_connected]
     for channel in missing:
         # --duration shorter than -w ends before the client reports "not found": say it now.

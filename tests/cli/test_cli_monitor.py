@@ -160,3 +160,17 @@ def test_bad_pv_name_is_skipped_and_reported(ioc):
     assert result.stdout == f"{ioc.pv('ai'):<30}  1.5  \n"
     assert len(result.stderr.splitlines()) == 1
     assert "white space" in result.stderr
+
+
+def test_reader_going_away_stops_the_monitor_quietly(ioc):
+    # `caprobe-monitor PV | head -1`: no traceback per update, just a clean exit
+    process = popen("monitor", ioc.pv("counter"), server=ioc)
+    try:
+        assert process.stdout.readline().startswith(ioc.pv("counter"))
+        process.stdout.close()
+        assert process.wait(timeout=15) == 0
+        assert process.stderr.read() == ""
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
