@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,9 @@ from PyQt5.QtWidgets import (
     QApplication,
     QDialog,
     QDialogButtonBox,
+    QHBoxLayout,
     QLabel,
+    QSpinBox,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -91,3 +94,93 @@ class ArrayDialog(QDialog):
         rows = self.model.rowCount()
         text = "\n".join(str(self.model.data(self.model.index(r, 0))) for r in range(rows))
         QApplication.clipboard().setText(text)
+
+
+class _EditableArrayModel(QAbstractTableModel):
+    """Elements as editable text; parsing and range checks happen when the panel writes."""
+
+    def __init__(self, values: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.values = list(values)
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 (Qt API)
+        return 0 if parent.isValid() else len(self.values)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 1
+
+    def flags(self, index: QModelIndex) -> Qt.ItemFlags:
+        return Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsEditable
+
+    def data(self, index: QModelIndex, role: int = Qt.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        if role in (Qt.DisplayRole, Qt.EditRole):
+            return self.values[index.row()]
+        if role == Qt.TextAlignmentRole:
+            return int(Qt.AlignRight | Qt.AlignVCenter)
+        return None
+
+    def setData(self, index: QModelIndex, value: Any, role: int = Qt.EditRole) -> bool:
+        if role != Qt.EditRole or not index.isValid():
+            return False
+        self.values[index.row()] = str(value).strip()
+        self.dataChanged.emit(index, index)
+        return True
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.DisplayRole) -> Any:
+        if role != Qt.DisplayRole:
+            return None
+        return "Value" if orientation == Qt.Horizontal else str(section)
+
+    def resize_to(self, count: int) -> None:
+        count = max(1, count)
+        if count == len(self.values):
+            return
+        self.beginResetModel()
+        if count < len(self.values):
+            del self.values[count:]
+        else:
+            self.values.extend(["0"] * (count - len(self.values)))
+        self.endResetModel()
+
+
+class ArrayEditorDialog(QDialog):
+    """Edit an array element by element; 'Write' hands the elements to the write panel, which
+    parses, range-checks and sends them exactly as if they had been typed in its field."""
+
+    def __init__(self, pv_name: str, elements: list[str], max_count: int,
+                 write: Callable[[list[str]], None], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"{pv_name} — edit array")
+        self._write = write
+        self.model = _EditableArrayModel(elements or ["0"], self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.count_spin = QSpinBox()
+        self.count_spin.setRange(1, max(1, max_count))
+        self.count_spin.setValue(len(self.model.values))
+        self.count_spin.valueChanged.connect(self.model.resize_to)
+        count_row = QHBoxLayout()
+        count_row.addWidget(QLabel(f"Elements (at most {max_count}):"))
+        count_row.addWidget(self.count_spin)
+        count_row.addStretch(1)
+        buttons = QDialogButtonBox(QDialogButtonBox.Cancel)
+        self.write_button = buttons.addButton("Write", QDialogButtonBox.AcceptRole)
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"<b>{pv_name}</b>: double-click an element to change it"))
+        layout.addLayout(count_row)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(buttons)
+        em = self.fontMetrics().averageCharWidth()
+        self.resize(40 * em, 30 * self.fontMetrics().height())
+
+    def _accept(self) -> None:
+        # Commit an editor still open in the table before reading the values.
+        self.table.setCurrentIndex(QModelIndex())
+        self._write(list(self.model.values))
+        self.accept()

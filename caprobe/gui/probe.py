@@ -8,9 +8,10 @@ import time
 from typing import Any
 
 import numpy as np
-from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtGui import QFont
+from PyQt5.QtCore import QMimeData, QPoint, Qt, pyqtSignal
+from PyQt5.QtGui import QDrag, QFont, QMouseEvent
 from PyQt5.QtWidgets import (
+    QApplication,
     QComboBox,
     QFormLayout,
     QFrame,
@@ -81,6 +82,33 @@ class _Field(QLabel):
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
 
 
+class _DraggableName(QLabel):
+    """The PV name: drag it onto the strip chart, another caprobe, or any text field."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._press: QPoint | None = None
+        self.setCursor(Qt.OpenHandCursor)
+        self.setToolTip("Drag this PV name elsewhere (Ctrl+Shift+C copies it)")
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if event.button() == Qt.LeftButton:
+            self._press = event.pos()
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if self._press is None or not event.buttons() & Qt.LeftButton:
+            return
+        if (event.pos() - self._press).manhattanLength() < QApplication.startDragDistance():
+            return
+        self._press = None
+        mime = QMimeData()
+        mime.setText(self.text())
+        drag = QDrag(self)
+        drag.setMimeData(mime)
+        drag.exec_(Qt.CopyAction)
+
+
 class ProbeWidget(QWidget):
     """Read + write panels for one PV."""
 
@@ -113,12 +141,11 @@ class ProbeWidget(QWidget):
     # ==== layout ==============================================================================
     def _build(self) -> None:
         # --- headline: name, value, alarm, connection ---
-        self.name_label = QLabel(self.pv_name)
+        self.name_label = _DraggableName(self.pv_name)
         name_font = QFont(self.font())
         name_font.setBold(True)
         name_font.setPointSizeF(name_font.pointSizeF() * 1.15)
         self.name_label.setFont(name_font)
-        self.name_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
 
         self.value_label = QLabel("—")
         value_font = QFont(self.font())

@@ -136,6 +136,7 @@ class WritePanel(QGroupBox):
         self._closed = False
         #: decimals the editor shows for floats (the probe's PREC or the operator's choice)
         self.editor_precision: int | None = None
+        self._table_dialog: QWidget | None = None
 
         self.line_edit = QLineEdit()
         self.line_edit.setPlaceholderText("new value")
@@ -153,6 +154,10 @@ class WritePanel(QGroupBox):
         self.write_button.setToolTip("Send the value (Enter in the field does the same; "
                                      "Esc reverts)")
         self.write_button.clicked.connect(self.write_current)
+        self.table_button = QPushButton("Table…")
+        self.table_button.setToolTip("Edit the array element by element")
+        self.table_button.clicked.connect(self.edit_as_table)
+        self.table_button.hide()
 
         self.callback_box = QCheckBox("Wait for completion, timeout")
         self.callback_box.setToolTip("Use put-callback (WRITE_NOTIFY): the IOC reports when the "
@@ -182,13 +187,14 @@ class WritePanel(QGroupBox):
         grid = QGridLayout(self)
         grid.addWidget(self.editor_stack, 0, 0, 1, 2)
         grid.addWidget(self.write_button, 0, 2)
+        grid.addWidget(self.table_button, 0, 3)
         options = QHBoxLayout()
         options.addWidget(self.limits_label, 1)
         options.addWidget(self.callback_box)
         options.addWidget(self.timeout_spin)
-        grid.addLayout(options, 1, 0, 1, 3)
-        grid.addWidget(self.busy_bar, 2, 0, 1, 3)
-        grid.addWidget(self.status_label, 3, 0, 1, 3)
+        grid.addLayout(options, 1, 0, 1, 4)
+        grid.addWidget(self.busy_bar, 2, 0, 1, 4)
+        grid.addWidget(self.status_label, 3, 0, 1, 4)
         grid.setColumnStretch(0, 1)
         self._update_enabled()
 
@@ -266,6 +272,26 @@ class WritePanel(QGroupBox):
             self.line_edit.setToolTip(hint)
         self.limits_label.setText(hint)
 
+    def _is_numeric_array(self) -> bool:
+        return self._count > 1 and self._native not in (None, ChannelType.STRING) and \
+            not self._is_char_string()
+
+    def edit_as_table(self) -> None:
+        """Open the element-by-element editor on what the field holds now."""
+        from caprobe.gui.array_view import ArrayEditorDialog
+
+        elements = [t for t in re.split(r"[\s,;]+", self.line_edit.text().strip("[] ")) if t]
+        self._table_dialog = ArrayEditorDialog(self.pv_name, elements, self._count,
+                                               self.write_elements, self)
+        self._table_dialog.setAttribute(Qt.WA_DeleteOnClose)
+        self._table_dialog.show()
+
+    def write_elements(self, elements: list[str]) -> None:
+        """Write these elements, with the same checks as typing them and pressing Enter."""
+        self.line_edit.setText(" ".join(elements))
+        self._mark_dirty()
+        self.write_current()
+
     def _mark_dirty(self, *_: Any) -> None:
         self._dirty = True
         self.editor_stack.currentWidget().setStyleSheet(EDITED_STYLE)
@@ -299,6 +325,8 @@ class WritePanel(QGroupBox):
         else:
             reason = ""
         writable = usable and self._can_write
+        self.table_button.setVisible(self._is_numeric_array())
+        self.table_button.setEnabled(writable)
         self.line_edit.setReadOnly(not writable)
         self.enum_combo.setEnabled(writable)
         self.write_button.setEnabled(writable)

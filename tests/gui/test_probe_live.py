@@ -343,30 +343,43 @@ def _heartbeat(qtbot, seconds: float) -> float:
     timer.start()
     qtbot.wait(int(seconds * 1000))
     timer.stop()
-    gaps = np.diff(stamps) * 1000
-    return float(gaps.max())
+    return float((np.diff(stamps) * 1000).max())
 
 
 def test_unreachable_ioc_keeps_the_event_loop_responsive(qtbot, make_window, ioc_factory):
+    """While reads and a write to a frozen IOC and searches for a missing PV block their
+    workers, the GUI thread never stalls for more than 50 ms.
+
+    Each attempt issues the blocking calls again and then measures; a blocking call on the GUI
+    thread would stall every attempt (for a whole CA timeout, >= 1 s), whereas a busy CI
+    machine can deschedule the process for a while once.  So up to three attempts."""
     server = ioc_factory.softioc(use_env=True)
     window = make_window()
     probe = window.open_pv(server.pv("ao"))
     wait_ready(qtbot, probe)
-    # A name nobody serves: searches time out on workers.
     missing = window.open_pv("nobody:serves:this")
     # A frozen IOC (SIGSTOP): TCP stays up but nothing answers; read and write both time out.
     server.stop()
+    panel = probe.write_panel
+    panel.callback_box.setChecked(True)
+    panel.timeout_spin.setValue(3.0)
+    worst_per_attempt = []
     try:
-        probe.refresh_metadata()
-        missing.refresh_metadata()
-        probe.write_panel.line_edit.setText("5")
-        probe.write_panel.write_current()
-        assert probe.write_panel._busy
-        worst = _heartbeat(qtbot, 2.5)
-        print(f"unreachable IOC: worst event-loop gap {worst:.1f} ms")
-        assert worst < 50, f"GUI event loop stalled for {worst:.0f} ms"
-        qtbot.waitUntil(lambda: not probe.write_panel._busy, timeout=WAIT_MS)
-        assert "Write failed" in probe.write_panel.status_label.text()
+        for _attempt in range(3):
+            qtbot.waitUntil(lambda: not panel._busy, timeout=WAIT_MS)
+            probe.refresh_metadata()
+            missing.refresh_metadata()
+            panel.line_edit.setText("5")
+            panel.write_current()
+            assert panel._busy
+            worst = _heartbeat(qtbot, 1.5)
+            worst_per_attempt.append(round(worst, 1))
+            if worst < 50:
+                break
+        print(f"unreachable IOC: worst event-loop gap per attempt {worst_per_attempt} ms")
+        assert min(worst_per_attempt) < 50, f"GUI event loop stalled: {worst_per_attempt} ms"
+        qtbot.waitUntil(lambda: not panel._busy, timeout=WAIT_MS)
+        assert "Write failed" in panel.status_label.text()
     finally:
         server.cont()
 
@@ -488,3 +501,47 @@ def test_fast_updates_are_throttled_to_what_a_person_can_read(qtbot, make_window
     # 2.3 s at <= 10 Hz (+1 for the leading edge)
     assert drains <= 25, f"{drains} repaints for {monitored} updates"
     assert drains >= 5
+
+
+def test_ioc_restart_reconnects_and_rereads_metadata(qtbot, make_window, ioc_factory):
+    server = ioc_factory.softioc(use_env=True)
+    window = make_window()
+    probe = window.open_pv(server.pv("ai"))
+    wait_ready(qtbot, probe)
+    server.kill()
+    qtbot.waitUntil(lambda: probe.state is Connection.DISCONNECTED, timeout=15000)
+    probe.ctrl = None  # so we can see it being read again after the reconnect
+    server.restart()
+    qtbot.waitUntil(lambda: probe.state is Connection.CONNECTED and probe.ctrl is not None,
+                    timeout=20000)
+    assert probe.alarm_badge.text() == "NO_ALARM"
+    assert probe.units_label.text() == "mm"
+    assert probe.write_panel.write_button.isEnabled()
+
+
+def test_array_table_editor_writes_elements(qtbot, make_window, softioc_env):
+    name = softioc_env.pv("wf_double")
+    window = make_window()
+    probe = window.open_pv(name)
+    wait_ready(qtbot, probe)
+    panel = probe.write_panel
+    assert panel.table_button.isVisibleTo(panel)
+    panel.table_button.click()
+    dialog = panel._table_dialog
+    assert dialog.model.values == ["0.500", "1.500", "2.500", "3.500", "4.500"]
+    dialog.count_spin.setValue(3)
+    dialog.model.setData(dialog.model.index(1, 0), "7.25")
+    try:
+        dialog.write_button.click()
+        status = wait_write_done(qtbot, probe)
+        assert status.startswith("IOC now holds: 0.500 7.250 2.500 s"), status
+        assert ca.read(name, timeout=2.0).data.tolist() == [0.5, 7.25, 2.5]
+        # bad element: refused, nothing sent
+        panel.table_button.click()
+        dialog = panel._table_dialog
+        dialog.model.setData(dialog.model.index(0, 0), "oops")
+        dialog.write_button.click()
+        assert "not a number" in panel.status_label.text()
+        assert ca.read(name, timeout=2.0).data.tolist() == [0.5, 7.25, 2.5]
+    finally:
+        ca.write(name, np.array([0.5, 1.5, 2.5, 3.5, 4.5]), timeout=2.0)
