@@ -43,6 +43,12 @@ def pad8(data: bytes) -> bytes:
     return data + b"\0" * (-len(data) % 8)
 
 
+def rsrv_name(payload: bytes) -> str:
+    # rsrv forces the last byte of the padded name to NUL before using it: a name sent
+    # without its NUL loses its last character.
+    return payload[:-1].split(b"\0")[0].decode("latin-1")
+
+
 def message(command: int, payload: bytes = b"", data_type: int = 0, data_count: int = 0,
             p1: int = 0, p2: int = 0) -> bytes:
     payload = pad8(payload)
@@ -66,6 +72,7 @@ class FakeServer:
         self.script = script
         self.read_requests: list[tuple[int, int]] = []  # (data_type, data_count)
         self.write_requests: list[tuple[int, int]] = []
+        self.name_payloads: list[tuple[int, bytes]] = []  # (command, raw SEARCH/CREATE payload)
         self._stop = threading.Event()
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", udp_port))
@@ -99,8 +106,12 @@ class FakeServer:
             offset = 0
             while offset + 16 <= len(data):
                 command, size, _, _, p1, _ = HEADER.unpack_from(data, offset)
-                name = data[offset + 16: offset + 16 + size].split(b"\0")[0].decode()
+                payload = data[offset + 16: offset + 16 + size]
                 offset += 16 + size
+                if command != SEARCH:
+                    continue
+                self.name_payloads.append((SEARCH, payload))
+                name = rsrv_name(payload)
                 if command == SEARCH and name in self.names:
                     address = (0xFFFFFFFF if self.search_ip is None else
                                struct.unpack(">I", socket.inet_aton(self.search_ip))[0])
@@ -158,6 +169,9 @@ class FakeServer:
                 VERSION, data_count=self.minor)
         if command == CREATE_CHAN:
             self.cid = p1
+            self.name_payloads.append((CREATE_CHAN, payload))
+            if rsrv_name(payload) not in self.names:
+                return message(CREATE_CH_FAIL, p1=p1)
             behaviour = self.script.get("create", "ok")
             if behaviour == "fail":
                 return message(CREATE_CH_FAIL, p1=p1)
@@ -215,8 +229,8 @@ def fake_server(free_port: int, monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("EPICS_CA_MAX_ARRAY_BYTES", raising=False)
     started: list[FakeServer] = []
 
-    def start(**script: Any) -> FakeServer:
-        server = FakeServer(free_port, {"fake:pv"}, **script)
+    def start(names: tuple[str, ...] = ("fake:pv",), **script: Any) -> FakeServer:
+        server = FakeServer(free_port, set(names), **script)
         started.append(server)
         return server
 
@@ -370,3 +384,15 @@ def test_access_rights_without_read_refuse_the_read(fake_server):
         read()
     assert info.value.status.name == "ECA_NORDACCESS"
     assert server.read_requests == []
+
+
+@pytest.mark.parametrize("name", ["abcdefgh", "abcdefghijklmnop", "a" * 23, "b" * 24])
+def test_names_filling_whole_8_byte_blocks_still_carry_their_nul(fake_server, name):
+    server = fake_server(names=(name,))
+    res = ca.read(name, timeout=2.0, repeater=False)
+    assert res.data.tolist() == list(VALUES)
+    commands = [command for command, _ in server.name_payloads]
+    assert SEARCH in commands and CREATE_CHAN in commands
+    for _, payload in server.name_payloads:
+        assert len(payload) % 8 == 0
+        assert payload.startswith(name.encode() + b"\0")

@@ -213,6 +213,25 @@ def test_write_300k_doubles_and_read_back(softioc_env, restore):
     np.testing.assert_array_equal(read(softioc_env, "wf_300k").data, values)
 
 
+@pytest.mark.parametrize("count", [0xFFFF, 0x10000, 70_000])
+def test_read_element_count_around_the_16_bit_header_limit(softioc_env, count):
+    res = read(softioc_env, "wf_300k", data_count=count)
+    assert res.data_count == count
+    assert res.data[-1] == count - 1
+    assert bytes(res)[2:4] == b"\xff\xff"  # the payload always needs the extended header
+
+
+@pytest.mark.parametrize("count", [8191, 8192, 0xFFFF, 0x10000])
+def test_write_around_the_16_bit_payload_limit_round_trips(softioc_env, restore, count):
+    # 8191 doubles = 65528 bytes (standard header); 8192 = 65536 bytes (extended header).
+    restore("wf_300k", np.arange(300_000, dtype=float))
+    values = np.arange(count, dtype=float) + 0.5
+    assert write(softioc_env, "wf_300k", values, notify=True).data_count == count
+    res = read(softioc_env, "wf_300k")
+    assert res.data_count == count
+    np.testing.assert_array_equal(res.data, values)
+
+
 def test_read_1m_doubles_gives_correct_values(softioc_env):
     res = read(softioc_env, "wf_big")
     assert res.data_count == 1_000_000
@@ -591,6 +610,13 @@ def test_bad_pv_name_is_refused_immediately(softioc_env, name):
     with pytest.raises(ValueRefused):
         ca.write(name, 1, timeout=1.0, repeater=False)
     assert time.monotonic() - started < 0.1
+
+
+def test_pv_name_of_500_bytes_is_searched_and_501_refused(softioc_env):
+    with pytest.raises(CATimeoutError):
+        ca.read("x" * 500, timeout=0.2, repeater=False)
+    with pytest.raises(ValueRefused):
+        ca.read("x" * 501, timeout=0.2, repeater=False)
 
 
 def test_field_modifier_with_json_passes_through_to_server(softioc_env):

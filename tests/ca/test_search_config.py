@@ -181,8 +181,11 @@ def _duplicate_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def _check_first_wins_and_other_reported(twins: list[Any], pv_name: str,
                                          caplog: pytest.LogCaptureFixture,
-                                         attempts: int) -> None:
+                                         attempts: int) -> int:
+    """Connect ``attempts`` times; every warning must name the PV, the server used and the
+    one ignored. Returns how many calls reported the other server."""
     addresses = {f"127.0.0.1:{server.tcp_port}" for server in twins}
+    reported = 0
     for _ in range(attempts):
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="caprobe"):
@@ -190,10 +193,13 @@ def _check_first_wins_and_other_reported(twins: list[Any], pv_name: str,
         assert info.address in addresses
         (other,) = addresses - {info.address}
         warnings = _duplicate_warnings(caplog)
-        assert len(warnings) == 1, warnings
-        assert pv_name in warnings[0]
-        assert other in warnings[0]
-        assert info.address in warnings[0]
+        assert len(warnings) <= 1, warnings
+        for warning in warnings:
+            assert pv_name in warning
+            assert other in warning
+            assert info.address in warning
+        reported += len(warnings)
+    return reported
 
 
 def _twins(start: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
@@ -209,14 +215,19 @@ def _twins(start: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 def test_two_softiocs_answering_one_search_first_wins_other_reported(ioc_factory, monkeypatch,
                                                                     caplog):
     twins = _twins(ioc_factory.softioc, monkeypatch)
-    _check_first_wins_and_other_reported(twins, twins[0].pv("ai"), caplog, attempts=3)
+    # rsrv answers within microseconds: both replies are in before the call ends.
+    assert _check_first_wins_and_other_reported(twins, twins[0].pv("ai"), caplog,
+                                                attempts=3) == 3
     assert read(twins[0].pv("ai")).data.tolist() == [1.5]
 
 
 def test_two_caproto_servers_answering_one_search_first_wins_other_reported(
         ioc_factory, monkeypatch, caplog):
     twins = _twins(ioc_factory.caproto, monkeypatch)
-    _check_first_wins_and_other_reported(twins, twins[0].pv("double"), caplog, attempts=10)
+    # A one-shot call lasts ~1 ms and reports only replies that arrive meanwhile; caproto
+    # servers answer a few ms apart, so not every call can see the second one.
+    assert _check_first_wins_and_other_reported(twins, twins[0].pv("double"), caplog,
+                                                attempts=10) >= 1
 
 
 def test_same_server_listed_twice_is_not_reported_as_duplicate(softioc_env, monkeypatch,
@@ -258,6 +269,14 @@ def test_small_max_array_bytes_still_allows_reads_that_fit(softioc_env, monkeypa
     assert read(softioc_env.pv("ai")).data.tolist() == [1.5]
 
 
+def test_max_array_bytes_below_16384_is_raised_to_libca_minimum(softioc_env, monkeypatch):
+    monkeypatch.setenv("EPICS_CA_MAX_ARRAY_BYTES", "100")
+    assert read(softioc_env.pv("wf_big"), data_count=2000).data_count == 2000  # 16000 bytes
+    assert len(read(softioc_env.pv("mbbo"), data_type="control").metadata.enum_strings) == 16
+    with pytest.raises(CAError):
+        read(softioc_env.pv("wf_big"), data_count=3000)  # 24000 bytes
+
+
 def test_large_enough_max_array_bytes_allows_1m_waveform(softioc_env, monkeypatch):
     monkeypatch.setenv("EPICS_CA_MAX_ARRAY_BYTES", "8000100")
     assert read(softioc_env.pv("wf_big")).data_count == 1_000_000
@@ -289,3 +308,15 @@ def test_server_array_limit_allows_explicit_smaller_count(old_style_array_server
     server = ca_env(old_style_array_server)
     res = read(server.pv("wf_300k"), data_count=5000)
     assert res.data.tolist() == [float(i) for i in range(5000)]
+
+
+@pytest.mark.parametrize("notify", [True, False])
+def test_write_larger_than_server_array_limit_raises_write_failed(old_style_array_server,
+                                                                  ca_env, notify):
+    server = ca_env(old_style_array_server)
+    with pytest.raises(ca.WriteFailed) as info:
+        ca.write(server.pv("wf_300k"), [1.0] * 20_000, notify=notify, timeout=TIMEOUT,
+                 repeater=False)
+    assert info.value.status.name == "ECA_TOLARGE"
+    assert "Max bytes" in str(info.value)  # the server's own text
+    assert read(server.pv("wf_300k"), data_count=3).data.tolist() == [0.0, 1.0, 2.0]
