@@ -225,6 +225,21 @@ def test_caproto_decoder_agrees_on_the_wire_bytes(softioc_env, suffix, dbr_type)
             assert same(getattr(theirs.metadata, name), getattr(res.metadata, name)), name
 
 
+@pytest.mark.parametrize("dbr_type", [t for t in READABLE_TYPES if t != 38],
+                         ids=lambda t: ChannelType(t).name)
+def test_every_dbr_type_on_empty_waveform_gives_metadata_and_no_elements(softioc_env,
+                                                                        dbr_type):
+    res = read_type(softioc_env, "wf_empty", dbr_type)
+    assert res.data_count == 0
+    assert len(res.data) == 0
+    assert res.header.payload_size == pad8(MD_SIZE[dbr_type])
+    if dbr_type >= 7:
+        # Never processed: UDF alarm, INVALID severity.
+        assert (res.metadata.status, res.metadata.severity) == (17, 3)
+    else:
+        assert res.metadata is None
+
+
 # ---------------------------------------------------------------------------------------------
 # GR/CTRL_STRING: EPICS' 4-byte layout
 
