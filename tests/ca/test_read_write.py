@@ -254,6 +254,13 @@ def test_read_1m_doubles_data_is_a_view_on_the_receive_buffer(softioc_env):
     assert not res.data.flags.owndata
 
 
+@pytest.mark.parametrize("suffix", ["ai", "wf_double", "wf_char", "wf_300k"])
+def test_numeric_data_views_the_received_payload(softioc_env, suffix):
+    res = read(softioc_env, suffix)
+    assert np.shares_memory(res.data, np.frombuffer(res.buffers[1], dtype=np.uint8))
+    assert not res.data.flags.owndata
+
+
 # ---------------------------------------------------------------------------------------------
 # Strings
 
@@ -569,6 +576,37 @@ def test_read_write_read_refuses_out_of_range_value_before_sending(softioc_env, 
 
 
 # ---------------------------------------------------------------------------------------------
+# Status codes and response fields
+
+
+def test_status_of_a_normal_read(softioc_env):
+    status = read(softioc_env, "ai").status
+    assert (status.name, status.code, status.code_with_severity) == ("ECA_NORMAL", 0, 1)
+    assert status.success
+    assert status.description == "Normal successful completion"
+
+
+def test_status_of_a_put_the_server_rejects(softioc_env):
+    with pytest.raises(WriteFailed) as info:
+        write(softioc_env, "ao", "abc", notify=True)
+    status = info.value.status
+    assert (status.name, status.code, status.code_with_severity) == ("ECA_PUTFAIL", 20, 160)
+    assert not status.success
+    assert status.description == "Channel write request failed"
+    assert status.description in str(info.value)
+
+
+def test_write_notify_response_fields(softioc_env, restore):
+    restore("wf_double", [0.5, 1.5, 2.5, 3.5, 4.5])
+    response = write(softioc_env, "wf_double", [9.0, 8.0, 7.0], notify=True)
+    assert (response.data_type, response.data_count) == (ChannelType.DOUBLE, 3)
+    assert response.status.name == "ECA_NORMAL"
+    assert isinstance(response.ioid, int)
+    assert response.channel.pv_name == softioc_env.pv("wf_double")
+    assert response.channel.can_write
+
+
+# ---------------------------------------------------------------------------------------------
 # Wire form of responses
 
 
@@ -665,6 +703,21 @@ def test_priority_out_of_range_is_refused(softioc_env, priority):
 def test_unknown_data_type_is_refused(softioc_env, data_type):
     with pytest.raises(ValueRefused):
         read(softioc_env, "ai", data_type=data_type)
+
+
+def test_repeater_false_never_tries_to_spawn_a_repeater(softioc_env, restore, monkeypatch):
+    from caprobe.ca import client
+
+    def refuse(port: int) -> None:
+        raise AssertionError(f"repeater spawn attempted on port {port}")
+
+    monkeypatch.setattr(client, "spawn_repeater", refuse)
+    restore("long", 42)
+    read(softioc_env, "ai")
+    write(softioc_env, "long", 1, notify=True)
+    write(softioc_env, "long", 2)
+    ca.read_write_read(softioc_env.pv("long"), 3, timeout=TIMEOUT, repeater=False)
+    ca.info(softioc_env.pv("ai"), timeout=TIMEOUT, repeater=False)
 
 
 # ---------------------------------------------------------------------------------------------
