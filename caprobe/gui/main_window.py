@@ -84,7 +84,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("caprobe")
         self.settings = settings if settings is not None else default_settings()
         self.runner = CARunner(self)
-        self.monitor = MonitorWorker(self.runner, self, search_timeout=search_timeout)
+        self.monitor = MonitorWorker(parent=self, search_timeout=search_timeout)
         self.monitor.dataReady.connect(self._schedule_drain)
         self.monitor.failed.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.recent = RecentPVs(self.settings)

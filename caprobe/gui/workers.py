@@ -167,17 +167,20 @@ class MonitorWorker(QThread):
     """One QThread watching every PV open in the probe through one ``SubscriptionGroup``.
 
     ``add_pv``/``remove_pv`` are called from the GUI thread; the actual ``subscribe`` and group
-    changes happen on ``runner`` (a pool thread) so the GUI thread never calls into caprobe.ca
-    except ``interrupt()`` on shutdown.  Updates are fetched with :meth:`take_pending`.
+    changes happen on a private single-thread runner, so the GUI thread never calls into
+    caprobe.ca except ``interrupt()`` on shutdown.  Updates are fetched with
+    :meth:`take_pending`.
     """
 
     dataReady = pyqtSignal()
     failed = pyqtSignal(str)
 
-    def __init__(self, runner: CARunner, parent: QObject | None = None,
-                 search_timeout: float = 2.0, poll_period: float = 0.5) -> None:
+    def __init__(self, parent: QObject | None = None, search_timeout: float = 2.0,
+                 poll_period: float = 0.5) -> None:
         super().__init__(parent)
-        self._runner = runner
+        # Group changes run on their own single-thread runner: in submission order, so closing
+        # and reopening a PV can never remove the new subscription.
+        self._runner = CARunner(self, max_threads=1)
         self._search_timeout = search_timeout
         self._poll_period = poll_period
         self._lock = threading.Lock()
@@ -241,6 +244,7 @@ class MonitorWorker(QThread):
         """Interrupt ``block()`` and join the thread.  Safe to call more than once."""
         self._stop.set()
         self._wake.set()
+        self._runner.shutdown(timeout_ms)
         deadline = time.monotonic() + timeout_ms / 1000
         while self.isRunning():
             # Repeated because an interrupt that lands just before block() starts could be

@@ -130,6 +130,7 @@ def test_alarm_colour_and_text_follow_hihi(qtbot, make_window, softioc_env):
         ("long", "-77", "-77 cts", 42),
         ("str", "world", "world", "hello"),
         ("wf_double", "1 2.5, 3", "1.000 2.500 3.000 s", np.array([0.5, 1.5, 2.5, 3.5, 4.5])),
+        ("wf_char", "hi there", "hi there", np.frombuffer(b"hello world\0", dtype=np.uint8)),
     ],
 )
 def test_enter_writes_and_shows_what_the_ioc_accepted(qtbot, make_window, softioc_env, suffix,
@@ -545,3 +546,35 @@ def test_array_table_editor_writes_elements(qtbot, make_window, softioc_env):
         assert ca.read(name, timeout=2.0).data.tolist() == [0.5, 7.25, 2.5]
     finally:
         ca.write(name, np.array([0.5, 1.5, 2.5, 3.5, 4.5]), timeout=2.0)
+
+
+def test_close_and_reopen_quickly_keeps_monitoring(qtbot, make_window, softioc_env):
+    name = softioc_env.pv("counter")
+    window = make_window()
+    for _ in range(5):
+        window.open_pv(name)
+        window.close_pv(name)
+    probe = window.open_pv(name)
+    wait_ready(qtbot, probe)
+    n = probe.history.updates
+    qtbot.waitUntil(lambda: probe.history.updates >= n + 3, timeout=WAIT_MS)
+
+
+def test_format_menu_and_char_arrays(qtbot, make_window, softioc_env):
+    from caprobe.gui.display import DisplayFormat
+
+    window = make_window()
+    probe = window.open_pv(softioc_env.pv("ai"))
+    wait_ready(qtbot, probe)
+    probe.set_display_format(DisplayFormat.EXPONENTIAL)
+    assert probe.value_label.text() == "1.500e+00 mm"
+    probe.precision_spin.setValue(1)
+    assert probe.value_label.text() == "1.5e+00 mm"
+    probe.set_display_format(DisplayFormat.DEFAULT)
+    assert probe.value_label.text() == "1.5 mm"
+    probe.precision_spin.setValue(-1)  # back to the PV's PREC
+    assert probe.value_label.text() == "1.500 mm"
+    chars = window.open_pv(softioc_env.pv("wf_char"))
+    wait_ready(qtbot, chars)
+    assert chars.value_label.text().startswith("hello world")
+    assert chars.write_panel.line_edit.text() == "hello world"
