@@ -145,6 +145,8 @@ def test_name_server_search_finds_pv_without_udp(name_server_only):
     res = read(name_server_only.pv("ai"))
     assert res.data.tolist() == [1.5]
     assert res.channel.port == name_server_only.tcp_port
+    # The TCP search reply has no version; the circuit's VERSION (13) still enables count 0.
+    assert read(name_server_only.pv("wf_double")).data_count == 5
 
 
 def test_name_server_search_supports_write_and_info(name_server_only):
