@@ -274,6 +274,18 @@ def test_string_of_40_characters_is_refused_before_sending(caproto_env, sent_wri
     assert read(caproto_env, "string").data == [b"hello"]
 
 
+def test_40_character_string_without_nul_from_caproto_server_is_read_whole(caproto_env,
+                                                                           restore):
+    # caproto's own client may store 45 characters; the server keeps 40 and sends no NUL.
+    from caproto.sync import client as caproto_client
+
+    restore("string", "hello")
+    caproto_client.write(caproto_env.pv("string"), "q" * 45, notify=True, timeout=TIMEOUT,
+                         repeater=False)
+    for data_type in (None, "time", "control"):
+        assert read(caproto_env, "string", data_type=data_type).data == [b"q" * 40]
+
+
 def test_latin1_string_round_trips(caproto_env, restore):
     restore("string", "hello")
     write(caproto_env, "string", "J\xfcrgen", notify=True)
