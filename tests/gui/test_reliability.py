@@ -1,0 +1,316 @@
+"""The app under faults: an IOC killed and restarted (same port, then another port found by
+search) or frozen past EPICS_CA_CONN_TMO while the probe and the strip chart monitor it; 20
+dead or silent PVs with the event loop measured by a heartbeat; a server sending malformed
+updates; bad PV names typed by an operator.
+
+Every wait polls (qtbot.waitUntil); every server is killed by PID by its fixture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import servers
+from PyQt5.QtCore import Qt, QTimer
+
+from caprobe.gui.probe import Connection
+
+# The scripted CA servers live with the client tests; reuse them rather than copy them.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ca"))
+from test_ca_fake_server import ECA_NORMAL, FakeServer, message  # noqa: E402
+from test_hostile_server import HostileServer, time_double_update  # noqa: E402
+
+WAIT_MS = 15000
+
+
+def n_samples(chart, pv: str) -> int:
+    return len(chart.traces()[pv])
+
+
+def finite_values(chart, pv: str) -> np.ndarray:
+    values = chart.traces()[pv].values
+    return values[np.isfinite(values)]
+
+
+def open_and_chart(qtbot, window, name: str):
+    probe = window.open_pv(name)
+    window.add_to_chart(name)
+    qtbot.waitUntil(lambda: probe.state is Connection.CONNECTED
+                    and n_samples(window.chart, name) >= 3, timeout=WAIT_MS)
+    return probe
+
+
+def steps_after(values: np.ndarray, start: int) -> np.ndarray:
+    return np.diff(values[start:])
+
+
+# ---------------------------------------------------------------------------------------------
+# IOC faults under the probe and the strip chart
+
+
+def test_ioc_killed_restarted_same_port_then_new_port(qtbot, make_window, ioc_factory,
+                                                      free_port, monkeypatch):
+    ioc = ioc_factory.softioc(use_env=True, ramps=())
+    # The second incarnation will serve on free_port: both ports are search destinations from
+    # the start, as both IOCs would be in a real EPICS_CA_ADDR_LIST.
+    monkeypatch.setenv("EPICS_CA_ADDR_LIST", f"127.0.0.1:{ioc.port} 127.0.0.1:{free_port}")
+    name = ioc.pv("counter")
+    window = make_window()
+    probe = open_and_chart(qtbot, window, name)
+    chart = window.chart
+
+    def gap_then_recover(restart) -> None:
+        before = n_samples(chart, name)
+        ioc_process_gone = restart()
+        assert ioc_process_gone
+        qtbot.waitUntil(lambda: probe.state is Connection.CONNECTED
+                        and chart._traces[name].connected
+                        and n_samples(chart, name) >= before + 6, timeout=WAIT_MS)
+        buf = chart.traces()[name]
+        gap = [i for i in range(before - 1, len(buf)) if np.isnan(buf.values[i])]
+        assert gap, "no gap drawn for the outage"
+        after = buf.values[gap[-1] + 1:]
+        assert np.isfinite(after).all()
+        # The restarted counter counts from 1 by one every 0.1 s: every update posted after the
+        # reconnection arrived.
+        assert np.all(np.diff(after) == 1), np.diff(after)
+
+    def same_port() -> bool:
+        ioc.kill()
+        qtbot.waitUntil(lambda: probe.state is Connection.DISCONNECTED
+                        and not chart._traces[name].connected, timeout=WAIT_MS)
+        assert probe.alarm_badge.text() == "DISCONNECTED"
+        ioc.restart(same_port=True)
+        return True
+
+    gap_then_recover(same_port)
+    assert probe.channel.port == ioc.tcp_port
+
+    def new_port() -> bool:
+        ioc.kill()
+        qtbot.waitUntil(lambda: probe.state is Connection.DISCONNECTED, timeout=WAIT_MS)
+        moved = ioc_factory.softioc(prefix=ioc.prefix, port=free_port, ramps=())
+        assert moved.port != ioc.port
+        return True
+
+    gap_then_recover(new_port)
+    assert probe.channel.port == free_port
+    assert "Connected to" in probe.connection_label.text()
+
+
+def test_ioc_frozen_past_conn_tmo_is_unresponsive_then_recovers(qtbot, make_window,
+                                                                 ioc_factory, monkeypatch):
+    ioc = ioc_factory.softioc(use_env=True, ramps=())
+    monkeypatch.setenv("EPICS_CA_CONN_TMO", "1.0")
+    name = ioc.pv("counter")
+    window = make_window()
+    probe = open_and_chart(qtbot, window, name)
+    chart = window.chart
+    ioc.stop()
+    try:
+        stopped = time.monotonic()
+        qtbot.waitUntil(lambda: probe.state is Connection.DISCONNECTED
+                        and not chart._traces[name].connected, timeout=WAIT_MS)
+        # ECHO after 1 s of silence, flagged after 1 s more without a reply.
+        assert time.monotonic() - stopped >= 1.0
+        assert probe.state_reason == "unresponsive"
+        assert "no reply from the IOC" in probe.connection_label.text()
+        before = n_samples(chart, name)
+    finally:
+        ioc.cont()
+    qtbot.waitUntil(lambda: probe.state is Connection.CONNECTED
+                    and chart._traces[name].connected
+                    and n_samples(chart, name) >= before + 5, timeout=WAIT_MS)
+    values = finite_values(chart, name)
+    # The IOC was frozen, not restarted: its counter resumes where it stopped and nothing
+    # posted after the recovery is missing.
+    assert np.all(np.diff(values) == 1), np.diff(values)
+
+
+# ---------------------------------------------------------------------------------------------
+# 20 dead PVs: the event loop never stalls
+
+
+class Heartbeat:
+    """A ``interval_ms`` timer on the GUI thread for ``seconds``: ``max_gap_ms`` is the longest
+    wall-clock gap between ticks; ``max_busy_ms`` the most CPU the GUI thread itself used inside
+    any gap (our own code blocking the loop, whatever the machine's load)."""
+
+    def __init__(self, qtbot, seconds: float, interval_ms: int = 10) -> None:
+        stamps: list[tuple[float, float]] = []
+        timer = QTimer()
+        timer.setTimerType(Qt.PreciseTimer)
+        timer.setInterval(interval_ms)
+        timer.timeout.connect(lambda: stamps.append((time.perf_counter(), time.thread_time())))
+        timer.start()
+        qtbot.wait(int(seconds * 1000))
+        timer.stop()
+        wall, cpu = (np.diff(np.array(column)) * 1000 for column in zip(*stamps, strict=True))
+        self.beats = len(stamps)
+        self.max_gap_ms = float(wall.max())
+        self.max_busy_ms = float(cpu.max())
+        self.busy_in_max_gap_ms = float(cpu[int(wall.argmax())])
+        self.load = float(Path("/proc/loadavg").read_text().split()[0])
+
+    def __str__(self) -> str:
+        return (f"{self.beats} beats, longest gap {self.max_gap_ms:.1f} ms (GUI thread busy "
+                f"{self.busy_in_max_gap_ms:.1f} ms of it), longest GUI-thread burst "
+                f"{self.max_busy_ms:.1f} ms, load average {self.load:.1f}")
+
+
+@pytest.fixture
+def silent_and_dead(free_port, monkeypatch) -> Iterator[tuple[list[str], list[str]]]:
+    """10 PV names served by a server that answers searches and accepts the circuit but never
+    creates a channel, and 10 names searched on a port where nothing listens."""
+    dead = servers.reserve_port()
+    silent_names = [f"silent:pv{i}" for i in range(10)]
+    dead_names = [f"dead:pv{i}" for i in range(10)]
+    for key, value in {"EPICS_CA_ADDR_LIST": f"127.0.0.1:{free_port} 127.0.0.1:{dead.port}",
+                       "EPICS_CA_AUTO_ADDR_LIST": "NO",
+                       "EPICS_CA_SERVER_PORT": str(free_port),
+                       "EPICS_CA_REPEATER_PORT": str(free_port + 1)}.items():
+        monkeypatch.setenv(key, value)
+    server = FakeServer(free_port, set(silent_names), create="silent")
+    try:
+        yield silent_names, dead_names
+    finally:
+        with contextlib.suppress(OSError):
+            server.close()
+        dead.release()
+
+
+def test_twenty_dead_pvs_never_stall_the_event_loop(qtbot, make_window, silent_and_dead):
+    silent_names, dead_names = silent_and_dead
+    window = make_window()
+    # The same measurement with nothing open: how much of a stall the machine's load alone
+    # causes (other test runs and benchmarks share the two cores).
+    idle = Heartbeat(qtbot, 1.0)
+    window.open_pvs(silent_names + dead_names)
+    for name in silent_names[:5] + dead_names[:5]:
+        window.add_to_chart(name)
+    for probe in window.probes.values():
+        probe.refresh_metadata()  # 60 one-shot reads that can only time out
+    # 3 s covers the 2 s search timeout, when 10 'not found' events and 60 failed reads land.
+    busy = Heartbeat(qtbot, 3.0)
+    print(f"\nidle window: {idle}\n20 dead PVs: {busy}")
+    # The app's own share: the GUI thread never runs 50 ms without returning to the loop.
+    assert busy.max_busy_ms < 50, str(busy)
+    # Wall clock: also includes time the OS gave other processes. Asserted when the machine is
+    # not overloaded; otherwise reported (pytest -rw) rather than silently loosened.
+    if busy.load < os.cpu_count() and idle.max_gap_ms < 25:
+        assert busy.max_gap_ms < 50, str(busy)
+    elif busy.max_gap_ms >= 50:
+        warnings.warn(f"event-loop gap {busy.max_gap_ms:.0f} ms not asserted: machine "
+                      f"overloaded (load {busy.load:.1f} on {os.cpu_count()} CPUs, idle-window "
+                      f"gap {idle.max_gap_ms:.0f} ms); {busy}", stacklevel=1)
+    probes = window.probes
+    assert all(p.state is not Connection.CONNECTED for p in probes.values())
+    qtbot.waitUntil(lambda: all(probes[n].state is Connection.NOT_FOUND for n in dead_names),
+                    timeout=WAIT_MS)
+    assert "still searching" in probes[dead_names[0]].connection_label.text()
+    started = time.monotonic()
+    window.close()
+    assert time.monotonic() - started < 6.0
+
+
+# ---------------------------------------------------------------------------------------------
+# malformed updates reach neither the operator nor the event loop as exceptions
+
+
+def test_malformed_updates_do_not_break_probe_or_chart(qtbot, make_window, free_port,
+                                                       monkeypatch):
+    for key, value in servers.loopback_client_env(free_port).items():
+        monkeypatch.setenv(key, value)
+
+    def bad_updates(subid: int) -> list:
+        updates = [time_double_update(subid, 1.0)]
+        for payload, dtype, count in ((b"7".ljust(40, b"\0"), 0, 1),  # STRING for a DOUBLE
+                                      (b"\0" * 24, 99, 1),  # no such DBR type
+                                      (b"\0" * 24, 20, 500),  # count past the payload
+                                      (b"\0" * 8, 20, 1)):  # shorter than TIME metadata
+            updates.append(message(1, payload, data_type=dtype, data_count=count,
+                                   p1=ECA_NORMAL, p2=subid))
+        updates += [("sleep", 0.2), time_double_update(subid, 2.0)]
+        return updates
+
+    server = HostileServer(free_port, {"fake:pv"}, on_event_add=bad_updates)
+    try:
+        window = make_window()
+        probe = window.open_pv("fake:pv")
+        window.add_to_chart("fake:pv")
+        qtbot.waitUntil(lambda: probe.response is not None
+                        and float(probe.response.data[0]) == 2.0, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: 2.0 in finite_values(window.chart, "fake:pv"), timeout=WAIT_MS)
+        assert probe.state is Connection.CONNECTED
+        qtbot.wait(200)  # a few repaints of what arrived
+    finally:
+        server.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# bad PV names typed by an operator
+
+BAD_NAMES = {
+    "too_long": "x" * 600,
+    "non_ascii": "tëst:ai",
+    "control_char": "bell\x07:ai",
+}
+
+
+_SPLITS = ("BUG: pv_entry.pv_names_from_text splits a name at any character outside its "
+           "_PV_TOKEN regex and opens the fragments as PVs, silently: 'tëst:ai' opens 't' and "
+           "'st:ai', 'bell<BEL>:ai' opens 'bell' and ':ai' (caprobe/gui/pv_entry.py); it should "
+           "refuse the name with one message")
+
+
+def type_into(qtbot, line_edit, text: str) -> None:
+    line_edit.setFocus()
+    line_edit.setText(text)  # keyClicks cannot type every character (e.g. BEL)
+    qtbot.keyClick(line_edit, Qt.Key_Return)
+
+
+@pytest.mark.parametrize("case", [
+    "empty",
+    pytest.param("too_long", marks=pytest.mark.xfail(strict=True, reason=(
+        "BUG: MainWindow.open_pv opens a tab for a name caprobe.ca refuses (here 600 bytes): "
+        "the tab says 'Searching…' forever and the only message is a transient status-bar "
+        "text (MonitorWorker.failed) that starts with the whole 600-character name; "
+        "main_window.open_pv / pv_entry should validate with caprobe.ca encode_pv_name first"))),
+    pytest.param("non_ascii", marks=pytest.mark.xfail(strict=True, reason=_SPLITS)),
+    pytest.param("control_char", marks=pytest.mark.xfail(strict=True, reason=_SPLITS)),
+])
+def test_bad_name_typed_in_the_pv_field_opens_nothing(qtbot, make_window, case, monkeypatch):
+    window = make_window()
+    searched: list[str] = []
+    import caprobe.ca as ca
+
+    original = ca.subscribe
+    monkeypatch.setattr(ca, "subscribe", lambda name, *a, **k: (searched.append(name),
+                                                                original(name, *a, **k))[1])
+    type_into(qtbot, window.pv_entry, "" if case == "empty" else BAD_NAMES[case])
+    qtbot.wait(300)  # the subscribe task would run on a pool thread by now
+    assert window.probes == {}, f"opened {list(window.probes)}"
+    assert searched == []
+    if case != "empty":
+        message = window.statusBar().currentMessage()
+        assert message and "\n" not in message and len(message) < 300, message
+
+
+@pytest.mark.parametrize("case", sorted(BAD_NAMES) + ["with_space", "empty"])
+def test_bad_name_for_the_strip_chart_is_one_message_and_no_trace(qtbot, make_window, case):
+    window = make_window()
+    chart = window.chart
+    messages: list[str] = []
+    chart.message.connect(messages.append)
+    name = {"with_space": "a b", "empty": ""}.get(case, BAD_NAMES.get(case))
+    assert chart.add_pv(name) is False
+    assert chart.pv_names() == [] and chart.traces() == {}
+    assert len(messages) == 1 and "\n" not in messages[0], messages
