@@ -150,7 +150,7 @@ class WaveformView(QWidget):
         self._connected = connected
         if not connected:
             self._set_status(cafmt.DISCONNECTED_TEXT, cafmt.DISCONNECTED_COLOR)
-            pen = pg.mkPen(cafmt.DISCONNECTED_COLOR, width=1, style=Qt.DashLine)
+            pen = pg.mkPen(cafmt.DISCONNECTED_COLOR, width=1)  # solid: dashes are slow
         else:
             pen = pg.mkPen(PALETTE[0], width=1)
         self.curve.setPen(pen)
