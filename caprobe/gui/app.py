@@ -84,6 +84,11 @@ def self_test(pv_name: str, timeout: float = 10.0) -> int:
     window = MainWindow(settings, search_timeout=min(2.0, timeout))
     window.show()
     probe = window.open_pv(pv_name)
+    if probe is None:
+        window.shutdown()
+        print(f"caprobe self-test failed: {window.statusBar().currentMessage()}",
+              file=sys.stderr)
+        return 2
     deadline = time.monotonic() + timeout
     outcome: dict[str, str] = {}
 

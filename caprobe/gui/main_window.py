@@ -41,7 +41,13 @@ import caprobe
 from caprobe.gui import display, style
 from caprobe.gui.array_view import ArrayDialog
 from caprobe.gui.probe import Connection, ProbeWidget
-from caprobe.gui.pv_entry import PVEntry, RecentPVs, pv_names_from_mime
+from caprobe.gui.pv_entry import (
+    PVEntry,
+    RecentPVs,
+    pv_name_problem,
+    pv_names_from_mime,
+    short_name,
+)
 from caprobe.gui.workers import CARunner, MonitorWorker
 
 DRAIN_INTERVAL_MS = 100
@@ -109,6 +115,7 @@ class MainWindow(QMainWindow):
     def _build_ui(self) -> None:
         self.pv_entry = PVEntry(self.recent)
         self.pv_entry.pvsRequested.connect(self.open_pvs)
+        self.pv_entry.refused.connect(lambda text: self.statusBar().showMessage(text, 10000))
         open_button = QPushButton("Open")
         open_button.setToolTip("Open the PV(s) typed on the left (Enter)")
         open_button.clicked.connect(self.pv_entry.returnPressed)
@@ -233,9 +240,15 @@ class MainWindow(QMainWindow):
         for name in names:
             self.open_pv(name)
 
-    def open_pv(self, name: str) -> ProbeWidget:
-        """Open (or show, if already open) a probe tab for ``name`` and start monitoring."""
+    def open_pv(self, name: str) -> ProbeWidget | None:
+        """Open (or show, if already open) a probe tab for ``name`` and start monitoring.
+        A name Channel Access cannot carry opens nothing: one status-bar message, None."""
         name = name.strip()
+        problem = pv_name_problem(name)
+        if problem is not None:
+            self.statusBar().showMessage(
+                f"Not a PV name: {short_name(name)!r}: {problem}; nothing opened", 10000)
+            return None
         if name in self.probes:
             probe = self.probes[name]
             self.tabs.setCurrentWidget(probe)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from PyQt5.QtCore import QMimeData, QSettings, QStringListModel, Qt, pyqtSignal
 from PyQt5.QtGui import QDragEnterEvent, QDropEvent
 from PyQt5.QtWidgets import QCompleter, QLineEdit, QWidget
@@ -11,24 +9,72 @@ from PyQt5.QtWidgets import QCompleter, QLineEdit, QWidget
 RECENT_KEY = "pv_entry/recent"
 MAX_RECENT = 50
 
-# EPICS record names use these characters; a field name follows a dot.  Anything else in a
-# dropped text (quotes, commas, newlines) separates names.
-_PV_TOKEN = re.compile(r"[A-Za-z0-9_:\-\[\]<>;.{}$]+")
+#: Channel Access refuses longer names (caProto.h: anything longer is "unreasonable").
+MAX_NAME_BYTES = 500
+_SEPARATORS = " \t\r\n,"
+_QUOTES = "\"'"
+
+
+def split_pv_text(text: str) -> list[str]:
+    """Split pasted, typed or dropped text ('a:b, c:d\ne:f') into candidate names, keeping
+    order and dropping repeats.  Separators are white space and commas, except inside a JSON
+    field modifier ``{...}`` (which may contain both); quotes around a name are removed."""
+    names: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in text:
+        if char == "{":
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+        if char in _SEPARATORS and depth == 0:
+            if current:
+                names.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if current:
+        names.append("".join(current))
+    unique: list[str] = []
+    for name in names:
+        name = name.strip(_QUOTES)
+        if name and name not in unique:
+            unique.append(name)
+    return unique
+
+
+def pv_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a Channel Access PV name (one line), or None if it can be.
+
+    The same rules as the client's own check, applied before a tab opens, so a mistyped name
+    gets one clear message instead of a tab that searches forever."""
+    if not name:
+        return "the name is empty"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "it contains control characters"
+    record_part = name.split("{", 1)[0]
+    if not record_part.isascii():
+        return "it contains non-ASCII characters"
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        return f"it is longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+def short_name(name: str, limit: int = 40) -> str:
+    """A name fit for a one-line message (control characters visible, long names cut)."""
+    text = name.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def pv_names_from_text(text: str) -> list[str]:
-    """Split pasted or dropped text ('a:b, c:d\\ne:f') into PV names, keeping order."""
-    names: list[str] = []
-    for token in _PV_TOKEN.findall(text):
-        token = token.strip(".;")
-        if token and token not in names:
-            names.append(token)
-    return names
+    """The valid PV names in ``text`` (see :func:`split_pv_text`, :func:`pv_name_problem`)."""
+    return [name for name in split_pv_text(text) if pv_name_problem(name) is None]
 
 
 def pv_names_from_mime(mime: QMimeData) -> list[str]:
+    """Candidate names in dropped text; the window refuses the invalid ones with a message."""
     if mime.hasText():
-        return pv_names_from_text(mime.text())
+        return split_pv_text(mime.text())
     return []
 
 
@@ -61,6 +107,8 @@ class PVEntry(QLineEdit):
     """Type a PV name and press Enter (``pvsRequested`` carries one or more names)."""
 
     pvsRequested = pyqtSignal(list)
+    #: one line for the status bar when typed text holds names that cannot be PV names
+    refused = pyqtSignal(str)
 
     def __init__(self, recent: RecentPVs, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,10 +125,19 @@ class PVEntry(QLineEdit):
         self.returnPressed.connect(self._submit)
 
     def _submit(self) -> None:
-        names = pv_names_from_text(self.text())
+        candidates = split_pv_text(self.text())
+        bad = [(name, pv_name_problem(name)) for name in candidates]
+        bad = [(name, why) for name, why in bad if why is not None]
+        names = [name for name in candidates if pv_name_problem(name) is None]
+        if bad:
+            name, why = bad[0]
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            self.refused.emit(f"Not a PV name: {short_name(name)!r}: {why}{more}; "
+                              "nothing opened for it")
         if names:
             self.pvsRequested.emit(names)
-            self.clear()
+        if names and not bad:
+            self.clear()  # keep a mistyped name in the field so it can be corrected
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
         if pv_names_from_mime(event.mimeData()):

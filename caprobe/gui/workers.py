@@ -175,14 +175,12 @@ class MonitorWorker(QThread):
     dataReady = pyqtSignal()
     failed = pyqtSignal(str)
 
-    def __init__(self, parent: QObject | None = None, search_timeout: float = 2.0,
-                 poll_period: float = 0.5) -> None:
+    def __init__(self, parent: QObject | None = None, search_timeout: float = 2.0) -> None:
         super().__init__(parent)
         # Group changes run on their own single-thread runner: in submission order, so closing
         # and reopening a PV can never remove the new subscription.
         self._runner = CARunner(self, max_threads=1)
         self._search_timeout = search_timeout
-        self._poll_period = poll_period
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -192,7 +190,6 @@ class MonitorWorker(QThread):
         # only weak references to them.
         self._subs: dict[str, tuple[Any, Callable[..., None]]] = {}
         self._names: list[str] = []
-        self._use_group = hasattr(ca, "SubscriptionGroup")
         self._group: Any = None
         _monitors.add(self)
 
@@ -203,9 +200,8 @@ class MonitorWorker(QThread):
                 return
             self._names.append(name)
             self._history[name] = History()
-        if self._use_group:
-            self._runner.submit(lambda: self._subscribe(name),
-                                on_error=lambda exc: self.failed.emit(f"{name}: {exc}"))
+        self._runner.submit(lambda: self._subscribe(name),
+                            on_error=lambda exc: self.failed.emit(f"{name}: {exc}"))
         self._wake.set()
         if not self.isRunning() and not self._stop.is_set():
             self.start()
@@ -216,8 +212,7 @@ class MonitorWorker(QThread):
                 self._names.remove(name)
             self._pending.pop(name, None)
             self._history.pop(name, None)
-        if self._use_group:
-            self._runner.submit(lambda: self._unsubscribe(name))
+        self._runner.submit(lambda: self._unsubscribe(name))
 
     def pv_names(self) -> list[str]:
         with self._lock:
@@ -307,36 +302,16 @@ class MonitorWorker(QThread):
     def run(self) -> None:
         while not self._stop.is_set():
             with self._lock:
-                have_work = bool(self._subs) if self._use_group else bool(self._names)
+                have_work = bool(self._subs)
             if not have_work:
                 self._wake.wait(0.5)
                 self._wake.clear()
                 continue
             try:
-                if self._use_group:
-                    self._group.block(timeout=self._search_timeout)
-                else:
-                    self._poll_once()
+                self._group.block(timeout=self._search_timeout)
             except Exception as exc:  # keep monitoring; tell the operator once per failure
                 self.failed.emit(str(exc))
                 self._stop.wait(1.0)  # back off before retrying; returns at once on stop()
-
-    def _poll_once(self) -> None:
-        """Fallback while the client has no subscriptions: read each PV periodically."""
-        for name in self.pv_names():
-            if self._stop.is_set():
-                return
-            try:
-                response = ca.read(name, data_type="time", timeout=self._search_timeout)
-            except ca.CATimeoutError:
-                self._deliver(name, ca.ConnectionEvent(name, False, "not found", time.time(),
-                                                       None))
-            except ca.CAError:
-                self._deliver(name, ca.ConnectionEvent(name, False, "disconnected",
-                                                       time.time(), None))
-            else:
-                self._deliver(name, response)
-        self._stop.wait(self._poll_period)
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,11 +22,30 @@ from caprobe.gui.write_panel import NoWheelComboBox, parse_array, strip_units
         ("  a:b  c:d.DESC\n", ["a:b", "c:d.DESC"]),
         ('"a:b", "c:d"', ["a:b", "c:d"]),
         ("a:b a:b", ["a:b"]),
+        ('wf.VAL${"arr": {"s": 1}} x:y', ['wf.VAL${"arr": {"s": 1}}', "x:y"]),
         ("", []),
+        ("tëst:ai ok:pv", ["ok:pv"]),  # invalid names are dropped, never split into pieces
+        ("bell\x07:ai", []),
+        ("x" * 501, []),
     ],
 )
 def test_pv_names_from_text(text, names):
     assert pv_names_from_text(text) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("tëst:ai", "non-ASCII"), ("bell\x07:ai", "control characters"), ("x" * 600, "500 bytes")],
+)
+def test_bad_names_typed_open_nothing_and_say_why(qtbot, make_window, text, problem):
+    window = make_window()
+    window.pv_entry.setText(text)
+    qtbot.keyClick(window.pv_entry, Qt.Key_Return)
+    assert window.probes == {}
+    message = window.statusBar().currentMessage()
+    assert problem in message and "\n" not in message and len(message) < 200, message
+    assert window.pv_entry.text() == text  # left for the operator to correct
+    assert window.open_pv(text) is None
 
 
 def test_recent_pvs_persist_newest_first(settings):
