@@ -64,8 +64,8 @@ def client_ops(client: str, prefix: str) -> dict[str, Callable[[], Any]]:
         from caprobe import ca
 
         return {
-            "read": lambda: ca.read(read_pv, repeater=False),
-            "write": lambda: ca.write(write_pv, next(values) % 50, notify=True,
+            "read": lambda: ca.read(read_pv, timeout=5.0, repeater=False),
+            "write": lambda: ca.write(write_pv, next(values) % 50, notify=True, timeout=5.0,
                                       repeater=False),
             "big": lambda: ca.read(big_pv, timeout=10.0, repeater=False).data,
         }
@@ -73,9 +73,9 @@ def client_ops(client: str, prefix: str) -> dict[str, Callable[[], Any]]:
         from caproto.sync import client as caproto_client
 
         return {
-            "read": lambda: caproto_client.read(read_pv, repeater=False),
+            "read": lambda: caproto_client.read(read_pv, timeout=5.0, repeater=False),
             "write": lambda: caproto_client.write(write_pv, next(values) % 50, notify=True,
-                                                  repeater=False),
+                                                  timeout=5.0, repeater=False),
             "big": lambda: caproto_client.read(big_pv, timeout=10.0, repeater=False).data,
         }
     if client == "pyepics":
