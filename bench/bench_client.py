@@ -119,6 +119,8 @@ def raw_read(pv: str, port: int) -> None:
     bytes and no error handling. Shows what this machine and rsrv allow."""
     cid = 1
     name = servers._pad8(pv.encode() + b"\0")
+    # Blocking sockets without timeouts: a timeout makes CPython poll before every call,
+    # which would raise the floor. A lost datagram would hang; run_worker's timeout kills it.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.sendto(servers.pack_search_request(pv, cid), (servers.LOCALHOST, port))
         reply = servers.parse_search_reply(udp.recv(1024), cid)
