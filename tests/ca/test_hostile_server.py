@@ -120,13 +120,14 @@ class HostileServer(FakeServer):
                         hsize = 24
                     if len(buffer) < hsize + size:
                         break
-                    header, buffer = buffer[:hsize], buffer[hsize + size:]
+                    header, payload = buffer[:hsize], buffer[hsize: hsize + size]
+                    buffer = buffer[hsize + size:]
                     if command == EVENT_ADD:
                         subids.append(p2)
                         next_post = time.monotonic()
                     if command == EVENT_CANCEL and p2 in subids:
                         subids.remove(p2)
-                    actions = self._actions(command, dtype, count, p1, p2, header)
+                    actions = self._actions(command, dtype, count, p1, p2, header, payload)
                     if not self._perform(conn, actions):
                         return
         except OSError:
@@ -136,7 +137,7 @@ class HostileServer(FakeServer):
                 conn.close()
 
     def _actions(self, command: int, dtype: int, count: int, p1: int, p2: int,
-                 header: bytes) -> list[Action]:
+                 header: bytes, payload: bytes) -> list[Action]:
         script = self.script
         if command == CREATE_CHAN and "native_count" in script:
             self.cid = p1
@@ -157,7 +158,7 @@ class HostileServer(FakeServer):
             return [message(ECHO)]
         if command in (EVENT_CANCEL,):
             return []
-        reply = self._answer(command, dtype, count, p1, p2, header, b"")
+        reply = self._answer(command, dtype, count, p1, p2, header, payload)
         return [CLOSE] if reply is None else [reply]
 
     def _perform(self, conn: socket.socket, actions: list[Action]) -> bool:

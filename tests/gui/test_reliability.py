@@ -265,28 +265,15 @@ BAD_NAMES = {
 }
 
 
-_SPLITS = ("BUG: pv_entry.pv_names_from_text splits a name at any character outside its "
-           "_PV_TOKEN regex and opens the fragments as PVs, silently: 'tëst:ai' opens 't' and "
-           "'st:ai', 'bell<BEL>:ai' opens 'bell' and ':ai' (caprobe/gui/pv_entry.py); it should "
-           "refuse the name with one message")
-
-
 def type_into(qtbot, line_edit, text: str) -> None:
     line_edit.setFocus()
     line_edit.setText(text)  # keyClicks cannot type every character (e.g. BEL)
     qtbot.keyClick(line_edit, Qt.Key_Return)
 
 
-@pytest.mark.parametrize("case", [
-    "empty",
-    pytest.param("too_long", marks=pytest.mark.xfail(strict=True, reason=(
-        "BUG: MainWindow.open_pv opens a tab for a name caprobe.ca refuses (here 600 bytes): "
-        "the tab says 'Searching…' forever and the only message is a transient status-bar "
-        "text (MonitorWorker.failed) that starts with the whole 600-character name; "
-        "main_window.open_pv / pv_entry should validate with caprobe.ca encode_pv_name first"))),
-    pytest.param("non_ascii", marks=pytest.mark.xfail(strict=True, reason=_SPLITS)),
-    pytest.param("control_char", marks=pytest.mark.xfail(strict=True, reason=_SPLITS)),
-])
+# Fixed in 25da0ba (were strict xfails: a refused name opened a tab that searched forever;
+# non-ASCII and control characters split the name into fragments that were opened as PVs).
+@pytest.mark.parametrize("case", ["empty", "too_long", "non_ascii", "control_char"])
 def test_bad_name_typed_in_the_pv_field_opens_nothing(qtbot, make_window, case, monkeypatch):
     window = make_window()
     searched: list[str] = []
