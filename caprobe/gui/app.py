@@ -50,6 +50,7 @@ def run_gui(pv_names: Sequence[str] = (), *, on_exit: Callable[[], None] | None 
     until it closes.  ``configure(window)`` runs once the PVs are open."""
     app = make_application()
     window = MainWindow()
+    _report_exceptions_in_status_bar(window)
     for name in pv_names:
         window.open_pv(name)
     if pv_names:
@@ -70,6 +71,22 @@ def run_gui(pv_names: Sequence[str] = (), *, on_exit: Callable[[], None] | None 
     wakeup.start(200)
     window.show()
     return app.exec_()
+
+
+def _report_exceptions_in_status_bar(window: MainWindow) -> None:
+    """PyQt5 aborts the whole application on an exception escaping a slot; an operator's
+    probe must survive a bug in one display path: log the traceback, say it in one line."""
+    import traceback
+
+    def hook(kind: type[BaseException], value: BaseException, tb: object) -> None:
+        traceback.print_exception(kind, value, tb)  # type: ignore[arg-type]
+        try:
+            window.statusBar().showMessage(f"Internal error (details on stderr): {value}",
+                                           15000)
+        except RuntimeError:  # the window is already gone
+            pass
+
+    sys.excepthook = hook
 
 
 def self_test(pv_name: str, timeout: float = 10.0) -> int:

@@ -326,8 +326,14 @@ class ProbeWidget(QWidget):
             return
         if self.state is not Connection.CONNECTED or self.channel is None:
             self._set_connected(getattr(item, "channel", None))
+        previous = self.response
         self.response = item
-        self._refresh_value()
+        try:
+            self._refresh_value()
+        except Exception as exc:  # a malformed update must not take the probe down
+            self.response = previous
+            self.connection_label.setText(
+                f"{self.connection_text()} — an update could not be shown: {exc}")
 
     def set_history(self, history: History | None) -> None:
         if history is not None:

@@ -332,11 +332,6 @@ def fetch_control(pv_name: str, timeout: float = READ_TIMEOUT) -> Any:
     return ca.read(pv_name, data_type="control", timeout=timeout)
 
 
-def fetch_time(pv_name: str, timeout: float = READ_TIMEOUT) -> Any:
-    """DBR_TIME read in the same form the monitor delivers (enum as its label)."""
-    return ca.read(pv_name, data_type="time", timeout=timeout)
-
-
 def fetch_field_text(pv_name: str, field_name: str, timeout: float = 1.0) -> str:
     """A record field such as DESC or RTYP as text."""
     response = ca.read(record_field(pv_name, field_name), data_type=ca.ChannelType.STRING,

@@ -578,3 +578,21 @@ def test_format_menu_and_char_arrays(qtbot, make_window, softioc_env):
     wait_ready(qtbot, chars)
     assert chars.value_label.text().startswith("hello world")
     assert chars.write_panel.line_edit.text() == "hello world"
+
+
+def test_an_update_that_cannot_be_shown_keeps_the_last_good_one(qtbot, make_window,
+                                                                softioc_env):
+    """Defensive path: an update whose payload cannot be formatted (what a broken server could
+    deliver) is reported on the connection line; the last good value stays."""
+    import types
+
+    window = make_window()
+    probe = window.open_pv(softioc_env.pv("ai"))
+    wait_ready(qtbot, probe)
+    good = probe.response
+    broken = types.SimpleNamespace(data=object(), data_type=99, data_count=1,
+                                   metadata=good.metadata, channel=good.channel)
+    probe.handle(broken)
+    assert probe.response is good
+    assert "could not be shown" in probe.connection_label.text()
+    assert probe.value_label.text() == "1.500 mm"
