@@ -110,6 +110,22 @@ def test_read_string_pv_gives_list_of_bytes(softioc_env):
     assert res.data == [b"hello"]
 
 
+@pytest.mark.parametrize(("suffix", "expected", "payload_size"), [
+    ("str", [b"hello"], 8),           # rsrv trims a single string to strlen + 1
+    ("mbbo", [b"Zero"], 8),
+    ("lso_long", [b"This long string is longer than forty c"], 40),
+    ("ai", [1.5], 8),
+    ("wf_double", [0.5, 1.5, 2.5, 3.5, 4.5] + [0.0] * 5, 80),  # READ has no dynamic count
+])
+def test_deprecated_read_without_notify(softioc_env, suffix, expected, payload_size):
+    res = read(softioc_env, suffix, notify=False)
+    assert isinstance(res, ca.ReadResponse)
+    assert res.header.command == 3
+    assert res.header.payload_size == payload_size
+    data = res.data if isinstance(res.data, list) else res.data.tolist()
+    assert data == expected
+
+
 def test_read_response_carries_channel_info(softioc_env):
     res = read(softioc_env, "wf_double")
     assert res.channel.pv_name == softioc_env.pv("wf_double")
