@@ -9,6 +9,7 @@ down into caprobe.format if the CLI ever wants them.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,6 +94,8 @@ def limits_text(low: Any, high: Any, precision: int | None, units: str | None) -
     """'-10.000 .. 10.000 mm', or 'not set' when the IOC reports 0..0 (EPICS' 'no limits')."""
     if low is None or high is None:
         return "—"
+    if math.isnan(float(low)) and math.isnan(float(high)):
+        return "not set"  # records without these limits send NaN (e.g. ao alarm limits)
     if float(low) == 0 and float(high) == 0:
         return "not set (0 .. 0)"
     prec = 3 if precision is None or precision < 0 else min(precision, 12)

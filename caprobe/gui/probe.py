@@ -522,8 +522,11 @@ class ProbeWidget(QWidget):
                     text = f"{label}  ({strings.index(label)})"
                     self._mark_enum_state(strings.index(label))
             if self.is_array():
-                size = response.data_count if hasattr(response, "data_count") else "?"
-                text = f"{text}\n[{size} of {self.element_count} elements]"
+                size = getattr(response, "data_count", None)
+                if size == 0:
+                    text = "(empty)"
+                text = f"{text}\n[{size if size is not None else '?'} of " \
+                       f"{self.element_count} elements]"
             self.value_label.setText(text)
             self.write_panel.editor_precision = self.precision()
             self.write_panel.set_current_text(

@@ -171,7 +171,7 @@ class WritePanel(QGroupBox):
         self.timeout_spin.setSuffix(" s")
         self.timeout_spin.setToolTip("How long to wait for the put-callback to complete")
         self.timeout_spin.setEnabled(False)
-        self.callback_box.toggled.connect(self.timeout_spin.setEnabled)
+        self.callback_box.toggled.connect(lambda _on: self._update_enabled())
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)  # indeterminate: we cannot know how long the IOC takes
         self.busy_bar.setTextVisible(False)
@@ -331,6 +331,7 @@ class WritePanel(QGroupBox):
         self.enum_combo.setEnabled(writable)
         self.write_button.setEnabled(writable)
         self.callback_box.setEnabled(writable)
+        self.timeout_spin.setEnabled(writable and self.callback_box.isChecked())
         tip = reason or "Enter writes, Esc reverts; leaving the field does not write"
         self.write_button.setToolTip(tip)
         self.editor_stack.setToolTip(tip)

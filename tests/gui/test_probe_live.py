@@ -214,6 +214,7 @@ def test_write_refused_without_write_access(qtbot, make_window, softioc_env):
     wait_ready(qtbot, probe)
     panel = probe.write_panel
     assert probe.access_label.text() == "read only"
+    assert probe.alarm_limits_label.text() == "not set"  # ao without limits sends NaN
     assert panel.line_edit.isReadOnly()
     assert not panel.write_button.isEnabled()
     assert "no write access" in panel.status_label.text()
@@ -331,6 +332,7 @@ def test_invalid_alarm_is_white_and_labelled(qtbot, make_window, softioc_env):
     assert badge_color(probe) == QColor("#FFFFFF")
     assert "solid" in probe.alarm_badge.styleSheet()
     assert "never processed" in probe.timestamp_label.text()
+    assert probe.value_label.text() == "(empty)\n[0 of 10 elements]"
 
 
 def _heartbeat(qtbot, seconds: float) -> float:
