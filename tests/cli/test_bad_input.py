@@ -1,0 +1,130 @@
+"""Bad input to every CLI tool, as an operator types it: malformed PV names (spaces, 600
+characters, non-ASCII, control characters, empty) and values that do not parse, do not fit or
+may not be written. Each gives exit status 1, exactly one line on stderr, never a traceback,
+and nothing written (read back with caprobe.ca after the attempt).
+
+The tools are run as subprocesses (the installed entry points), all at once on a small thread
+pool: the assertions below only look at the finished results.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pytest
+import servers
+from cli_helpers import run
+
+from caprobe import ca
+
+BAD_NAMES = {
+    "space": "bad name",
+    "long_600": "x" * 600,
+    "non_ascii": "tëst:ai",
+    "control_char": "bell\x07:ai",
+    "empty": "",
+}
+# (tool, name case): every name for get and put, two for info and monitor
+NAME_RUNS = ([("get", case) for case in BAD_NAMES] + [("put", case) for case in BAD_NAMES]
+             + [("info", "non_ascii"), ("info", "long_600"),
+                ("monitor", "space"), ("monitor", "control_char")])
+
+# (suffix, caprobe-put arguments, fragment of the message)
+VALUE_RUNS = {
+    "not_a_number": ("ao", ["abc"], "not a number"),
+    "empty_value": ("ao", [""], "empty value"),
+    "fraction_to_long": ("long", ["1.5"], "not an integer"),
+    "underscore_number": ("long", ["1_000"], "not a number"),
+    "long_overflow": ("long", ["99999999999"], "out of range"),
+    "short_underflow": ("short", ["-40000"], "out of range"),
+    "unknown_state": ("bo", ["Maybe"], "not a state"),
+    "state_index_past_end": ("mbbo", ["16"], "out of range"),
+    "string_too_long": ("str", ["x" * 40], "40"),
+    "read_only": ("ro", ["1"], "no write access"),
+    "array_bad_element": ("wf_short", ["-a", "2", "1", "zz"], "not a number"),
+}
+
+
+@contextmanager
+def client_env(server: servers.Server) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in server.env}
+    os.environ.update(server.env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def read_value(server: servers.Server, suffix: str) -> Any:
+    data = ca.read(server.pv(suffix), timeout=5.0, repeater=False).data
+    return list(data) if isinstance(data, list) else np.asarray(data).tolist()
+
+
+@pytest.fixture(scope="module")
+def results(private_ioc: servers.Server) -> dict[str, Any]:
+    """Every run's CompletedProcess (and the PV values before and after the refused puts)."""
+    ioc = private_ioc
+    jobs: dict[str, tuple[str, list[str]]] = {}
+    for tool, case in NAME_RUNS:
+        name = BAD_NAMES[case]
+        jobs[f"{tool}:{case}"] = (tool, [name, "1"] if tool == "put" else [name])
+    for case, (suffix, args, _) in VALUE_RUNS.items():
+        options = [a for a in args if a.startswith("-") and len(a) == 2 and a[1].isalpha()]
+        values = [a for a in args if a not in options]
+        jobs[f"value:{case}"] = ("put", [*options, ioc.pv(suffix), *values])
+    jobs["mixed"] = ("get", [ioc.pv("ai"), "bad name", ioc.pv("str")])
+    suffixes = sorted({suffix for suffix, _, _ in VALUE_RUNS.values()})
+    with client_env(ioc):
+        before = {s: read_value(ioc, s) for s in suffixes}
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = {key: pool.submit(run, tool, *args, server=ioc, timeout=30)
+                       for key, (tool, args) in jobs.items()}
+            out: dict[str, Any] = {key: future.result() for key, future in futures.items()}
+        after = {s: read_value(ioc, s) for s in suffixes}
+    out["before"], out["after"] = before, after
+    return out
+
+
+def assert_one_line_refusal(result: Any) -> str:
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(("tool", "case"), NAME_RUNS)
+def test_bad_pv_name_is_one_line_and_exit_1(results, tool, case):
+    result = results[f"{tool}:{case}"]
+    line = assert_one_line_refusal(result)
+    assert result.stdout == ""
+    assert "PV name" in line
+    if case == "long_600":
+        assert "500" in line
+
+
+@pytest.mark.parametrize("case", sorted(VALUE_RUNS))
+def test_bad_value_is_one_line_and_nothing_is_written(results, private_ioc, case):
+    suffix, _, fragment = VALUE_RUNS[case]
+    result = results[f"value:{case}"]
+    line = assert_one_line_refusal(result)
+    assert result.stdout == ""  # no Old/New lines
+    assert fragment in line and private_ioc.pv(suffix) in line, line
+    assert results["after"][suffix] == results["before"][suffix]
+
+
+def test_one_bad_name_among_good_ones(results, private_ioc):
+    result = results["mixed"]
+    line = assert_one_line_refusal(result)
+    assert "bad name" in line
+    printed = result.stdout.splitlines()
+    assert [row.split()[0] for row in printed] == [private_ioc.pv("ai"), private_ioc.pv("str")]
