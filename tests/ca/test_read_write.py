@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from servers import SOFTIOC_PVS
 
 from caprobe import ca
@@ -647,6 +649,62 @@ def test_bytes_of_string_response_keep_the_8_byte_padding(softioc_env):
     assert len(raw) == 16 + 40
     assert res.header.payload_size == 40
     assert raw[16:21] == b"hello" and raw[21:] == b"\0" * 35
+
+
+# ---------------------------------------------------------------------------------------------
+# Round trips of arbitrary values through rsrv
+
+ROUND_TRIP = settings(max_examples=30, deadline=None,
+                      suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@ROUND_TRIP
+@given(values=st.lists(st.floats(allow_nan=False), max_size=10))
+def test_any_doubles_round_trip_through_a_waveform(softioc_env, restore, values):
+    restore("wf_double", [0.5, 1.5, 2.5, 3.5, 4.5])
+    write(softioc_env, "wf_double", values, notify=True)
+    assert read(softioc_env, "wf_double").data.tolist() == values
+
+
+@ROUND_TRIP
+@given(values=st.lists(st.floats(width=32), max_size=10))
+def test_any_float32_values_round_trip_through_a_float_waveform(softioc_env, restore, values):
+    restore("wf_float", [0.25, -0.25, 1.75])
+    write(softioc_env, "wf_float", values, notify=True)
+    got = read(softioc_env, "wf_float").data
+    np.testing.assert_array_equal(got, np.asarray(values, dtype=np.float32))
+
+
+@ROUND_TRIP
+@given(values=st.lists(st.integers(-(2**31), 2**31 - 1), max_size=10))
+def test_any_int32_values_round_trip_through_a_long_waveform(softioc_env, restore, values):
+    restore("wf_long", [1, -2, 3, 2**31 - 1, -(2**31)])
+    write(softioc_env, "wf_long", values, notify=True)
+    assert read(softioc_env, "wf_long").data.tolist() == values
+
+
+@ROUND_TRIP
+@given(values=st.lists(st.integers(-(2**15), 2**15 - 1), max_size=10))
+def test_any_int16_values_round_trip_through_a_short_waveform(softioc_env, restore, values):
+    restore("wf_short", [1, -2, 3, 32767, -32768])
+    write(softioc_env, "wf_short", values, notify=True)
+    assert read(softioc_env, "wf_short").data.tolist() == values
+
+
+@ROUND_TRIP
+@given(raw=st.binary(max_size=256))
+def test_any_bytes_round_trip_through_a_char_waveform(softioc_env, restore, raw):
+    restore("wf_char", b"hello world\0")
+    write(softioc_env, "wf_char", raw, notify=True)
+    assert read(softioc_env, "wf_char").data.tobytes() == raw
+
+
+@ROUND_TRIP
+@given(text=st.binary(max_size=39).filter(lambda b: b"\0" not in b))
+def test_any_string_of_up_to_39_bytes_round_trips(softioc_env, restore, text):
+    restore("str", "hello")
+    write(softioc_env, "str", text, notify=True)
+    assert read(softioc_env, "str").data == [text]
 
 
 # ---------------------------------------------------------------------------------------------
