@@ -15,6 +15,8 @@ import caproto
 import numpy as np
 import pytest
 from caproto._commands import read_from_bytestream
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from servers import CAPROTO_PVS
 
 from caprobe import ca
@@ -342,3 +344,31 @@ def test_read_write_read_on_caproto_server(caproto_env, restore):
 @pytest.mark.parametrize("priority", [0, 99])
 def test_priority_is_accepted_by_caproto_server(caproto_env, priority):
     assert read(caproto_env, "double", priority=priority).data.tolist() == [1.5]
+
+
+ROUND_TRIP = settings(max_examples=25, deadline=None,
+                      suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@ROUND_TRIP
+@given(values=st.lists(st.floats(allow_nan=False), min_size=1, max_size=10))
+def test_any_doubles_round_trip_through_caproto_array(caproto_env, restore, values):
+    restore("double_array", [0.5, 1.5, 2.5])
+    write(caproto_env, "double_array", values, notify=True)
+    assert read(caproto_env, "double_array").data.tolist() == values
+
+
+@ROUND_TRIP
+@given(values=st.lists(st.integers(-(2**31), 2**31 - 1), min_size=1, max_size=10))
+def test_any_int32_values_round_trip_through_caproto_array(caproto_env, restore, values):
+    restore("int_array", [1, -2, 3, 4, 5])
+    write(caproto_env, "int_array", values, notify=True)
+    assert read(caproto_env, "int_array").data.tolist() == values
+
+
+@ROUND_TRIP
+@given(text=st.binary(max_size=39).filter(lambda b: b"\0" not in b))
+def test_any_string_of_up_to_39_bytes_round_trips_through_caproto(caproto_env, restore, text):
+    restore("string", "hello")
+    write(caproto_env, "string", text, notify=True)
+    assert read(caproto_env, "string").data == [text]
