@@ -151,6 +151,8 @@ class MainWindow(QMainWindow):
                                          "Strip chart")
         self.waveform = self._make_optional("caprobe.gui.waveform", "WaveformView",
                                             "Waveform")
+        if self.chart is not None and hasattr(self.chart, "message"):
+            self.chart.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
         self.splitter = QSplitter(Qt.Vertical)
         self.splitter.addWidget(top)
@@ -335,12 +337,20 @@ class MainWindow(QMainWindow):
         self.tabs.setTabToolTip(index, f"{probe.pv_name}\n{state}")
         if probe is self.current_probe():
             self.setWindowTitle(f"{probe.pv_name} — caprobe")
+            self._sync_waveform(probe)
+
+    def _sync_waveform(self, probe: ProbeWidget) -> None:
+        """The waveform tab follows the current probe when it is an array (known only once
+        the channel has connected, so this runs on state changes too)."""
+        if self.waveform is not None and probe.is_array() and \
+                self.waveform.pv_name() != probe.pv_name:
+            self.waveform.set_pv(probe.pv_name)
 
     def _current_changed(self, _index: int) -> None:
         probe = self.current_probe()
         self.setWindowTitle(f"{probe.pv_name} — caprobe" if probe else "caprobe")
-        if probe is not None and self.waveform is not None and probe.is_array():
-            self.waveform.set_pv(probe.pv_name)
+        if probe is not None:
+            self._sync_waveform(probe)
 
     def _update_empty_hint(self) -> None:
         empty = not self.probes
@@ -409,8 +419,7 @@ class MainWindow(QMainWindow):
         probe = self.probes.get(name)
         if probe is None or probe.response is None:
             return
-        if self.waveform is not None and probe.is_array():
-            self.waveform.set_pv(name)
+        self._sync_waveform(probe)
         dialog = ArrayDialog(name, probe.response.data, stamp_text=probe.timestamp_label.text(),
                              units=probe.units(), precision=probe.precision(), parent=self)
         dialog.setAttribute(Qt.WA_DeleteOnClose)

@@ -598,3 +598,17 @@ def test_an_update_that_cannot_be_shown_keeps_the_last_good_one(qtbot, make_wind
     assert probe.response is good
     assert "could not be shown" in probe.connection_label.text()
     assert probe.value_label.text() == "1.500 mm"
+
+
+def test_array_pv_goes_to_the_waveform_view_and_chart_action(qtbot, make_window, softioc_env):
+    window = make_window()
+    if window.waveform is None or window.chart is None:
+        pytest.skip("strip chart / waveform view not installed")
+    wf = window.open_pv(softioc_env.pv("wf_double"))
+    wait_ready(qtbot, wf)
+    assert window.waveform.pv_name() == softioc_env.pv("wf_double")
+    ai = window.open_pv(softioc_env.pv("ai"))
+    wait_ready(qtbot, ai)
+    window.add_current_to_chart()  # Ctrl+T
+    assert window.chart.pv_names() == [softioc_env.pv("ai")]
+    assert window.lower_tabs.currentWidget() is window.chart
