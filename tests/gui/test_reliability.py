@@ -301,3 +301,55 @@ def test_bad_name_for_the_strip_chart_is_one_message_and_no_trace(qtbot, make_wi
     assert chart.add_pv(name) is False
     assert chart.pv_names() == [] and chart.traces() == {}
     assert len(messages) == 1 and "\n" not in messages[0], messages
+
+
+# ---------------------------------------------------------------------------------------------
+# values an operator types that the PV cannot hold: one message, nothing written
+
+
+@pytest.fixture(scope="module")
+def writable_ioc() -> Iterator[servers.Server]:
+    """A private soft IOC for the write tests (a buggy write must not change the session
+    IOC other tests read)."""
+    server = servers.start_softioc(ramps=())
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _write_typed(qtbot, probe, text: str) -> str:
+    panel = probe.write_panel
+    panel.line_edit.setText(text)
+    panel._mark_dirty()
+    panel.write_current()
+    qtbot.waitUntil(lambda: not panel._busy, timeout=WAIT_MS)
+    return panel.status_label.text()
+
+
+@pytest.mark.parametrize(("suffix", "typed"), [
+    ("str", "café €"),  # DBR_STRING goes as latin-1: € has no latin-1 byte
+    pytest.param("lso.VAL$", "price: 5 €", marks=pytest.mark.xfail(strict=True, reason=(
+        "BUG: WritePanel.parse_editor encodes text for a char array with "
+        "text.encode('latin-1', 'replace'): a character latin-1 cannot hold is silently "
+        "written as '?' (here the IOC gets 'price: 5 ?') instead of being refused with a "
+        "message (caprobe/gui/write_panel.py, the _is_char_string branch)"))),
+    ("ao", "1e400"),  # overflows to inf: outside the control limits
+    ("ao", "12 kV"),  # units that are not the PV's
+    ("long", "0.5"),
+])
+def test_unwritable_text_is_refused_with_one_message(qtbot, make_window, writable_ioc, ca_env,
+                                                      suffix, typed):
+    import caprobe.ca as ca
+
+    name = ca_env(writable_ioc).pv(suffix)
+    window = make_window()
+    probe = window.open_pv(name)
+    qtbot.waitUntil(lambda: probe.response is not None and probe.ctrl is not None,
+                    timeout=WAIT_MS)
+    before = ca.read(name, timeout=5.0).data
+    status = _write_typed(qtbot, probe, typed)
+    after = ca.read(name, timeout=5.0).data
+    assert np.array_equal(np.asarray(after), np.asarray(before)), (before, after, status)
+    assert status and "\n" not in status
+    assert "nothing was" in status.lower(), status
