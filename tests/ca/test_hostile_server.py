@@ -573,3 +573,27 @@ def test_interrupt_returns_promptly_while_a_server_trickles(hostile):
     returned = time.monotonic()
     thread.join()
     assert returned - fired[0] < 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# search replies that point nowhere
+
+@pytest.mark.parametrize("address", ["127.0.0.2", "0.0.0.1"])
+def test_search_reply_pointing_nowhere_is_a_clear_error(hostile, address):
+    # The reply names an address where nothing listens (refused) or that cannot be reached.
+    hostile(search_ip=address)
+    error = expect_error(CAError, lambda: read(timeout=0.6), 0.6 + SLACK)
+    assert isinstance(error, (DisconnectedError, CATimeoutError)), repr(error)
+
+
+def test_search_reply_pointing_nowhere_does_not_disturb_block(hostile):
+    hostile(good=True)
+    hostile(search_ip="127.0.0.2")
+    good, bad = ca.subscribe(GOOD_PV), ca.subscribe(BAD_PV)
+    good_rec, bad_rec = Recorder(), Recorder()
+    good.add_callback(good_rec)
+    bad.add_callback(bad_rec)
+    _, elapsed = timed(lambda: ca.block(good, bad, duration=0.8, timeout=0.3, repeater=False))
+    assert elapsed < 0.8 + SLACK
+    assert len(good_rec.values()) >= 20
+    assert not any(getattr(e, "connected", False) for e in bad_rec.items)
