@@ -38,7 +38,7 @@ from caprobe.gui.workers import (
     fetch_control,
     fetch_field_text,
 )
-from caprobe.gui.write_panel import WritePanel, editable_text
+from caprobe.gui.write_panel import WritePanel
 
 
 class Connection(enum.Enum):
@@ -529,8 +529,7 @@ class ProbeWidget(QWidget):
                        f"{self.element_count} elements]"
             self.value_label.setText(text)
             self.write_panel.editor_precision = self.precision()
-            self.write_panel.set_current_text(
-                editable_text(response.data, self.precision(), self.is_char_array()))
+            self.write_panel.set_current_data(response.data)
         meta = getattr(response, "metadata", None)
         severity = getattr(meta, "severity", None)
         status = getattr(meta, "status", None)

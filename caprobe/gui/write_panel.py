@@ -131,6 +131,7 @@ class WritePanel(QGroupBox):
         self._ctrl: Any = None
         self._enum_strings: list[str] = []
         self._current_text = ""
+        self._current_data: Any = None
         self._busy = False
         self._dirty = False
         self._closed = False
@@ -221,9 +222,24 @@ class WritePanel(QGroupBox):
 
     def set_current_text(self, text: str) -> None:
         """The live value (as editable text) changed; follow it unless the operator is editing."""
+        self._current_data = None
         self._current_text = text
         if not self._dirty and not self._busy:
             self._show_current()
+
+    def set_current_data(self, data: Any) -> None:
+        """The live value changed.  It is turned into text only when the field shows it (not
+        while the operator edits), so a large array costs nothing at 10 updates a second."""
+        self._current_data = data
+        if not self._dirty and not self._busy:
+            self._show_current()
+
+    def _current_editable_text(self) -> str:
+        if self._current_data is not None:
+            self._current_text = editable_text(self._current_data, self.editor_precision,
+                                               self._is_char_string())
+            self._current_data = None
+        return self._current_text
 
     def shutdown(self) -> None:
         self._closed = True
@@ -269,6 +285,12 @@ class WritePanel(QGroupBox):
                 if self._count > 1:
                     hint = (f"Up to {self._count} elements separated by spaces or commas. "
                             + hint)
+            if self._count > EDITOR_MAX_ELEMENTS and not self._is_char_string():
+                self.line_edit.setPlaceholderText(
+                    f"{self._count} elements: too many to show here; type the elements to "
+                    "write")
+            else:
+                self.line_edit.setPlaceholderText("new value")
             self.line_edit.setToolTip(hint)
         self.limits_label.setText(hint)
 
@@ -302,12 +324,13 @@ class WritePanel(QGroupBox):
         self.enum_combo.setStyleSheet("")
 
     def _show_current(self) -> None:
+        text = self._current_editable_text()
         if self._is_enum():
-            index = self.enum_combo.findText(self._current_text)
+            index = self.enum_combo.findText(text)
             if index >= 0:
                 self.enum_combo.setCurrentIndex(index)
         else:
-            self.line_edit.setText(self._current_text)
+            self.line_edit.setText(text)
             self.line_edit.setCursorPosition(0)
 
     def revert(self) -> None:
@@ -430,8 +453,7 @@ class WritePanel(QGroupBox):
         how = (f"put-callback completed in {outcome.elapsed:.2f} s"
                if outcome.notify_response is not None else "written")
         self.status_label.setText(f"IOC now holds: {text}  ({how})")
-        self.set_current_text(editable_text(readback.data, self.editor_precision,
-                                            self._is_char_string()))
+        self.set_current_data(readback.data)
         self.written.emit(text)
 
     def _write_failed(self, exc: Exception) -> None:
@@ -441,16 +463,24 @@ class WritePanel(QGroupBox):
         self.status_label.setText(f"Write failed: {exc}")
 
 
+#: Larger arrays are not copied into the text field (a 1M-element waveform would take a
+#: second to format, on every update); the operator types the elements to write instead.
+EDITOR_MAX_ELEMENTS = 1000
+
+
 def editable_text(data: Any, precision: int | None, is_char: bool = False) -> str:
     """The live value as the editor shows it: no units, arrays as space-separated elements
-    (all of them).  Floats use ``precision`` decimals when it is positive; with PREC 0 or no
-    PREC the shortest exact text, so Enter on an untouched field writes back the same value."""
+    (all of them, up to EDITOR_MAX_ELEMENTS; '' beyond).  Floats use ``precision`` decimals
+    when it is positive; with PREC 0 or no PREC the shortest exact text, so Enter on an
+    untouched field writes back the same value."""
     if isinstance(data, list):
         values = display.as_text_values(data)
         return values[0] if len(values) == 1 else " ".join(values)
     array = np.asarray(data).reshape(-1)
     if is_char:
         return display.char_array_text(array)
+    if array.size > EDITOR_MAX_ELEMENTS:
+        return ""
     if array.dtype.kind == "f":
         if precision is not None and 0 < precision <= 17:
             parts = [f"{v:.{precision}f}" for v in array.tolist()]

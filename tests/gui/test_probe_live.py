@@ -612,3 +612,20 @@ def test_array_pv_goes_to_the_waveform_view_and_chart_action(qtbot, make_window,
     window.add_current_to_chart()  # Ctrl+T
     assert window.chart.pv_names() == [softioc_env.pv("ai")]
     assert window.lower_tabs.currentWidget() is window.chart
+
+
+def test_a_million_element_waveform_keeps_the_gui_fast(qtbot, make_window, softioc_env):
+    """wf_big holds 1M doubles: the value field summarises, the editor does not copy them,
+    and a repaint stays far below the 100 ms throttle interval."""
+    window = make_window()
+    probe = window.open_pv(softioc_env.pv("wf_big"))
+    qtbot.waitUntil(lambda: probe.response is not None, timeout=15000)
+    assert probe.value_label.text().startswith("0 1 2 3")  # PREC 0
+    assert "(999992 more)" in probe.value_label.text()
+    assert probe.write_panel.line_edit.text() == ""
+    assert "too many to show" in probe.write_panel.line_edit.placeholderText()
+    started = time.perf_counter()
+    for _ in range(5):
+        probe.handle(probe.response)
+    per_repaint_ms = (time.perf_counter() - started) / 5 * 1000
+    assert per_repaint_ms < 30, f"{per_repaint_ms:.1f} ms per repaint"
