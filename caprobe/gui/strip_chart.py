@@ -131,6 +131,7 @@ class _Trace:
     ever_connected: bool = False  # False + connected False = "not found", not a disconnect
     dirty: bool = False
     last_upload: float = 0.0  # time.time() of the last set_samples
+    uploaded_end: tuple[float, float] = (math.nan, math.nan)  # last (t, v) the curve holds
     units: str = ""
     precision: int | None = None
     disp_limits: tuple[float, float] | None = None
@@ -693,6 +694,7 @@ class StripChartPanel(QWidget):
             trace.curve.set_samples(trace.buffer.times, trace.buffer.values)
             trace.dirty = False
             trace.last_upload = now
+            trace.uploaded_end = (trace.buffer.last_time, trace.buffer.last_value)
         for trace in self._traces.values():
             self._update_hold(trace, now)
         if self._y_mode == "normalised" and now - self._last_norm_update > 0.5:
@@ -720,13 +722,25 @@ class StripChartPanel(QWidget):
             self._setting_range = False
 
     def _update_hold(self, trace: _Trace, now: float) -> None:
-        """The horizontal segment from the last sample to now (sample-and-hold to the edge)."""
+        """Sample-and-hold from the curve's end to now, through the newest sample.
+
+        The curve itself is re-uploaded at most once per pixel column, so the newest samples
+        may not be in it yet: the hold steps from the curve's last point to the newest value
+        (samples in between lie within that one column), then holds it to the right edge.
+        """
         buf = trace.buffer
-        if trace.connected and len(buf) and math.isfinite(buf.last_value) and now > buf.last_time:
-            v = buf.last_value
-            trace.hold.setData(np.array([buf.last_time, now]), np.array([v, v]))
-        else:
+        if not (trace.connected and len(buf) and math.isfinite(buf.last_value)):
             trace.hold.setData([], [])
+            return
+        t_new, v_new = buf.last_time, buf.last_value
+        t_up, v_up = trace.uploaded_end
+        end = max(now, t_new)
+        if math.isfinite(v_up) and t_up < t_new:
+            x = np.array([t_up, t_new, t_new, end])
+            y = np.array([v_up, v_up, v_new, v_new])
+        else:
+            x, y = np.array([t_new, end]), np.array([v_new, v_new])
+        trace.hold.setData(x, y)
 
     def _update_normalisation(self) -> None:
         t0, t1 = self.visible_time_range()

@@ -381,3 +381,18 @@ def test_worker_refusing_a_name_leaves_chart_unchanged(panel: StripChartPanel, q
         assert not panel.add_pv("X" * 150)
     assert "name too long" in signal.args[0]
     assert panel.pv_names() == [] and panel.legend.rowCount() == 0
+
+
+def test_hold_steps_to_newest_value_between_uploads(panel: StripChartPanel) -> None:
+    panel.add_pv("A")
+    panel.set_time_window(3600.0)  # one pixel column is seconds: uploads are throttled
+    now = time.time()
+    panel.ingest(batch({"A": ([now - 10, now - 5], [1.0, 2.0], [0, 0])}, {"A": True}))
+    panel._redraw_frame(now)
+    assert curve_len(panel, "A") == 2
+    panel.ingest(batch({"A": ([now + 0.01], [7.0], [0])}))
+    panel._redraw_frame(now + 0.02)  # same pixel column: no re-upload, no scroll
+    assert curve_len(panel, "A") == 2
+    x, y = panel._traces["A"].hold.getData()
+    assert list(y) == [2.0, 2.0, 7.0, 7.0]  # steps from the curve's end to the newest value
+    assert list(x[:3]) == [now - 5, now + 0.01, now + 0.01]
