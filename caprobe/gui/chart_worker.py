@@ -279,6 +279,8 @@ class WaveformWorker(QThread):
     waveform_ready = pyqtSignal(str, object, float, int)
     #: (pv, connected)
     connection_changed = pyqtSignal(str, bool)
+    #: (pv, {"units": ..., "precision": ..., ...}) after each (re)connection
+    metadata_ready = pyqtSignal(str, object)
     error = pyqtSignal(str)
 
     def __init__(self, parent: QObject | None = None, *, search_timeout: float = 2.0) -> None:
@@ -293,6 +295,7 @@ class WaveformWorker(QThread):
         self._callback: Callable[[Any], None] | None = None  # strong ref: subs hold weak ones
         self._latest: tuple[str, Any, float, int] | None = None
         self._connection: tuple[str, bool] | None = None
+        self._metadata: tuple[str, dict[str, Any]] | None = None
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
         self._flush_timer.timeout.connect(self.flush)
@@ -340,6 +343,13 @@ class WaveformWorker(QThread):
                     with self._lock:
                         if self._pv == pv:
                             self._connection = (pv, bool(response.connected))
+                    if response.connected:
+                        # units for the axis; a one-shot read, off this thread so the
+                        # monitor keeps flowing (a daemon: it ends within its 1 s timeout)
+                        threading.Thread(
+                            target=self._read_metadata, args=(pv,), daemon=True,
+                            name="caprobe-waveform-metadata",
+                        ).start()  # fmt: skip
                     return
                 t, _first, severity = response_sample(response)
                 data = response.data
@@ -355,12 +365,25 @@ class WaveformWorker(QThread):
 
         return on_update
 
+    def _read_metadata(self, pv: str) -> None:
+        try:
+            md = control_metadata(_ca_read_control(pv))
+        except Exception as exc:  # the plot works without units
+            log.info("no control metadata for %s: %s", pv, exc)
+            return
+        with self._lock:
+            if self._pv == pv and not self._stop_event.is_set():
+                self._metadata = (pv, md)
+
     def flush(self) -> None:
         with self._lock:
             latest, self._latest = self._latest, None
             connection, self._connection = self._connection, None
+            metadata, self._metadata = self._metadata, None
         if connection is not None:
             self.connection_changed.emit(*connection)
+        if metadata is not None:
+            self.metadata_ready.emit(*metadata)
         if latest is not None:
             self.waveform_ready.emit(*latest)
 

@@ -44,6 +44,8 @@ class WaveformView(QWidget):
         self._worker = worker if worker is not None else WaveformWorker(self)
         self._worker.waveform_ready.connect(self.show_waveform)
         self._worker.connection_changed.connect(self._on_connection)
+        if hasattr(self._worker, "metadata_ready"):
+            self._worker.metadata_ready.connect(self._on_metadata)
         if hasattr(self._worker, "error"):
             self._worker.error.connect(self.message)
         self._pv: str | None = None
@@ -104,6 +106,7 @@ class WaveformView(QWidget):
         self._pending = self._shown = None
         self._connected = None
         self.curve.setData([], [])
+        self.plot_item.setLabel("left", None)
         self.title.setText(name or "No array PV selected")
         self._set_status("searching…" if name else "", cafmt.DISCONNECTED_COLOR if name else None)
         self._worker.set_pv(name)
@@ -154,6 +157,10 @@ class WaveformView(QWidget):
         else:
             pen = pg.mkPen(PALETTE[0], width=1)
         self.curve.setPen(pen)
+
+    def _on_metadata(self, pv: str, metadata: dict) -> None:
+        if pv == self._pv:
+            self.plot_item.setLabel("left", pv, units=metadata.get("units") or None)
 
     def _set_status(self, text: str, color: str | None) -> None:
         self.status.setText(text)

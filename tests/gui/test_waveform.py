@@ -77,3 +77,9 @@ def test_shutdown_prompt_with_silent_pv(softioc_env, view: WaveformView, qtbot) 
     view.shutdown()
     assert time.monotonic() - started < 1.0
     assert not view.worker.isRunning()
+
+
+def test_axis_shows_units(softioc_env, view: WaveformView, qtbot) -> None:
+    pv = softioc_env.pv("wf_double")  # EGU "s"
+    view.set_pv(pv)
+    qtbot.waitUntil(lambda: "(s)" in view.plot_item.getAxis("left").labelString(), timeout=5000)
