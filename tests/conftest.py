@@ -21,7 +21,9 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import atexit  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -48,6 +50,38 @@ os.environ.update({
     "EPICS_CA_SERVER_PORT": str(_NULL_PORT.port),
     "EPICS_CA_REPEATER_PORT": str(_NULL_PORT.port + 1),
 })
+
+
+# Repeaters that caprobe spawns (detached, by design) during tests inherit this marker, so the
+# session can find and kill exactly those processes, by PID, when it ends.
+_SESSION_MARKER = f"CAPROBE_TEST_SESSION={os.getpid()}-{time.time_ns()}"
+os.environ["CAPROBE_TEST_SESSION"] = _SESSION_MARKER.split("=", 1)[1]
+
+
+def _kill_spawned_repeaters() -> None:  # also at exit, for interrupted sessions
+    marker = _SESSION_MARKER.encode()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                if b"repeater" not in f.read():
+                    continue
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                if marker not in f.read().split(b"\0"):
+                    continue
+            os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
+
+
+atexit.register(_kill_spawned_repeaters)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_leftover_repeaters() -> Iterator[None]:
+    yield
+    _kill_spawned_repeaters()
 
 
 @pytest.fixture(scope="session")
