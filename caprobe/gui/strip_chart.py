@@ -132,6 +132,7 @@ class _Trace:
     dirty: bool = False
     last_upload: float = 0.0  # time.time() of the last set_samples
     uploaded_end: tuple[float, float] = (math.nan, math.nan)  # last (t, v) the curve holds
+    legend_style: tuple[Any, ...] = ()  # what the legend row shows now: restyle only on change
     units: str = ""
     precision: int | None = None
     disp_limits: tuple[float, float] | None = None
@@ -999,11 +1000,6 @@ class StripChartPanel(QWidget):
                 self._fill_legend_row(row, trace)
 
     def _fill_legend_row(self, row: int, trace: _Trace) -> None:
-        swatch = self.legend.item(row, 0)
-        pix = QPixmap(14, 14)
-        pix.fill(trace.color if trace.connected is not False else QColor(cafmt.DISCONNECTED_COLOR))
-        swatch.setIcon(QIcon(pix))
-        value_item, alarm_item = self.legend.item(row, 2), self.legend.item(row, 3)
         buf = trace.buffer
         if trace.connected is None:
             value_text, alarm, color = "", "searching…", None
@@ -1017,7 +1013,18 @@ class StripChartPanel(QWidget):
             value_text = self._value_text(trace, buf.last_value) if len(buf) else ""
             alarm = cafmt.severity_text(sev) if sev != SEVERITY_DISCONNECTED else ""
             color = cafmt.ALARM_COLORS.get(sev)
-        value_item.setText(value_text)
+        value_item = self.legend.item(row, 2)
+        if value_item.text() != value_text:  # setText relayouts the table: only on change
+            value_item.setText(value_text)
+        style = (trace.color.name(), trace.connected, alarm, color, trace.units)
+        if style == trace.legend_style:
+            return
+        trace.legend_style = style
+        swatch = self.legend.item(row, 0)
+        pix = QPixmap(14, 14)
+        pix.fill(trace.color if trace.connected is not False else QColor(cafmt.DISCONNECTED_COLOR))
+        swatch.setIcon(QIcon(pix))
+        alarm_item = self.legend.item(row, 3)
         alarm_item.setText(alarm)
         if color is None:
             alarm_item.setBackground(QBrush())
@@ -1031,8 +1038,7 @@ class StripChartPanel(QWidget):
             QBrush(QColor(cafmt.DISCONNECTED_COLOR)) if trace.connected is False else QBrush()
         )
         self.legend.item(row, 1).setToolTip(
-            f"{trace.name}\n{len(buf):,} samples in the buffer"
-            + (f"\nunits: {trace.units}" if trace.units else "")
+            trace.name + (f"\nunits: {trace.units}" if trace.units else "")
         )
 
     @staticmethod
