@@ -26,7 +26,7 @@ import contextlib
 import math
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1139,7 +1139,7 @@ class StripChartPanel(QWidget):
 
 
 @contextlib.contextmanager
-def _blocked(obj: Any):  # noqa: ANN202 - tiny helper
+def _blocked(obj: Any) -> Iterator[None]:
     """Silence a widget's signals while the program (not the operator) changes it."""
     old = obj.blockSignals(True)
     try:
