@@ -330,8 +330,8 @@ class MainWindow(QMainWindow):
         else:
             color = style.disconnected_color()
         key = (color, connected)
-        if getattr(probe, "_tab_icon_key", None) != key:
-            probe._tab_icon_key = key
+        if probe.tab_icon_key != key:  # repainting the icon at 10 Hz would be wasted work
+            probe.tab_icon_key = key
             self.tabs.setTabIcon(index, _state_icon(color, hollow=not connected))
         state = probe.connection_text()
         self.tabs.setTabToolTip(index, f"{probe.pv_name}\n{state}")

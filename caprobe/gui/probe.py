@@ -134,6 +134,8 @@ class ProbeWidget(QWidget):
         self.rtyp: str | None = None
         self.history = History()
         self.display_format = display.DisplayFormat.DEFAULT
+        #: what the main window last drew in this PV's tab icon (colour, connected)
+        self.tab_icon_key: tuple[str, bool] | None = None
         self.precision_override: int | None = None
         self._build()
         self._refresh_all()

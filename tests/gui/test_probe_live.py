@@ -70,6 +70,10 @@ def test_connect_by_typing_name_and_enter(qtbot, make_window, softioc_env):
     assert len(stamp.split(".")[1]) == 9
     assert name in window.recent.names()
     assert window.pv_entry.text() == ""
+    # The state is visible on the tab too (icon + tooltip) and in the title.
+    assert "Connected to 127.0.0.1" in window.tabs.tabToolTip(0)
+    assert not window.tabs.tabIcon(0).isNull()
+    assert window.windowTitle().startswith(name)
 
 
 def test_metadata_fields_show_the_records_real_values(qtbot, make_window, softioc_env):
@@ -318,6 +322,9 @@ def test_disconnect_looks_different_from_invalid(qtbot, make_window, ioc_factory
     qtbot.waitUntil(lambda: wf_empty.state is Connection.NOT_FOUND, timeout=WAIT_MS)
     assert wf_empty.alarm_badge.text() == "NOT FOUND"
     assert "still searching" in wf_empty.connection_label.text()
+    window._tick()
+    assert "Not connected" in window.tabs.tabToolTip(0)
+    assert "still searching" in window.tabs.tabToolTip(1)
 
 
 def test_invalid_alarm_is_white_and_labelled(qtbot, make_window, softioc_env):
