@@ -27,6 +27,7 @@ import resource
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -115,6 +116,9 @@ def run(args: argparse.Namespace) -> dict:
             hist = window.monitor.history(name)
             probe_first[name] = (hist.updates if hist else 0, hist.maximum if hist else None)
 
+        if args.tracemalloc:
+            tracemalloc.start(args.tracemalloc)
+        snapshots: list[tuple[float, tracemalloc.Snapshot]] = []
         t0, cpu0 = time.monotonic(), cpu_seconds()
         rows: list[dict] = []
         last = {"t": t0, "cpu": cpu0}
@@ -131,6 +135,12 @@ def run(args: argparse.Namespace) -> dict:
                 "chart_samples": sum(chart.traces()[n].total_appended for n in names),
                 "load": round(os.getloadavg()[0], 1),
             }
+            if args.tracemalloc:
+                row["traced_mb"] = round(tracemalloc.get_traced_memory()[0] / 1e6, 1)
+                # Once the chart buffers hold a full window, anything that still grows is
+                # kept from the first snapshot taken after that.
+                if not snapshots and now - t0 >= args.window + args.every:
+                    snapshots.append((now, tracemalloc.take_snapshot()))
             rows.append(row)
             last.update(t=now, cpu=cpu)
             print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
@@ -145,6 +155,15 @@ def run(args: argparse.Namespace) -> dict:
         loop.exec_()
         ticker.stop()
         elapsed = time.monotonic() - t0
+        growth: list[str] = []
+        if args.tracemalloc and snapshots:
+            since, first = snapshots[0]
+            stats = tracemalloc.take_snapshot().compare_to(first, "traceback")
+            growth = [f"+{stat.size_diff / 1e3:.0f} kB in {stat.count_diff:+d} blocks "
+                      f"over {time.monotonic() - since:.0f} s:\n    "
+                      + "\n    ".join(stat.traceback.format()[-6:])
+                      for stat in stats[:12] if stat.size_diff > 0]
+            tracemalloc.stop()
 
         per_pv = []
         traces = chart.traces()
@@ -194,6 +213,7 @@ def run(args: argparse.Namespace) -> dict:
         "shutdown_s": round(shutdown_s, 2),
         "per_pv": per_pv,
         "timeline": rows,
+        "tracemalloc_growth": growth,
     }
 
 
@@ -210,6 +230,9 @@ def main() -> None:
                         help="seconds to connect before counting starts")
     parser.add_argument("--no-probes", action="store_true",
                         help="chart only (no probe tab per PV)")
+    parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+                        help="trace Python allocations (this many frames) and print what "
+                             "grew after the first full window (slows the app)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
@@ -229,8 +252,11 @@ def main() -> None:
           f"{p['probe_posted']:,}", f"{p['probe_received']:,}", str(p["probe_lost"])]
          for p in result["per_pv"]]))
     print()
-    summary = {k: v for k, v in result.items() if k not in ("per_pv", "timeline", "machine")}
+    summary = {k: v for k, v in result.items()
+               if k not in ("per_pv", "timeline", "machine", "tracemalloc_growth")}
     print(json.dumps(summary, indent=2))
+    for line in result["tracemalloc_growth"]:
+        print(line)
     out = args.out or RESULTS_DIR / f"soak-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
