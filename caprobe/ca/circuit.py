@@ -19,6 +19,9 @@ RECV_SIZE = 256 * 1024
 LARGE_PAYLOAD = 64 * 1024
 # Payload accepted before any channel says otherwise: the largest CA metadata+string message.
 BASE_MAX_PAYLOAD = 16384 + 512
+# Without EPICS_CA_MAX_ARRAY_BYTES, no reply may exceed this (64M doubles); set the variable
+# to go beyond it.
+CHANNEL_PAYLOAD_CEILING = 512 * 1024 * 1024
 
 Message = tuple  # (MessageHeader, raw header memoryview, payload memoryview)
 
@@ -61,9 +64,11 @@ class Circuit:
         return self.configured_max if self.configured_max is not None else self.channel_max
 
     def allow_payload(self, nbytes: int) -> None:
-        """Raise the receive limit to cover a channel's largest possible reply."""
-        if nbytes + 64 > self.channel_max:
-            self.channel_max = nbytes + 64
+        """Raise the receive limit to cover a channel's largest possible reply (capped, so a
+        server announcing billions of elements cannot make us accept gigabytes)."""
+        wanted = min(nbytes + 64, CHANNEL_PAYLOAD_CEILING)
+        if wanted > self.channel_max:
+            self.channel_max = wanted
 
     def send(self, data: bytes) -> None:
         try:

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from caprobe.ca import dbr
 from caprobe.ca import messages as msg
 from caprobe.ca.circuit import Circuit, configure_tcp, open_tcp
@@ -377,6 +379,7 @@ class _Channel:
         self.sid: int | None = None
         self.access = AccessRights.NO_ACCESS
         self.info: ChannelInfo | None = None
+        self._backlog: deque[Any] = deque()
         try:
             hostname, user = _client_identity()
             self.circuit.send(msg.version_request(priority) + msg.host_name_request(hostname)
@@ -412,7 +415,13 @@ class _Channel:
 
     def _wait(self, match: Callable[..., Any], what: str) -> Any:
         circuit = self.circuit
+        backlog = self._backlog
         while True:
+            while backlog:
+                result = self._handle(backlog.popleft(), match)
+                if result is not None:
+                    self._apply_backlog_state()
+                    return result
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 raise CATimeoutError(f"PV {self.pv_name!r}: timed out after "
@@ -420,32 +429,47 @@ class _Channel:
                                      f"{circuit.host}:{circuit.port}")
             circuit.sock.settimeout(remaining)
             try:
-                messages = circuit.receive()
+                backlog.extend(circuit.receive())
             except TimeoutError:
                 continue
-            for header, raw, payload in messages:
-                command = header.command
-                if command == msg.ACCESS_RIGHTS and header.parameter1 == self.cid:
-                    self.access = AccessRights(header.parameter2 & 3)
-                    if self.info is not None:
-                        self.info = replace(self.info, access=self.access)
-                    continue
-                if command == msg.VERSION:
-                    circuit.server_version = header.data_count
-                    continue
-                if command == msg.ERROR:
-                    err = ErrorResponse(header, raw, payload, self.info)
-                    raise ErrorResponseReceived(
-                        f"PV {self.pv_name!r}: server error {err.status.name} "
-                        f"({err.status.description})"
-                        + (f": {err.error_message}" if err.error_message else ""),
-                        status=err.status, server_text=err.error_message, response=err)
-                if command == msg.SERVER_DISCONN and header.parameter1 == self.cid:
-                    raise DisconnectedError(f"PV {self.pv_name!r}: the server dropped the "
-                                            "channel")
-                result = match(header, raw, payload)
-                if result is not None:
-                    return result
+            except (DisconnectedError, ProtocolError) as exc:
+                raise type(exc)(f"PV {self.pv_name!r}: {exc}") from None
+
+    def _apply_backlog_state(self) -> None:
+        # Messages that arrived with the match (a late ACCESS_RIGHTS or VERSION from a
+        # non-conforming server) still update the channel state now.
+        for header, _raw, _payload in self._backlog:
+            self._update_state(header)
+
+    def _update_state(self, header: msg.MessageHeader) -> bool:
+        command = header.command
+        if command == msg.ACCESS_RIGHTS and header.parameter1 == self.cid:
+            self.access = AccessRights(header.parameter2 & 3)
+            if self.info is not None:
+                self.info = replace(self.info, access=self.access)
+            return True
+        if command == msg.VERSION:
+            self.circuit.server_version = header.data_count
+            if self.info is not None:
+                self.info = replace(self.info, server_version=header.data_count)
+            return True
+        return False
+
+    def _handle(self, message: Any, match: Callable[..., Any]) -> Any:
+        header, raw, payload = message
+        if self._update_state(header):
+            return None
+        command = header.command
+        if command == msg.ERROR:
+            err = ErrorResponse(header, raw, payload, self.info)
+            raise ErrorResponseReceived(
+                f"PV {self.pv_name!r}: server error {err.status.name} "
+                f"({err.status.description})"
+                + (f": {err.error_message}" if err.error_message else ""),
+                status=err.status, server_text=err.error_message, response=err)
+        if command == msg.SERVER_DISCONN and header.parameter1 == self.cid:
+            raise DisconnectedError(f"PV {self.pv_name!r}: the server dropped the channel")
+        return match(header, raw, payload)
 
     def request(self, data: bytes, match: Callable[..., Any], what: str) -> Any:
         self.circuit.send(data)
@@ -553,25 +577,36 @@ def _write_type(data: Any, data_type: Any, native: ChannelType) -> ChannelType:
     return native
 
 
-def _write_on(ch: _Channel, data: Any, notify: bool, data_type: Any, metadata: Any,
-              check: bool) -> WriteNotifyResponse | None:
+def _write_request(ch: _Channel, data: Any, data_type: Any, metadata: Any, notify: bool,
+                   ioid: int) -> bytes:
+    """Check access, type, range and element count; encode. Raises before anything is sent."""
     info = ch.info
     assert info is not None
     if not info.can_write:
-        raise WriteFailed(f"PV {ch.pv_name!r}: no write access (the server grants read "
-                          "only)", status=eca("ECA_NOWTACCESS"))
+        grants = "read only" if info.can_read else "no access at all"
+        raise WriteFailed(f"PV {ch.pv_name!r}: no write access (the server grants {grants})",
+                          status=eca("ECA_NOWTACCESS"))
     dtype = _write_type(data, data_type, info.native_data_type)
     if dtype in range(7, 35) or dtype in (37, 38):
         if dtype in (37, 38) or metadata is None and dtype >= 14:
-            raise ValueRefused(f"cannot write {dbr.type_name(dtype)}: use the plain value "
-                               "type, or STS/TIME/GR/CTRL with metadata")
+            raise ValueRefused(f"PV {ch.pv_name!r}: cannot write {dbr.type_name(dtype)}: use "
+                               "the plain value type, or STS/TIME/GR/CTRL with metadata")
     native = int(info.native_data_type)
     try:
         payload, count = dbr.encode(dtype, data, metadata=metadata, native=native)
     except ValueRefused as exc:
         raise ValueRefused(f"PV {ch.pv_name!r}: {exc}; nothing was written") from None
+    if count > info.native_data_count and dtype not in (35, 36):
+        # libca refuses this (ECA_BADCOUNT); the server would silently drop the excess.
+        raise ValueRefused(f"PV {ch.pv_name!r}: {count} elements do not fit its "
+                           f"{info.native_data_count}; nothing was written")
+    return msg.write_request(payload, dtype, count, ch.sid, ioid, notify)
+
+
+def _write_on(ch: _Channel, data: Any, notify: bool, data_type: Any, metadata: Any,
+              check: bool) -> WriteNotifyResponse | None:
     ioid = _next_id()
-    request = msg.write_request(payload, dtype, count, ch.sid, ioid, notify)
+    request = _write_request(ch, data, data_type, metadata, notify, ioid)
     if not notify:
         ch.circuit.send(request)
         try:
@@ -617,6 +652,10 @@ def read(pv_name: str, *, data_type: Any = None, data_count: int | None = None,
     everything the server has now (dynamic count on V4.13 servers). Raises CATimeoutError,
     ErrorResponseReceived (server error or failed read), ValueRefused (bad argument).
     """
+    if data_count is not None and (isinstance(data_count, bool)
+                                   or not isinstance(data_count, (int, np.integer))
+                                   or data_count < 0):
+        raise ValueRefused(f"data_count {data_count!r} must be None or a whole number >= 0")
     with _Channel(pv_name, timeout, priority, repeater) as ch:
         return _read_on(ch, data_type, data_count, notify, force_int_enums)
 
@@ -646,19 +685,8 @@ def read_write_read(pv_name: str, data: Any, *, notify: bool = False,
     with _Channel(pv_name, timeout, priority, repeater) as ch:
         initial = _read_on(ch, read_data_type, None, True, force_int_enums)
         if not notify:
-            info = ch.info
-            assert info is not None
-            if not info.can_write:
-                raise WriteFailed(f"PV {pv_name!r}: no write access (the server grants "
-                                  "read only)", status=eca("ECA_NOWTACCESS"))
-            dtype = _write_type(data, write_data_type, info.native_data_type)
-            try:
-                payload, count = dbr.encode(dtype, data, metadata=metadata,
-                                            native=int(info.native_data_type))
-            except ValueRefused as exc:
-                raise ValueRefused(f"PV {pv_name!r}: {exc}; nothing was written") from None
-            ch.circuit.send(msg.write_request(payload, dtype, count, ch.sid, _next_id(),
-                                              False))
+            ch.circuit.send(_write_request(ch, data, write_data_type, metadata, False,
+                                           _next_id()))
             response = None
         else:
             response = _write_on(ch, data, True, write_data_type, metadata, True)

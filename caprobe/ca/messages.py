@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from caprobe.ca import dbr
 from caprobe.ca.dbr import ChannelType, pad8
+from caprobe.ca.errors import ProtocolError
 from caprobe.ca.status import CAStatusCode, status_from_value
 
 CA_MINOR_VERSION = 13
@@ -201,7 +202,16 @@ class _DataResponse(_WireMessage):
         decoded = self._decoded
         if decoded is None:
             h = self.header
-            decoded = self._decoded = dbr.decode(h.data_type, h.data_count, self._payload)
+            try:
+                decoded = dbr.decode(h.data_type, h.data_count, self._payload)
+            except ProtocolError as exc:
+                channel = self.channel
+                if channel is None:
+                    raise
+                # Name the PV and the server: with many PVs open, that says which IOC is wrong.
+                raise ProtocolError(f"PV {channel.pv_name!r} from {channel.address}: {exc}"
+                                    ) from None
+            self._decoded = decoded
         return decoded
 
     @property

@@ -415,11 +415,6 @@ def test_name_server_search_on_fake_server(fake_server):
     assert server.read_requests == [(6, 0)]
 
 
-@pytest.mark.xfail(reason="BUG: client._Channel._wait returns at the first message that "
-                   "matches and drops the rest of that recv() batch: a VERSION after the "
-                   "CREATE_CHAN reply in the same segment is lost, so after a TCP (name "
-                   "server) search server_version stays 0 and the dynamic count (0) is not "
-                   "used", strict=True)
 def test_version_after_create_chan_still_sets_the_server_version(fake_server):
     # A TCP search reply carries no minor version, so only the circuit's VERSION tells the
     # client that the server understands a dynamic count; it may come after CREATE_CHAN.
@@ -430,10 +425,6 @@ def test_version_after_create_chan_still_sets_the_server_version(fake_server):
     assert server.read_requests == [(6, 0)]
 
 
-@pytest.mark.xfail(reason="BUG: client._Channel._wait returns at the first message that "
-                   "matches and drops the rest of that recv() batch: an ACCESS_RIGHTS right "
-                   "after the CREATE_CHAN reply in the same segment is lost, the channel "
-                   "keeps NO_ACCESS and read() refuses with ECA_NORDACCESS", strict=True)
 def test_access_rights_after_create_chan_in_the_same_segment_are_applied(fake_server):
     fake_server(rights_after_create=True)
     assert ca.info("fake:pv", timeout=2.0, repeater=False).can_write

@@ -467,11 +467,6 @@ def test_value_that_does_not_fit_native_type_is_refused_before_sending(
     assert read(softioc_env, suffix).data.tolist() == before
 
 
-@pytest.mark.xfail(reason="BUG: write() sends more elements than the channel's native count "
-                   "and rsrv silently drops the excess (ECA_NORMAL); libca refuses "
-                   "countIn > native count with ECA_BADCOUNT before sending (nciu::write), "
-                   "so the client should raise ValueRefused (client._write_on never compares "
-                   "count with info.native_data_count)", strict=True)
 @pytest.mark.parametrize(("suffix", "value", "original"), [
     ("wf_double", [float(i) for i in range(11)], [0.5, 1.5, 2.5, 3.5, 4.5]),  # NELM 10
     ("wf_char", b"x" * 300, b"hello world\0"),                             # NELM 256
@@ -488,9 +483,6 @@ def test_more_elements_than_the_native_count_are_refused_before_sending(
     assert (after == before) if isinstance(before, list) else after.tolist() == before.tolist()
 
 
-@pytest.mark.xfail(reason="BUG: client._read_on does int(data_count) unguarded: a data_count "
-                   "that is not a number raises a bare ValueError/TypeError (not a CAError) "
-                   "after the channel is already connected", strict=True)
 @pytest.mark.parametrize("data_count", ["abc", [1]])
 def test_data_count_that_is_not_a_number_is_refused(softioc_env, data_count):
     with pytest.raises(ValueRefused):
