@@ -87,6 +87,17 @@ class _KeyFilter(QObject):
         return False
 
 
+def _latin1(text: str) -> bytes:
+    """Text as the 8-bit bytes a string or char-array PV holds (the client sends DBR_STRING
+    as Latin-1 too).  A character without a Latin-1 byte is refused, never replaced by '?'."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        raise ValueError(f"{bad!r} cannot be written: the PV holds 8-bit (Latin-1) text, "
+                         "which has no byte for it; nothing was sent.") from None
+
+
 def _numeric_kind(native: int) -> str:
     if native in (ChannelType.DOUBLE, ChannelType.FLOAT):
         return "float"
@@ -377,12 +388,12 @@ class WritePanel(QGroupBox):
             return index
         text = self.line_edit.text()
         if native == ChannelType.STRING:
-            if len(text.encode("latin-1", "replace")) > MAX_STRING_BYTES:
+            if len(_latin1(text)) > MAX_STRING_BYTES:
                 raise ValueError(f"Text is {len(text)} characters; a DBR_STRING holds at most "
                                  f"{MAX_STRING_BYTES}.")
             return text
         if self._is_char_string():
-            raw = text.encode("latin-1", "replace")
+            raw = _latin1(text)
             if len(raw) >= self._count:
                 raise ValueError(f"Text is {len(raw)} characters; the PV holds at most "
                                  f"{self._count - 1} plus the terminating NUL.")

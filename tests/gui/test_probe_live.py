@@ -235,6 +235,7 @@ def test_write_refused_without_write_access(qtbot, make_window, softioc_env):
         ("long", "99999999999", "out of range"),
         ("str", "x" * 40, "at most 39"),
         ("wf_double", " ".join(["1"] * 11), "at most 10"),
+        ("wf_char", "price: 5 €", "'€' cannot be written"),  # no Latin-1 byte: never a '?'
     ],
 )
 def test_bad_values_are_refused_and_nothing_is_sent(qtbot, make_window, softioc_env, suffix,
