@@ -828,12 +828,17 @@ class StripChartPanel(QWidget):
                     lo, hi = min(lo, *finite), max(hi, *finite)
             if not (math.isfinite(lo) and math.isfinite(hi)):
                 continue
-            pad = (hi - lo) * 0.05 if hi > lo else (abs(hi) * 0.05 or 0.5)
-            target = (lo - pad, hi + pad)
-            current = vb.viewRange()[1]
-            span = target[1] - target[0]
-            if abs(current[0] - target[0]) > 1e-3 * span or abs(current[1] - target[1]) > 1e-3 * span:
-                vb.setYRange(*target, padding=0)
+            # Hysteresis: change the range only when the data leaves it or shrinks to under
+            # 60 % of it, and then leave 10 % headroom. A drifting value then moves the axis
+            # in steps, not every frame: the labels stay readable and the axis is not
+            # regenerated 30 times a second.
+            cur_lo, cur_hi = vb.viewRange()[1]
+            data_span = hi - lo
+            if lo >= cur_lo and hi <= cur_hi and data_span >= 0.6 * (cur_hi - cur_lo):
+                continue
+            pad = data_span * 0.1 if data_span > 0 else (abs(hi) * 0.05 or 0.5)
+            if (cur_lo, cur_hi) != (lo - pad, hi + pad):  # e.g. a flat trace: already set
+                vb.setYRange(lo - pad, hi + pad, padding=0)
 
     def _make_trace_view(self, trace: _Trace) -> pg.ViewBox:
         """An extra ViewBox (X linked to the main one) with its own Y axis, pyqtgraph-style."""
