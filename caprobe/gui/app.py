@@ -12,7 +12,14 @@ from collections.abc import Callable, Sequence
 # pyqtgraph picks the first Qt binding it finds (PyQt6 before PyQt5); caprobe is PyQt5.
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PyQt5")
 
-from PyQt5.QtCore import QCoreApplication, QSettings, Qt, QTimer  # noqa: E402
+from PyQt5.QtCore import (  # noqa: E402
+    QCoreApplication,
+    QSettings,
+    Qt,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)  # noqa: E402
 from PyQt5.QtGui import QGuiApplication  # noqa: E402
 from PyQt5.QtWidgets import QApplication  # noqa: E402
 
@@ -89,11 +96,19 @@ def _report_exceptions_in_status_bar(window: MainWindow) -> None:
     sys.excepthook = hook
 
 
+def _only_critical_qt_messages(kind: int, _context: object, message: str) -> None:
+    if kind in (QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg):
+        print(message, file=sys.stderr)
+
+
 def self_test(pv_name: str, timeout: float = 10.0) -> int:
     """Open the main window, read ``pv_name`` through the probe's own code path, print the
     value and exit: 0 when a value arrived, 1 with one line of explanation otherwise."""
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # The result must be one clear line: drop Qt's chatter (the offscreen platform warns
+    # about window hints it cannot honour); keep critical messages.
+    qInstallMessageHandler(_only_critical_qt_messages)
     app = make_application()
     # A throw-away settings file: a self-test must not change the operator's recent PVs.
     scratch = tempfile.TemporaryDirectory(prefix="caprobe-self-test-")

@@ -249,7 +249,7 @@ class MainWindow(QMainWindow):
         problem = pv_name_problem(name)
         if problem is not None:
             self.statusBar().showMessage(
-                f"Not a PV name: {short_name(name)!r}: {problem}; nothing opened", 10000)
+                f"Not a PV name: '{short_name(name)}': {problem}; nothing opened", 10000)
             return None
         if name in self.probes:
             probe = self.probes[name]

@@ -132,7 +132,7 @@ class PVEntry(QLineEdit):
         if bad:
             name, why = bad[0]
             more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-            self.refused.emit(f"Not a PV name: {short_name(name)!r}: {why}{more}; "
+            self.refused.emit(f"Not a PV name: '{short_name(name)}': {why}{more}; "
                               "nothing opened for it")
         if names:
             self.pvsRequested.emit(names)

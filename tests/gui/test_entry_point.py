@@ -49,9 +49,18 @@ def test_self_test_failure_is_one_clear_line(softioc_server):
     result = run_caprobe("--self-test", "no:such:pv", "--timeout", "1.5",
                          env=softioc_server.env)
     assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if "caprobe" in line]
-    assert len(lines) == 1, result.stderr
-    assert "no:such:pv" in lines[0] and "Traceback" not in result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr  # no Qt chatter, no traceback
+    assert lines[0].startswith("caprobe self-test failed:") and "no:such:pv" in lines[0]
+
+
+def test_self_test_refuses_a_bad_name_in_one_line():
+    result = run_caprobe("--self-test", "bad\x07name")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "caprobe self-test failed: Not a PV name: 'bad\\x07name': it contains control "
+        "characters; nothing opened"]
 
 
 def test_demo_ioc_starts_answers_and_stops():
