@@ -29,20 +29,24 @@ Results are printed and written as JSON to bench/results/ (git-ignored). Runs of
 (30 Hz timer). With a 1 h window one pixel column is ~3 s, so most frames change nothing
 visible and Qt paints only when something does: there, paints/s is low by design.
 
-Figures measured 2026-11-25 on a shared 2-vCPU VM (load average 4-7 from other jobs),
+Figures measured 2026-11-25 on a shared 2-vCPU VM (other jobs running: load average 2-5),
 Python 3.11, PyQt5 5.15.11, pyqtgraph 0.14.0, numpy 2.4, offscreen, panel 1200x700 (plot
 1192x459 px), 10 PVs from the calcout oscillator (ODLY 0.45 ms):
 
-* 1 h window, 60 s: 592,430 samples, 0 lost, 987 Hz per PV; 28.7 redraws/s; CPU 17 % of one
-  core (GUI thread 7.5 %, 2.6 ms per frame; CA thread 9.7 us per sample); RSS 88 -> 102 MB
-  (buffers still filling: the window is 1 h); shutdown 1 ms.
-* 30 s window, 120 s: 1,176,600 samples, 0 lost, 980 Hz per PV; 22.5 paints/s mean (~30/s for
-  the first 48 s at load ~4, dips to 2-13/s when the host load rose to 6.7); CPU 37 % (GUI
-  27.5 %, 12 ms per frame; CA 9.8 us per sample); RSS 88 -> 100 MB when full at 31 s, then a
-  flat 102-105 MB sawtooth.
-* One trace of 3.6 M samples, 1 h window: a full redraw (new data, X moved: clip, peak
-  downsampling, paint) 7.3 ms median / 12 ms p90 / 21 ms max wall, 4.7 ms CPU; scroll-only
-  4.7 ms. (At load 7: 20 ms median wall, 7.9 ms CPU. Stock PlotDataItem use: 39 ms.)
+* 30 s window, 120 s (every frame scrolls): 1,176,050 samples, 0 lost, 980 Hz per PV;
+  29.1 paints/s mean, lowest second 19.3, 96 % of seconds >= 25; CPU 39 % of one core (GUI
+  thread 29.5 %, 10 ms per frame; CA thread 10 us per sample); RSS 88 MB -> 100 MB when the
+  buffers are full (31 s), then flat at 101-102 MB to the end; shutdown 4 ms.
+* 1 h window, 60 s: 587,280 samples, 0 lost, 979 Hz per PV; 30.2 redraws/s (28 paints/s);
+  CPU 19 % (GUI 8.7 %, 2.9 ms per frame; CA 10 us per sample); RSS 88 -> 101 MB (still
+  filling: the window is 1 h); shutdown 1 ms.
+* One trace of 3.6 M samples, 1 h window: a full redraw (new data and X moved: clip, peak
+  downsampling, step drawing, paint) 9.7 ms median / 11 ms p90 / 13 ms max wall at load 4,
+  5.4 ms of CPU (7.3 ms wall on a quieter moment); scroll only 8.7 ms wall, 4.9 ms CPU.
+  Stock PlotDataItem use (setData + setXRange each frame) took 39 ms.
+* With the host overloaded (load 6-9) the frame rate dips for seconds at a time: the GUI and
+  CA threads share the GIL, and each hand-over waits for the OS to schedule the other thread.
+  No sample is lost then; the picture catches up.
 """
 
 from __future__ import annotations
