@@ -44,9 +44,9 @@ Python 3.11, PyQt5 5.15.11, pyqtgraph 0.14.0, numpy 2.4, offscreen, panel 1200x7
   downsampling, step drawing, paint) 9.7 ms median / 11 ms p90 / 13 ms max wall at load 4,
   5.4 ms of CPU (7.3 ms wall on a quieter moment); scroll only 8.7 ms wall, 4.9 ms CPU.
   Stock PlotDataItem use (setData + setXRange each frame) took 39 ms.
-* With the host overloaded (load 6-9) the frame rate dips for seconds at a time: the GUI and
-  CA threads share the GIL, and each hand-over waits for the OS to schedule the other thread.
-  No sample is lost then; the picture catches up.
+* With the host overloaded (load 6-9) the frame rate dips for seconds at a time while the
+  process uses little CPU; the likely cause (not proven) is the GIL shared by the GUI and CA
+  threads, each hand-over waiting for the OS to schedule the other. No sample is lost then.
 """
 
 from __future__ import annotations
