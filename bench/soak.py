@@ -8,6 +8,8 @@ open file descriptors, CPU and the samples delivered so far; at the end it compa
 delivered with what the IOC posted (the counters count by one, so the posts between the first
 and the last delivered sample are ``last - first``) for both paths: the strip chart (every
 sample is kept) and the probe (every update reaches History.add, before the display coalesces).
+Chart losses are split into updates the server never sent (rsrv coalesces the monitors of a
+client that falls behind) and updates caprobe.ca delivered that did not reach the chart.
 
 Usage::
 
@@ -95,6 +97,18 @@ def run(args: argparse.Namespace) -> dict:
         chart = window.chart
         chart.set_time_window(args.window)
         names = [ioc.pv(f"c{i}") for i in range(args.pvs)]
+        # Count what caprobe.ca hands the chart's callbacks (worker thread), to tell updates
+        # the server never sent (rsrv coalesces a slow client's monitors) from ones the chart
+        # lost after receiving them.
+        collector = chart.worker.collector
+        delivered: dict[str, int] = dict.fromkeys(names, 0)
+        original_add = collector.add_sample
+
+        def counting_add(pv: str, t: float, value: float, severity: int) -> None:
+            delivered[pv] = delivered.get(pv, 0) + 1
+            original_add(pv, t, value, severity)
+
+        collector.add_sample = counting_add
         for name in names:
             if not args.no_probes:
                 window.open_pv(name)
@@ -108,6 +122,7 @@ def run(args: argparse.Namespace) -> dict:
         missing = [n for n in names if n not in traces or not len(traces[n])]
         if missing:
             raise SystemExit(f"soak: no samples for {missing} after {args.settle} s")
+        delivered_at_start = dict(delivered)
         for buf in traces.values():
             buf.total_appended = 0
         first_chart = {n: traces[n].last_value for n in names}
@@ -171,6 +186,8 @@ def run(args: argparse.Namespace) -> dict:
             buf = traces[name]
             posted = int(round(buf.last_value - first_chart[name]))
             received = buf.total_appended
+            # Samples still in the collector when counting stopped are few (one 30 ms batch).
+            ca_delivered = delivered[name] - delivered_at_start[name]
             hist = window.monitor.history(name)
             probe_received = (hist.updates - probe_first[name][0]) if hist else 0
             # History.maximum is the newest value of a counter that only counts up.
@@ -178,7 +195,10 @@ def run(args: argparse.Namespace) -> dict:
                             if hist and hist.maximum is not None
                             and probe_first[name][1] is not None else 0)
             per_pv.append({"pv": name, "posted": posted, "chart_received": received,
-                           "chart_lost": posted - received, "probe_posted": probe_posted,
+                           "chart_lost": posted - received,
+                           "chart_not_sent_by_server": posted - ca_delivered,
+                           "chart_lost_in_client": ca_delivered - received,
+                           "probe_posted": probe_posted,
                            "probe_received": probe_received,
                            "probe_lost": probe_posted - probe_received})
         started = time.monotonic()
@@ -200,6 +220,8 @@ def run(args: argparse.Namespace) -> dict:
         "rate_per_pv_hz": round(total_posted / args.pvs / elapsed, 1),
         "posted": total_posted,
         "chart_lost": sum(p["chart_lost"] for p in per_pv),
+        "chart_not_sent_by_server": sum(p["chart_not_sent_by_server"] for p in per_pv),
+        "chart_lost_in_client": sum(p["chart_lost_in_client"] for p in per_pv),
         "probe_lost": sum(p["probe_lost"] for p in per_pv),
         "rss_mb_start_end": [rows[0]["rss_mb"], rows[-1]["rss_mb"]],
         "rss_mb_min_max_second_half": [min(r["rss_mb"] for r in half),
@@ -247,8 +269,10 @@ def main() -> None:
          for r in result["timeline"]]))
     print()
     print(markdown_table(
-        ["PV", "posted", "chart got", "chart lost", "probe posted", "probe got", "probe lost"],
-        [[p["pv"], f"{p['posted']:,}", f"{p['chart_received']:,}", str(p["chart_lost"]),
+        ["PV", "posted", "chart got", "chart lost (server/client)", "probe posted",
+         "probe got", "probe lost"],
+        [[p["pv"], f"{p['posted']:,}", f"{p['chart_received']:,}",
+          f"{p['chart_lost']} ({p['chart_not_sent_by_server']}/{p['chart_lost_in_client']})",
           f"{p['probe_posted']:,}", f"{p['probe_received']:,}", str(p["probe_lost"])]
          for p in result["per_pv"]]))
     print()
