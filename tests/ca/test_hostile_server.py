@@ -591,3 +591,48 @@ def test_search_reply_pointing_nowhere_does_not_disturb_block(hostile):
     assert elapsed < 0.8 + SLACK
     assert len(good_rec.values()) >= 20
     assert not any(getattr(e, "connected", False) for e in bad_rec.items)
+
+
+# ---------------------------------------------------------------------------------------------
+# the ECHO watchdog (EPICS_CA_CONN_TMO): quiet is not dead, silent is unresponsive
+
+
+def _events(rec: Recorder) -> list[str]:
+    return [e.reason for e in rec.items if isinstance(e, ConnectionEvent)]
+
+
+def test_quiet_server_that_answers_echo_is_never_called_unresponsive(hostile, monkeypatch):
+    monkeypatch.setenv("EPICS_CA_CONN_TMO", "0.3")
+    hostile(on_event_add=lambda s: [time_double_update(s, 1.0)])  # then nothing; ECHO answered
+    sub = ca.subscribe(BAD_PV)
+    rec = Recorder()
+    sub.add_callback(rec)
+    ca.block(sub, duration=1.5, timeout=0.5, repeater=False)
+    assert _events(rec) == ["connected"]
+    assert rec.values() == [1.0]
+
+
+def test_server_frozen_past_conn_tmo_is_unresponsive_then_responsive_again(hostile,
+                                                                         monkeypatch):
+    monkeypatch.setenv("EPICS_CA_CONN_TMO", "0.3")
+    # One update, then the circuit thread sleeps 1.5 s (ECHO requests wait unanswered), then
+    # it answers them and sends the next update.
+    hostile(on_event_add=lambda s: [time_double_update(s, 1.0), ("sleep", 1.5),
+                                    time_double_update(s, 2.0)])
+    sub = ca.subscribe(BAD_PV)
+    rec = Recorder()
+    stamps: dict[str, float] = {}
+
+    def on_item(item: Any) -> None:
+        rec(item)
+        if isinstance(item, ConnectionEvent):
+            stamps.setdefault(item.reason, time.monotonic())
+        if rec.values() == [1.0, 2.0]:
+            sub.interrupt()
+
+    sub.add_callback(on_item)
+    ca.block(sub, duration=5.0, timeout=0.5, repeater=False)
+    assert _events(rec) == ["connected", "unresponsive", "responsive again"]
+    assert rec.values() == [1.0, 2.0]
+    # Flagged after about 2 x EPICS_CA_CONN_TMO of silence, well before the server woke up.
+    assert 0.4 < stamps["unresponsive"] - stamps["connected"] < 1.4
