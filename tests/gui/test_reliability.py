@@ -350,3 +350,40 @@ def test_unwritable_text_is_refused_with_one_message(qtbot, make_window, writabl
     assert np.array_equal(np.asarray(after), np.asarray(before)), (before, after, status)
     assert status and "\n" not in status
     assert "nothing was" in status.lower(), status
+
+
+# ---------------------------------------------------------------------------------------------
+# text that comes from the IOC is shown as it is, never interpreted as markup
+
+
+def shown_literally(label) -> bool:
+    """True when a QLabel shows its text as plain text (Qt.AutoText renders anything that
+    looks like HTML as rich text)."""
+    from PyQt5.QtCore import Qt as _Qt
+
+    fmt = label.textFormat()
+    return fmt == _Qt.PlainText or (fmt == _Qt.AutoText and not _Qt.mightBeRichText(
+        label.text()))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: the probe's QLabels keep Qt's default textFormat AutoText, so IOC-supplied text that "
+    "looks like HTML (a string PV value, DESC, EGU, enum states) is rendered as rich text: "
+    "'<b>x</b>' shows as a bold x, '<font color=#00C000>NO_ALARM</font>' in a DESC or value "
+    "shows green, markup can hide text; caprobe/gui/probe.py (_Field, value_label, alarm "
+    "badge) and write_panel labels should setTextFormat(Qt.PlainText)"))
+def test_ioc_text_that_looks_like_html_is_shown_literally(qtbot, make_window, writable_ioc,
+                                                          ca_env):
+    import caprobe.ca as ca
+
+    name = ca_env(writable_ioc).pv("str")
+    markup = "<b>bold</b> <i>x</i>"
+    ca.write(name, markup, timeout=5.0)
+    ca.write(name + ".DESC", "<font color=red>desc</font>", timeout=5.0)
+    window = make_window()
+    probe = window.open_pv(name)
+    qtbot.waitUntil(lambda: probe.response is not None and probe.desc is not None
+                    and "desc" in probe.desc_label.text(), timeout=WAIT_MS)
+    assert markup in probe.value_label.text()
+    assert shown_literally(probe.value_label), probe.value_label.text()
+    assert shown_literally(probe.desc_label), probe.desc_label.text()
