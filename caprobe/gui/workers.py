@@ -2,10 +2,10 @@
 
 Two kinds of worker:
 
-* :class:`CARunner` runs one-shot calls (read, write, info) on a private ``QThreadPool``.
+* :class:`CARunner` runs one-shot calls (read, write, info) on a few worker threads.
   A PV that is not found blocks its task for the search timeout, so tasks run in parallel
-  (a few threads) instead of queueing behind each other; results come back as Qt signals,
-  delivered in the GUI thread.
+  instead of queueing behind each other; results come back as Qt signals, delivered in the
+  GUI thread.
 * :class:`MonitorWorker` is one ``QThread`` running ``SubscriptionGroup.block()`` for every PV
   open in the probe.  Its callbacks (in the worker thread) only append to a per-PV buffer under
   a lock and emit ``dataReady`` when the buffer goes from empty to non-empty; the GUI drains the
@@ -16,6 +16,7 @@ Both register themselves in module-level weak sets so tests can assert nothing i
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import weakref
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PyQt5.QtCore import QObject, QRunnable, QThread, QThreadPool, pyqtSignal
+from PyQt5.QtCore import QObject, QThread, pyqtSignal
 
 import caprobe.ca as ca
 
@@ -53,31 +54,26 @@ class _TaskSignals(QObject):
     failed = pyqtSignal(object)
 
 
-class _Task(QRunnable):
-    def __init__(self, func: Callable[[], Any], signals: _TaskSignals) -> None:
-        super().__init__()
-        self._func = func
-        self._signals = signals
-        # The runner keeps the Python wrapper alive; Qt must not delete it behind our back.
-        self.setAutoDelete(False)
-
-    def run(self) -> None:  # runs in a pool thread
-        try:
-            result = self._func()
-        except Exception as exc:  # every failure goes back to the GUI as one message
-            self._signals.failed.emit(exc)
-        else:
-            self._signals.done.emit(result)
+_Job = tuple[Callable[[], Any], _TaskSignals]
 
 
 class CARunner(QObject):
-    """Run blocking calls on a small private thread pool; deliver results in the GUI thread."""
+    """Run blocking calls on a few worker threads; deliver results in the GUI thread.
+
+    The workers are daemon Python threads rather than a QThreadPool: a caprobe.ca call cannot
+    be cancelled, and a put-callback may legitimately wait minutes for a motor.  ``shutdown``
+    waits a bounded time and then leaves such a call to finish on its own, so closing the
+    window never hangs (a QThreadPool would block in its destructor until the call returns).
+    """
 
     def __init__(self, parent: QObject | None = None, max_threads: int = 6) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(max_threads)
-        self._pending: set[tuple[_Task, _TaskSignals]] = set()
+        self._max_threads = max_threads
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Condition()
+        self._unfinished = 0  # queued + running
+        self._keep: set[_TaskSignals] = set()  # alive until their result is delivered
         self._closed = False
         _runners.add(self)
 
@@ -87,39 +83,81 @@ class CARunner(QObject):
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
     ) -> None:
-        """Run ``func()`` in a pool thread; call ``on_done(result)`` or ``on_error(exc)`` later
-        in the GUI thread (never after :meth:`shutdown`)."""
+        """Run ``func()`` on a worker thread; call ``on_done(result)`` or ``on_error(exc)``
+        later in the GUI thread (never after :meth:`shutdown`)."""
         if self._closed:
             return
         signals = _TaskSignals()  # created here, so it lives in the GUI thread: queued delivery
-        task = _Task(func, signals)
-        entry = (task, signals)
-        self._pending.add(entry)
+        self._keep.add(signals)
 
         def finish(callback: Callable[[Any], None] | None, value: Any) -> None:
-            self._pending.discard(entry)
+            self._keep.discard(signals)
             if callback is not None and not self._closed:
                 callback(value)
 
         signals.done.connect(lambda result: finish(on_done, result))
         signals.failed.connect(lambda exc: finish(on_error, exc))
-        self._pool.start(task)
+        with self._lock:
+            self._unfinished += 1
+            # One more thread whenever calls outnumber threads: a call stuck on a missing PV
+            # must not make the next one wait.
+            if self._unfinished > len(self._threads) and len(self._threads) < self._max_threads:
+                thread = threading.Thread(target=self._work, daemon=True,
+                                          name=f"caprobe-ca-{len(self._threads)}")
+                self._threads.append(thread)
+                thread.start()
+        self._jobs.put((func, signals))
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            func, signals = job
+            try:
+                if not self._closed:
+                    try:
+                        result = func()
+                    except Exception as exc:  # every failure goes back as one message
+                        signals.failed.emit(exc)
+                    else:
+                        signals.done.emit(result)
+            finally:
+                with self._lock:
+                    self._unfinished -= 1
+                    self._lock.notify_all()
 
     def active_count(self) -> int:
-        try:
-            return self._pool.activeThreadCount()
-        except RuntimeError:  # the pool was deleted, which waits for its threads first
-            return 0
+        """Calls queued or running."""
+        with self._lock:
+            return self._unfinished
 
     def is_busy(self) -> bool:
         return self.active_count() > 0
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Drop queued tasks and wait for running ones (a running CA call ends at its own
-        timeout; none of the probe's calls waits longer than a few seconds)."""
+        """Drop queued calls, wait up to ``timeout_ms`` for running ones (each ends at its own
+        CA timeout) and stop the idle threads.  False if a call was still running."""
         self._closed = True
-        self._pool.clear()
-        return self._pool.waitForDone(timeout_ms)
+        while True:  # calls that have not started are dropped, not waited for
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                with self._lock:
+                    self._unfinished -= 1
+        deadline = time.monotonic() + timeout_ms / 1000
+        with self._lock:
+            while self._unfinished > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._lock.wait(remaining)
+            finished = self._unfinished == 0
+        for _ in self._threads:
+            self._jobs.put(None)  # each idle worker takes one and ends
+        return finished
 
 
 # --------------------------------------------------------------------------------------------

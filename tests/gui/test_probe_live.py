@@ -635,3 +635,30 @@ def test_a_million_element_waveform_keeps_the_gui_fast(qtbot, make_window, softi
         probe.handle(probe.response)
     per_repaint_ms = (time.perf_counter() - started) / 5 * 1000
     assert per_repaint_ms < 30, f"{per_repaint_ms:.1f} ms per repaint"
+
+
+def test_close_does_not_hang_on_a_long_put_callback(qtbot, make_window, ioc_factory):
+    """A put-callback to a frozen IOC with a 60 s timeout cannot be cancelled; closing waits a
+    bounded time (5 s) and the window goes, instead of hanging for the whole timeout."""
+    from caprobe.gui import workers
+
+    server = ioc_factory.softioc(use_env=True)
+    window = make_window()
+    probe = window.open_pv(server.pv("ao"))
+    wait_ready(qtbot, probe)
+    server.stop()
+    try:
+        panel = probe.write_panel
+        panel.callback_box.setChecked(True)
+        panel.timeout_spin.setValue(60.0)
+        panel.line_edit.setText("5")
+        panel.write_current()
+        assert panel._busy
+        started = time.monotonic()
+        window.close()
+        assert time.monotonic() - started < 7
+        assert not window.monitor.isRunning()
+    finally:
+        server.cont()
+    # The abandoned call ends by itself once the IOC answers (here: it is resumed).
+    qtbot.waitUntil(lambda: workers.busy_workers() == [], timeout=15000)
