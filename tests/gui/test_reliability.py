@@ -387,3 +387,28 @@ def test_ioc_text_that_looks_like_html_is_shown_literally(qtbot, make_window, wr
     assert markup in probe.value_label.text()
     assert shown_literally(probe.value_label), probe.value_label.text()
     assert shown_literally(probe.desc_label), probe.desc_label.text()
+
+
+def test_ioc_killed_during_put_callback_write_gives_one_message(qtbot, make_window,
+                                                                 ioc_factory):
+    ioc = ioc_factory.softioc(use_env=True, ramps=())
+    name = ioc.pv("slow")  # the put-callback completes ~0.5 s after the write
+    window = make_window()
+    probe = window.open_pv(name)
+    qtbot.waitUntil(lambda: probe.response is not None and probe.ctrl is not None,
+                    timeout=WAIT_MS)
+    panel = probe.write_panel
+    panel.callback_box.setChecked(True)
+    panel.timeout_spin.setValue(30.0)
+    panel.line_edit.setText("4")
+    panel._mark_dirty()
+    panel.write_current()
+    assert panel._busy
+    ioc.kill()
+    started = time.monotonic()
+    qtbot.waitUntil(lambda: not panel._busy, timeout=WAIT_MS)
+    # The circuit dies with the IOC: the 30 s completion timeout is not waited out.
+    assert time.monotonic() - started < 5.0
+    status = panel.status_label.text()
+    assert status.startswith("Write failed") and "\n" not in status, status
+    qtbot.waitUntil(lambda: probe.state is Connection.DISCONNECTED, timeout=WAIT_MS)
