@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,10 +33,19 @@ _runners: weakref.WeakSet[CARunner] = weakref.WeakSet()
 _monitors: weakref.WeakSet[MonitorWorker] = weakref.WeakSet()
 
 
-def busy_workers() -> list[str]:
-    """Describe every caprobe worker still running (for tests and shutdown diagnostics)."""
-    busy = [f"CARunner with {r.active_count()} task(s)" for r in list(_runners) if r.is_busy()]
-    for monitor in list(_monitors):
+def live_workers() -> list[QObject]:
+    """Every CARunner and MonitorWorker that still exists."""
+    return [*list(_runners), *list(_monitors)]
+
+
+def busy_workers(among: Iterable[QObject] | None = None) -> list[str]:
+    """Describe every caprobe worker still running, or only those ``among`` the given ones
+    (for tests and shutdown diagnostics)."""
+    chosen = None if among is None else {id(w) for w in among}
+    runners = [r for r in list(_runners) if chosen is None or id(r) in chosen]
+    monitors = [m for m in list(_monitors) if chosen is None or id(m) in chosen]
+    busy = [f"CARunner with {r.active_count()} task(s)" for r in runners if r.is_busy()]
+    for monitor in monitors:
         try:
             if monitor.isRunning():
                 busy.append("MonitorWorker")

@@ -45,9 +45,14 @@ def _no_dangling_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         original_start(self, *args)
 
     monkeypatch.setattr(QThread, "start", recording_start)
+    existing = workers.live_workers()  # strong refs: ids cannot be reused meanwhile
     yield
     leaked = [name for thread, name in started if _alive(thread)]
-    busy = workers.busy_workers()
+    # Only this test's workers: a call another test abandoned (an uncancellable CA call the
+    # window stopped waiting for) must fail that test, not every test after it.
+    mine = [w for w in workers.live_workers() if not any(w is old for old in existing)]
+    del existing
+    busy = workers.busy_workers(mine)
     # Join leaked threads so the next test is not the one that crashes.
     for thread, _ in started:
         if _alive(thread):
