@@ -662,3 +662,24 @@ def test_close_does_not_hang_on_a_long_put_callback(qtbot, make_window, ioc_fact
         server.cont()
     # The abandoned call ends by itself once the IOC answers (here: it is resumed).
     qtbot.waitUntil(lambda: workers.busy_workers() == [], timeout=15000)
+
+
+def test_put_callback_to_a_dead_ioc_fails_after_the_search_timeout(qtbot, make_window,
+                                                                   ioc_factory):
+    """The long completion timeout is for slow records, not for finding the PV: a write that
+    starts just after the IOC died fails after the 2 s search timeout."""
+    server = ioc_factory.softioc(use_env=True)
+    window = make_window()
+    probe = window.open_pv(server.pv("slow"))
+    wait_ready(qtbot, probe)
+    panel = probe.write_panel
+    panel.callback_box.setChecked(True)
+    panel.timeout_spin.setValue(20.0)
+    panel.line_edit.setText("1")
+    server.kill()
+    panel.write_current()  # before the monitor has noticed
+    assert panel._busy
+    started = time.monotonic()
+    qtbot.waitUntil(lambda: not panel._busy, timeout=WAIT_MS)
+    assert time.monotonic() - started < 4
+    assert panel.status_label.text().startswith("Write failed")
