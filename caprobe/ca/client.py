@@ -42,6 +42,7 @@ from caprobe.ca.errors import (
     ProtocolError,
     ValueRefused,
     WriteFailed,
+    printable,
 )
 from caprobe.ca.messages import (
     ErrorResponse,
@@ -465,7 +466,7 @@ class _Channel:
             raise ErrorResponseReceived(
                 f"PV {self.pv_name!r}: server error {err.status.name} "
                 f"({err.status.description})"
-                + (f": {err.error_message}" if err.error_message else ""),
+                + (f": {printable(err.error_message)}" if err.error_message else ""),
                 status=err.status, server_text=err.error_message, response=err)
         if command == msg.SERVER_DISCONN and header.parameter1 == self.cid:
             raise DisconnectedError(f"PV {self.pv_name!r}: the server dropped the channel")
@@ -614,7 +615,7 @@ def _write_on(ch: _Channel, data: Any, notify: bool, data_type: Any, metadata: A
         except ErrorResponseReceived as exc:
             raise WriteFailed(f"PV {ch.pv_name!r}: write failed: {exc.status.description} "
                               f"({exc.status.name})"
-                              + (f": {exc.server_text}" if exc.server_text else ""),
+                              + (f": {printable(exc.server_text)}" if exc.server_text else ""),
                               status=exc.status, response=exc.response) from None
         return None
 
@@ -628,7 +629,7 @@ def _write_on(ch: _Channel, data: Any, notify: bool, data_type: Any, metadata: A
     except ErrorResponseReceived as exc:
         raise WriteFailed(f"PV {ch.pv_name!r}: write failed: {exc.status.description} "
                           f"({exc.status.name})"
-                          + (f": {exc.server_text}" if exc.server_text else ""),
+                          + (f": {printable(exc.server_text)}" if exc.server_text else ""),
                           status=exc.status, response=exc.response) from None
     if check and not response.status.success:
         raise WriteFailed(f"PV {ch.pv_name!r}: write failed: {response.status.description} "
@@ -697,7 +698,7 @@ def read_write_read(pv_name: str, data: Any, *, notify: bool = False,
             if exc.response is not None and exc.response.original_request is not None and \
                     exc.response.original_request.command == msg.WRITE:
                 raise WriteFailed(f"PV {pv_name!r}: write failed: {exc.status.description}"
-                                  + (f": {exc.server_text}" if exc.server_text else ""),
+                                  + (f": {printable(exc.server_text)}" if exc.server_text else ""),
                                   status=exc.status, response=exc.response) from None
             raise
         return initial, response, final
@@ -1308,7 +1309,7 @@ class _BlockLoop:
                 if chan is not None:
                     name = chan.sub.pv_name
             log.warning("server %s:%d reported %s for PV %r: %s", circuit.host, circuit.port,
-                        err.status.name, name, err.error_message)
+                        err.status.name, name, printable(err.error_message))
         # ECHO replies and anything else only count as traffic (last_rx above).
 
     def _watchdog(self, now: float) -> float:

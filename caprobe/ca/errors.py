@@ -5,6 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 
+def printable(text: str) -> str:
+    """Text a server sent, made safe to show as one line: control characters (newlines,
+    terminal escapes) become visible escapes such as ``\\n`` and ``\\x1b``."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code < 32 or 0x7F <= code < 0xA0:
+            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch, f"\\x{code:02x}"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 class CAError(Exception):
     """Base class of every caprobe.ca error."""
 
