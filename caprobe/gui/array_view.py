@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
@@ -70,8 +71,9 @@ class ArrayDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(f"{pv_name} — all elements")
         count = len(data) if isinstance(data, list) else int(np.asarray(data).size)
-        header = QLabel(f"<b>{pv_name}</b>: {count} elements"
-                        + (f" [{units}]" if units else "") + f" — snapshot of {stamp_text}")
+        header = QLabel(f"<b>{html.escape(pv_name)}</b>: {count} elements"
+                        + (f" [{html.escape(units)}]" if units else "")
+                        + f" — snapshot of {html.escape(stamp_text)}")
         header.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.model = ArrayModel(data, precision, self)
         self.table = QTableView()
@@ -172,7 +174,8 @@ class ArrayEditorDialog(QDialog):
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"<b>{pv_name}</b>: double-click an element to change it"))
+        layout.addWidget(QLabel(f"<b>{html.escape(pv_name)}</b>: double-click an element to "
+                                "change it"))
         layout.addLayout(count_row)
         layout.addWidget(self.table, 1)
         layout.addWidget(buttons)

@@ -172,6 +172,7 @@ class MainWindow(QMainWindow):
         port = os.environ.get("EPICS_CA_SERVER_PORT", "5064")
         self.ca_env_label = QLabel(f"EPICS_CA_ADDR_LIST={addr}  AUTO_ADDR_LIST={auto}  "
                                    f"SERVER_PORT={port}")
+        self.ca_env_label.setTextFormat(Qt.PlainText)
         self.ca_env_label.setToolTip("Where caprobe searches for PVs (from the environment)")
         self.statusBar().addPermanentWidget(self.ca_env_label)
         self._update_empty_hint()
@@ -184,6 +185,7 @@ class MainWindow(QMainWindow):
             widget = getattr(mod, cls_name)()
         except Exception as exc:  # ImportError, or the widget failed to build
             placeholder = QLabel(f"{title} not available: {exc}")
+            placeholder.setTextFormat(Qt.PlainText)
             placeholder.setAlignment(Qt.AlignCenter)
             placeholder.setWordWrap(True)
             self.lower_tabs.addTab(placeholder, title)

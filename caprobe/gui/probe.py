@@ -77,6 +77,8 @@ class _Field(QLabel):
 
     def __init__(self, text: str = "—") -> None:
         super().__init__(text)
+        # IOC-supplied text (DESC, units, values) is never interpreted as HTML.
+        self.setTextFormat(Qt.PlainText)
         self.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.TextSelectableByKeyboard)
         self.setWordWrap(True)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
@@ -87,6 +89,7 @@ class _DraggableName(QLabel):
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
+        self.setTextFormat(Qt.PlainText)
         self._press: QPoint | None = None
         self.setCursor(Qt.OpenHandCursor)
         self.setToolTip("Drag this PV name elsewhere (Ctrl+Shift+C copies it)")
@@ -150,6 +153,7 @@ class ProbeWidget(QWidget):
         self.name_label.setFont(name_font)
 
         self.value_label = QLabel("—")
+        self.value_label.setTextFormat(Qt.PlainText)  # a string PV may hold '<b>...'
         value_font = QFont(self.font())
         value_font.setPointSizeF(value_font.pointSizeF() * 1.8)
         value_font.setStyleHint(QFont.TypeWriter)
@@ -171,6 +175,7 @@ class ProbeWidget(QWidget):
         frame_layout.addWidget(self.show_all_button, 0, Qt.AlignTop)
 
         self.alarm_badge = QLabel()
+        self.alarm_badge.setTextFormat(Qt.PlainText)
         self.alarm_badge.setAlignment(Qt.AlignCenter)
         self.alarm_badge.setToolTip("Alarm severity - status (colours: MEDM convention; "
                                     "grey dashed = disconnected)")

@@ -57,6 +57,10 @@ class _StatusLabel(QLabel):
 
     ERROR_WORDS = ("nothing was sent", "failed", "read-only", "not connected", "still in")
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTextFormat(Qt.PlainText)  # messages quote IOC values and typed text
+
     def setText(self, text: str) -> None:  # noqa: N802 (Qt override)
         super().setText(text)
         self.setVisible(bool(text))
@@ -191,6 +195,7 @@ class WritePanel(QGroupBox):
         self.busy_bar.hide()
 
         self.limits_label = QLabel()
+        self.limits_label.setTextFormat(Qt.PlainText)  # holds IOC units
         self.limits_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.status_label = _StatusLabel()
         self.status_label.setWordWrap(True)

@@ -683,3 +683,24 @@ def test_put_callback_to_a_dead_ioc_fails_after_the_search_timeout(qtbot, make_w
     qtbot.waitUntil(lambda: not panel._busy, timeout=WAIT_MS)
     assert time.monotonic() - started < 4
     assert panel.status_label.text().startswith("Write failed")
+
+
+def test_ioc_text_that_looks_like_html_is_shown_as_typed(qtbot, make_window, softioc_env):
+    from PyQt5.QtWidgets import QLabel
+
+    name = softioc_env.pv("str")
+    markup = "<b>bold</b> <i>x</i>"
+    ca.write(name, markup, timeout=2.0)
+    ca.write(name + ".DESC", "<font color=red>desc</font>", timeout=2.0)
+    try:
+        window = make_window()
+        probe = window.open_pv(name)
+        qtbot.waitUntil(lambda: probe.response is not None and "desc" in probe.desc_label.text(),
+                        timeout=WAIT_MS)
+        assert probe.value_label.text() == markup
+        for label in probe.findChildren(QLabel):
+            if "<" in label.text():
+                assert label.textFormat() == Qt.PlainText, label.text()
+    finally:
+        ca.write(name, "hello", timeout=2.0)
+        ca.write(name + ".DESC", "Test string output", timeout=2.0)
