@@ -30,6 +30,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from caprobe.ca.errors import printable
+
 __all__ = [
     "ALARM_COLORS",
     "DISCONNECTED_COLOR",
@@ -289,20 +291,21 @@ def unescape_string(text: str) -> bytes:
 
 
 def to_text(value: Any) -> str:
-    """Bytes from the wire (units, enum states, class name) as str, without escaping.
+    """Bytes from the wire (units, enum states, class name) as str.
 
     EPICS strings have no defined encoding: try UTF-8, fall back to Latin-1 (never fails).
-    Anything after a NUL is dropped.
+    Anything after a NUL is dropped. Control characters (a newline, a terminal escape an IOC
+    may hold in its EGU) become visible escapes, so IOC text never drives a terminal.
     """
     if value is None:
         return ""
     if isinstance(value, str):
-        return value.split("\0", 1)[0]
+        return printable(value.split("\0", 1)[0])
     raw = bytes(value).split(b"\0", 1)[0]
     try:
-        return raw.decode("utf-8")
+        return printable(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        return raw.decode("latin-1")
+        return printable(raw.decode("latin-1"))
 
 
 def _as_bytes(value: Any) -> bytes:
