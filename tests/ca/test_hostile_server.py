@@ -663,3 +663,20 @@ def test_server_error_text_is_one_line_without_control_characters(hostile, opera
     text = str(info.value)
     assert "line one" in text
     assert not any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in text), repr(text)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG (low): in block(), a PV whose server answers the search and accepts the circuit but "
+    "never answers CREATE_CHAN gets no ConnectionEvent at all: _BlockLoop._report_missing "
+    "only looks at channels still searching, and one in state 'connecting' waits forever "
+    "without a 'not found'/'no reply' event after `timeout` (the probe shows 'Searching…' "
+    "indefinitely); one-shot read() reports the same case as a CATimeoutError naming the "
+    "server"))
+def test_channel_never_created_is_reported_after_the_timeout(hostile):
+    hostile(create="silent")
+    bad = ca.subscribe(BAD_PV)
+    rec = Recorder()
+    bad.add_callback(rec)
+    ca.block(bad, duration=1.0, timeout=0.3, repeater=False)
+    events = [e for e in rec.items if isinstance(e, ConnectionEvent)]
+    assert events and not events[0].connected, events
