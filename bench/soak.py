@@ -112,20 +112,24 @@ def run(args: argparse.Namespace) -> dict:
         for name in names:
             if not args.no_probes:
                 window.open_pv(name)
-            window.add_to_chart(name)
+            if not args.no_chart:
+                window.add_to_chart(name)
 
         # Settle (connect, first updates, lazy imports), then start counting from here.
         loop = QEventLoop()
         QTimer.singleShot(int(args.settle * 1000), loop.quit)
         loop.exec_()
         traces = chart.traces()
-        missing = [n for n in names if n not in traces or not len(traces[n])]
+        if args.no_chart:
+            missing = [n for n in names if not window.probe(n).history.updates]
+        else:
+            missing = [n for n in names if n not in traces or not len(traces[n])]
         if missing:
             raise SystemExit(f"soak: no samples for {missing} after {args.settle} s")
         delivered_at_start = dict(delivered)
         for buf in traces.values():
             buf.total_appended = 0
-        first_chart = {n: traces[n].last_value for n in names}
+        first_chart = {n: traces[n].last_value if n in traces else 0.0 for n in names}
         probe_first = {}
         for name in names:
             hist = window.monitor.history(name)
@@ -147,7 +151,7 @@ def run(args: argparse.Namespace) -> dict:
                 "threads": proc_status("Threads"),
                 "fds": open_fds(),
                 "cpu_pct": round(100 * (cpu - last["cpu"]) / max(1e-9, now - last["t"]), 1),
-                "chart_samples": sum(chart.traces()[n].total_appended for n in names),
+                "chart_samples": sum(buf.total_appended for buf in chart.traces().values()),
                 "load": round(os.getloadavg()[0], 1),
             }
             if args.tracemalloc:
@@ -183,9 +187,9 @@ def run(args: argparse.Namespace) -> dict:
         per_pv = []
         traces = chart.traces()
         for name in names:
-            buf = traces[name]
-            posted = int(round(buf.last_value - first_chart[name]))
-            received = buf.total_appended
+            buf = traces.get(name)
+            posted = int(round(buf.last_value - first_chart[name])) if buf is not None else 0
+            received = buf.total_appended if buf is not None else 0
             # Samples still in the collector when counting stopped are few (one 30 ms batch).
             ca_delivered = delivered[name] - delivered_at_start[name]
             hist = window.monitor.history(name)
@@ -210,13 +214,14 @@ def run(args: argparse.Namespace) -> dict:
         os.unlink(db_path)
 
     half = [r for r in rows if r["t_s"] >= rows[-1]["t_s"] / 2] or rows
-    total_posted = sum(p["posted"] for p in per_pv)
+    total_posted = sum(p["posted"] for p in per_pv) or sum(p["probe_posted"] for p in per_pv)
     return {
         "machine": machine_info(),
         "pvs": args.pvs,
         "minutes": round(elapsed / 60, 2),
         "window_s": args.window,
         "probes": not args.no_probes,
+        "chart": not args.no_chart,
         "rate_per_pv_hz": round(total_posted / args.pvs / elapsed, 1),
         "posted": total_posted,
         "chart_lost": sum(p["chart_lost"] for p in per_pv),
@@ -252,6 +257,8 @@ def main() -> None:
                         help="seconds to connect before counting starts")
     parser.add_argument("--no-probes", action="store_true",
                         help="chart only (no probe tab per PV)")
+    parser.add_argument("--no-chart", action="store_true",
+                        help="probe tabs only (nothing on the strip chart)")
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
                         help="trace Python allocations (this many frames) and print what "
                              "grew after the first full window (slows the app)")
