@@ -192,6 +192,9 @@ def run_demo() -> int:
         probe = window.probe(DEMO_PVS[0])  # type: ignore[attr-defined]
         if probe is not None:
             probe.precision_spin.setValue(3)
+        chart = getattr(window, "chart", None)
+        if chart is not None and hasattr(chart, "set_precision"):
+            chart.set_precision(DEMO_PVS[0], 3)
 
     try:
         return run_gui(DEMO_PVS, on_exit=ioc.stop, chart_pvs=(DEMO_PVS[0],),

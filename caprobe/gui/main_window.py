@@ -157,8 +157,9 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Vertical)
         self.splitter.addWidget(top)
         self.splitter.addWidget(self.lower_tabs)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
+        # The probe panel scrolls; the chart needs height to be readable on a 768-line screen.
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
         self.splitter.setChildrenCollapsible(False)
 
         central = QWidget()
@@ -484,7 +485,7 @@ class MainWindow(QMainWindow):
         if isinstance(splitter, QByteArray) and not splitter.isEmpty():
             self.splitter.restoreState(splitter)
         else:
-            self.splitter.setSizes([560, 440])  # scaled to the real height by Qt
+            self.splitter.setSizes([470, 530])  # scaled to the real height by Qt
         if self.chart is not None and hasattr(self.chart, "restore_settings"):
             try:
                 self.chart.restore_settings(self.settings)

@@ -219,6 +219,7 @@ class StripChartPanel(QWidget):
         super().__init__(parent)
         self.setAcceptDrops(True)
         self._traces: dict[str, _Trace] = {}
+        self._precision_overrides: dict[str, int] = {}
         self._max_samples = max_samples
         self._window_s = 60.0
         self._paused = False
@@ -348,7 +349,7 @@ class StripChartPanel(QWidget):
         self.legend.setHorizontalHeaderLabels(["", "PV", "Value", "Alarm"])
         self.legend.verticalHeader().setVisible(False)
         self.legend.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self.legend.setMinimumHeight(4 * (self.fontMetrics().height() + 6))
+        self.legend.setMinimumHeight(3 * (self.fontMetrics().height() + 6))
         self.legend.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.legend.setEditTriggers(QAbstractItemView.NoEditTriggers)
         header = self.legend.horizontalHeader()
@@ -371,9 +372,10 @@ class StripChartPanel(QWidget):
         splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(self.plot_widget)
         splitter.addWidget(self.legend)
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([450, 130])
+        # The plot gets the height; the legend starts at a few rows (the splitter resizes it).
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setSizes([480, 60])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(entry_row)
@@ -464,6 +466,18 @@ class StripChartPanel(QWidget):
     def clear_pvs(self) -> None:
         for name in list(self._traces):
             self.remove_pv(name)
+
+    def set_precision(self, name: str, digits: int | None) -> None:
+        """Show ``name``'s legend value with ``digits`` decimals instead of its PREC
+        (None: the PV's PREC again)."""
+        if digits is None:
+            self._precision_overrides.pop(name, None)
+        else:
+            self._precision_overrides[name] = int(digits)
+        trace = self._traces.get(name)
+        if trace is not None:
+            prec = self._precision_overrides.get(name, trace.meta.get("precision"))
+            trace.precision = int(prec) if prec is not None else None
 
     def set_color(self, name: str, color: str | QColor) -> None:
         trace = self._traces[name]
@@ -651,7 +665,7 @@ class StripChartPanel(QWidget):
                 continue
             trace.meta = md
             trace.units = md.get("units", "") or ""
-            prec = md.get("precision")
+            prec = self._precision_overrides.get(name, md.get("precision"))
             trace.precision = int(prec) if prec is not None else None
             lo, hi = md.get("lower_disp_limit"), md.get("upper_disp_limit")
             if lo is not None and hi is not None and float(hi) > float(lo):
