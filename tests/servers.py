@@ -70,6 +70,8 @@ SOFTIOC_PVS: dict[str, tuple[str, int]] = {
     "counter": ("DOUBLE", 1),     # calc, +1 every 0.1 s
     "short": ("SHORT", 1),        # waveform FTVL SHORT NELM 1, [7]
     "float": ("FLOAT", 1),        # waveform FTVL FLOAT NELM 1, [2.5]
+    "gate": ("ENUM", 1),          # Open (1): gated is writable; Closed (0): read only
+    "gated": ("DOUBLE", 1),       # ao in ASG GATED (access follows gate at run time)
 }
 
 # Suffixes of the PVs in tests/ioc/caproto_ioc.py and their native CA type and count.

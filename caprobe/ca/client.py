@@ -102,7 +102,8 @@ class ConnectionEvent:
     """Delivered to subscription callbacks when a channel (dis)connects.
 
     ``connected`` is False with reason 'disconnected', 'unresponsive' or 'not found after
-    N s, still searching', and True with 'connected' or 'responsive again'.
+    N s, still searching', and True with 'connected', 'responsive again' or 'access rights
+    changed' (``channel.access`` holds the new rights).
     """
 
     pv_name: str
@@ -1278,7 +1279,11 @@ class _BlockLoop:
             if chan is not None:
                 access = AccessRights(header.parameter2 & 3)
                 if chan.info is not None:
+                    changed = chan.info.access != access
                     chan.info = replace(chan.info, access=access)
+                    if changed and chan.state == "connected":
+                        # Rights changed at run time (ACF reload): tell the callbacks.
+                        self._event(chan, True, "access rights changed")
                 else:
                     chan.info = ChannelInfo(chan.sub.pv_name, circuit.host, circuit.port,
                                             access, ChannelType.STRING, 0,

@@ -357,3 +357,27 @@ def test_unresponsive_server_is_reported_and_recovers(ioc_factory, monkeypatch):
     t.join()
     reasons = [e.reason for e in rec.events()]
     assert reasons[:3] == ["connected", "unresponsive", "responsive again"]
+
+
+def test_access_rights_change_is_reported_while_connected(ioc_factory):
+    ioc = ioc_factory.softioc(use_env=True)
+    sub = subscribe(ioc.pv("gated"))
+    rec = Recorder()
+    sub.add_callback(rec)
+
+    def close_the_gate() -> None:
+        try:
+            assert _wait_until(lambda: len(rec.updates()) >= 1, 10)
+            write(ioc.pv("gate"), 0, repeater=False)
+            assert _wait_until(lambda: any(e.reason == "access rights changed"
+                                           for e in rec.events()), 10)
+        finally:
+            sub.interrupt()
+
+    t = threading.Thread(target=close_the_gate)
+    t.start()
+    block(sub, duration=20, repeater=False)
+    t.join()
+    changed = [e for e in rec.events() if e.reason == "access rights changed"]
+    assert changed and changed[0].connected
+    assert changed[0].channel.can_read and not changed[0].channel.can_write

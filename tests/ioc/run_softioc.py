@@ -54,6 +54,9 @@ def main() -> None:
         # softioc.imports.install_pv_logging would load it too, but also logs every put.
         dbCore.asSetFilename.argtypes = (softioc.auto_encode,)
         dbCore.asSetFilename(os.path.abspath(args.acf))
+        # $(P) in the ACF (INPA links of run-time access rules) is the PV prefix.
+        dbCore.asSetSubstitutions.argtypes = (softioc.auto_encode,)
+        dbCore.asSetSubstitutions(f"P={args.prefix}")
 
     # Records here are plain database records; no Python device support needs a dispatcher.
     softioc.iocInit(dispatcher=lambda func, *func_args: func(*func_args), enable_pva=False)
