@@ -12,8 +12,9 @@ APT_PACKAGES=(
     libdbus-1-3 libfontconfig1
     # text renders blank without a font; the PyQt5 wheel ships none
     fonts-dejavu-core
-    # packaging checks (desktop entry, AppStream) and screenshots under a virtual display
-    desktop-file-utils xvfb
+    # packaging: desktop entry and AppStream checks, strip for the bundle, a virtual display
+    # for the frozen app's self-test and for screenshots
+    desktop-file-utils appstream binutils xvfb
 )
 
 missing=()
