@@ -7,7 +7,9 @@ waveform is never copied.
 
 from __future__ import annotations
 
+import select
 import socket
+import time
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,9 @@ import numpy as np
 from caprobe.ca import messages as msg
 from caprobe.ca.errors import DisconnectedError, ProtocolError
 
-RECV_SIZE = 256 * 1024
+# Below glibc's mmap threshold, so each recv's buffer comes from the heap, not mmap/munmap.
+RECV_SIZE = 64 * 1024
+SEND_TIMEOUT = 5.0  # a server that stops reading for this long is treated as gone
 LARGE_PAYLOAD = 64 * 1024
 # Payload accepted before any channel says otherwise: the largest CA metadata+string message.
 BASE_MAX_PAYLOAD = 16384 + 512
@@ -58,6 +62,7 @@ class Circuit:
         self.channel_max = BASE_MAX_PAYLOAD
         self._partial = b""
         self._large: list[Any] | None = None  # [buffer, filled, header, raw_header]
+        self._error: ProtocolError | None = None  # raised by the next receive()
 
     @property
     def max_payload(self) -> int:
@@ -71,8 +76,22 @@ class Circuit:
             self.channel_max = wanted
 
     def send(self, data: bytes) -> None:
+        """Send everything; works on blocking, timeout and non-blocking sockets alike."""
+        view = memoryview(data)
+        deadline: float | None = None
         try:
-            self.sock.sendall(data)
+            while view:
+                try:
+                    sent = self.sock.send(view)
+                except (BlockingIOError, InterruptedError):
+                    # Non-blocking circuit with a full send buffer: wait until writable.
+                    now = time.monotonic()
+                    deadline = deadline or now + SEND_TIMEOUT
+                    if now >= deadline or not select.select([], [self.sock], [],
+                                                            deadline - now)[1]:
+                        raise TimeoutError("the server stopped reading") from None
+                    continue
+                view = view[sent:]
         except OSError as exc:
             raise DisconnectedError(f"lost the connection to {self.host}:{self.port} "
                                     f"while sending ({exc})") from None
@@ -83,6 +102,8 @@ class Circuit:
         Raises DisconnectedError when the server closed the circuit and ProtocolError for
         a malformed stream (the caller must then drop the circuit).
         """
+        if self._error is not None:
+            raise self._error
         large = self._large
         if large is not None:
             return self._receive_large(large)
@@ -103,22 +124,37 @@ class Circuit:
         return self._frame(memoryview(data))
 
     def _frame(self, view: memoryview) -> list[Message]:
+        # The per-message hot path: header unpacked inline, MessageHeader built without the
+        # NamedTuple constructor's Python-level argument handling.
         out: list[Message] = []
+        append = out.append
         offset = 0
         end = len(view)
-        parse = msg.parse_header
+        unpack = msg.HEADER.unpack_from
+        unpack_ext = msg.EXTENDED.unpack_from
+        new_header = tuple.__new__
+        header_cls = msg.MessageHeader
         max_payload = self.max_payload
-        while True:
-            parsed = parse(view, offset)
-            if parsed is None:
-                break
-            header, hsize = parsed
-            size = header.payload_size
+        while end - offset >= 16:
+            command, size, dtype, count, p1, p2 = unpack(view, offset)
+            hsize = 16
+            if size == 0xFFFF and count == 0:
+                if end - offset < 24:
+                    break
+                size, count = unpack_ext(view, offset + 16)
+                hsize = 24
+            header = new_header(header_cls, (command, size, dtype, count, p1, p2))
             if size > max_payload:
-                raise ProtocolError(
-                    f"server {self.host}:{self.port} sent a {msg.COMMAND_NAMES.get(header.command, header.command)} "
-                    f"message of {size} bytes, more than the {max_payload} this client accepts "
-                    "(EPICS_CA_MAX_ARRAY_BYTES or the channel's element count)")
+                error = ProtocolError(
+                    f"server {self.host}:{self.port} sent a "
+                    f"{msg.COMMAND_NAMES.get(command, command)} message of {size} bytes, more "
+                    f"than the {max_payload} this client accepts (EPICS_CA_MAX_ARRAY_BYTES or "
+                    "the channel's element count)")
+                if not out:
+                    raise error
+                # Deliver the good messages framed before it; the next receive() raises.
+                self._error = error
+                return out
             total = hsize + size
             if end - offset < total:
                 if size >= LARGE_PAYLOAD:
@@ -129,9 +165,8 @@ class Circuit:
                     self._large = [buf, have, header, bytes(view[offset: offset + hsize])]
                     return out
                 break
-            out.append((header, view[offset: offset + hsize],
-                        view[offset + hsize: offset + total]))
-            offset = total + offset
+            append((header, view[offset: offset + hsize], view[offset + hsize: offset + total]))
+            offset += total
         if offset < end:
             self._partial = bytes(view[offset:])
         return out

@@ -64,6 +64,11 @@ UDP_MAX_DATAGRAM = 1472  # what libca packs per search frame (ETHERNET_MAX_UDP)
 SEARCH_FIRST_INTERVAL = 0.02
 SEARCH_MAX_INTERVAL = 1.0  # block() re-searches missing PVs at least once a second
 ECHO_REPLY_TIMEOUT = 5.0
+# Read coalescing in block(): after a wake-up that brought fewer than COALESCE_BATCH messages,
+# wait COALESCE_DELAY before the next select. Adds at most that latency to updates and to
+# interrupt(); cuts the client CPU per update about 3x at high rates.
+COALESCE_BATCH = 64
+COALESCE_DELAY = 0.0005
 
 _ids = itertools.count(1)
 
@@ -1031,6 +1036,8 @@ class _BlockLoop:
         self.resolved: dict[int, tuple[str, str, int]] = {}
         self.circuits: dict[tuple[str, int, int], _BlockCircuit] = {}
         self.hostname, self.user = _client_identity()
+        self.housekeeping_at = 0.0  # when searches/reports/watchdog next need a look
+        self.delivered = 0  # messages read in the last wake-up
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -1039,6 +1046,7 @@ class _BlockLoop:
                                          chan.info))
 
     def _start_search(self, chan: _SubChannel, now: float) -> None:
+        self.housekeeping_at = 0.0
         chan.state = "searching"
         chan.search_cid = _next_id()
         chan.next_search = now
@@ -1134,6 +1142,7 @@ class _BlockLoop:
             if chan.interval > 0.25:
                 chan.next_search = now
                 chan.interval = SEARCH_FIRST_INTERVAL
+                self.housekeeping_at = 0.0
 
     def _connect(self, chan: _SubChannel, host: str, port: int, minor: int) -> None:
         key = (host, port, chan.sub.priority)
@@ -1170,9 +1179,10 @@ class _BlockLoop:
             self._circuit_lost(circuit, f"cannot connect: {os.strerror(err)}")
             return
         configure_tcp(sock)
-        sock.settimeout(5.0)  # bounds sendall if the server stops reading
+        sock.setblocking(False)  # read only when select says so; Circuit.send bounds writes
         circuit.connected = True
         circuit.last_rx = time.monotonic()
+        self.housekeeping_at = 0.0  # schedule this circuit's watchdog
         self.sel.modify(sock, selectors.EVENT_READ, circuit)
         data = (msg.version_request(circuit.priority) + msg.host_name_request(self.hostname)
                 + msg.client_name_request(self.user))
@@ -1253,6 +1263,7 @@ class _BlockLoop:
                 circuit.unresponsive = False
                 for chan in list(circuit.by_subid.values()):
                     self._event(chan, True, "responsive again")
+        self.delivered += len(messages)
         by_subid = circuit.by_subid
         for header, raw, payload in messages:
             if header.command == msg.EVENT_ADD:
@@ -1352,17 +1363,25 @@ class _BlockLoop:
         return next_check
 
     def _report_missing(self, now: float) -> float:
+        """Tell callbacks about PVs still unanswered after ``timeout``: not found by the
+        search, or found on a server that never completes the channel."""
         next_check = math.inf
-        for chan in self.searching.values():
-            due = chan.search_started + self.timeout
-            if chan.not_found_reported:
+        for chan in list(self.chans.values()):
+            if chan.not_found_reported or chan.state == "connected":
                 continue
-            if now >= due:
-                chan.not_found_reported = True
-                self._event(chan, False, f"not found after {self.timeout:g} s, still "
-                                         "searching")
-            else:
+            due = chan.search_started + self.timeout
+            if now < due:
                 next_check = min(next_check, due)
+                continue
+            chan.not_found_reported = True
+            if chan.state == "searching":
+                reason = f"not found after {self.timeout:g} s, still searching"
+            else:
+                circuit = chan.circuit
+                where = f"{circuit.host}:{circuit.port}" if circuit is not None else "the server"
+                reason = (f"no answer from {where} after {self.timeout:g} s, still "
+                          "waiting")
+            self._event(chan, False, reason)
         return next_check
 
     def _apply_ops(self, now: float) -> None:
@@ -1405,11 +1424,19 @@ class _BlockLoop:
                     break
                 if group._ops:
                     self._apply_ops(now)
-                wake_at = min(self._send_searches(now), self._report_missing(now),
-                              self._watchdog(now))
+                if now >= self.housekeeping_at:
+                    # Searches, not-found reports and the ECHO watchdog, only when one is due.
+                    self.housekeeping_at = min(self._send_searches(now),
+                                               self._report_missing(now), self._watchdog(now))
+                wake_at = self.housekeeping_at
                 if self.deadline is not None:
                     wake_at = min(wake_at, self.deadline)
                 wait = None if wake_at == math.inf else max(0.0, wake_at - now)
+                if 0 < self.delivered < COALESCE_BATCH:
+                    # Updates are trickling in one wake-up at a time: let a few more arrive
+                    # so each wake-up (a fixed ~50 us of system calls) serves several.
+                    time.sleep(COALESCE_DELAY)
+                self.delivered = 0
                 for key, events in sel.select(wait):
                     data = key.data
                     if data == "wake":

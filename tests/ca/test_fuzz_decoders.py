@@ -259,11 +259,6 @@ def test_circuit_refuses_claimed_sizes_above_its_limit_without_allocating(noise)
     assert got == [] and isinstance(end, ProtocolError) and "more than" in str(end)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Circuit._frame raises ProtocolError for an oversized header and drops the messages "
-    "it already framed from the same recv(): a valid update (or read reply) that arrives in "
-    "one segment with a corrupt message behind it is lost instead of delivered before the "
-    "circuit is dropped (caprobe/ca/circuit.py Circuit._frame)"))
 def test_valid_message_before_garbage_in_one_segment_is_delivered():
     good = _valid_message(msg.EVENT_ADD, struct.pack(">d", 1.5), 6, 1)
     garbage = struct.pack(">HHHHII", 0x7465, 0x7374, 0, 0, 0, 0) + b"junk" * 4

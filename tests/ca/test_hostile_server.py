@@ -665,13 +665,6 @@ def test_server_error_text_is_one_line_without_control_characters(hostile, opera
     assert not any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in text), repr(text)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (low): in block(), a PV whose server answers the search and accepts the circuit but "
-    "never answers CREATE_CHAN gets no ConnectionEvent at all: _BlockLoop._report_missing "
-    "only looks at channels still searching, and one in state 'connecting' waits forever "
-    "without a 'not found'/'no reply' event after `timeout` (the probe shows 'Searching…' "
-    "indefinitely); one-shot read() reports the same case as a CATimeoutError naming the "
-    "server"))
 def test_channel_never_created_is_reported_after_the_timeout(hostile):
     hostile(create="silent")
     bad = ca.subscribe(BAD_PV)
