@@ -31,7 +31,15 @@ Message = tuple  # (MessageHeader, raw header memoryview, payload memoryview)
 
 
 def open_tcp(host: str, port: int, timeout: float) -> socket.socket:
-    sock = socket.create_connection((host, port), timeout=max(timeout, 0.001))
+    # host is already a numeric IPv4 address (from the search reply): no getaddrinfo.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(max(timeout, 0.001))
+        sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
     configure_tcp(sock)
     return sock
 

@@ -15,6 +15,7 @@ import itertools
 import logging
 import math
 import os
+import re
 import selectors
 import socket
 import threading
@@ -122,6 +123,10 @@ class ConnectionEvent:
 # Arguments
 
 
+_WHITESPACE = re.compile(r"\s")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def encode_pv_name(pv_name: str) -> bytes:
     """Validate a PV name and return its wire bytes; a bad name raises ValueRefused."""
     if not isinstance(pv_name, str):
@@ -129,9 +134,9 @@ def encode_pv_name(pv_name: str) -> bytes:
     if not pv_name:
         raise ValueRefused("PV name is empty")
     record_part = pv_name.split("{", 1)[0]  # JSON field modifiers may contain spaces
-    if pv_name != pv_name.strip() or any(c.isspace() for c in record_part):
+    if pv_name != pv_name.strip() or _WHITESPACE.search(record_part):
         raise ValueRefused(f"PV name {pv_name!r} contains white space")
-    if any(ord(c) < 32 or ord(c) == 127 for c in pv_name):
+    if _CONTROL.search(pv_name):
         raise ValueRefused(f"PV name {pv_name!r} contains control characters")
     if not record_part.isascii():
         raise ValueRefused(f"PV name {pv_name!r} contains non-ASCII characters")
@@ -267,6 +272,14 @@ def _search(pv_name: str, name: bytes, config: CAConfig, deadline: float, timeou
     packet = msg.version_request(udp=True, sequence=cid) + msg.search_request(name, cid)
     tcp_packet = msg.version_request() + msg.search_request(name, cid, msg.DO_REPLY)
     udp = _udp_socket()
+    if not config.name_servers:
+        try:
+            found = _search_udp(pv_name, udp, packet, cid, config, deadline, timeout)
+        except BaseException:
+            udp.close()
+            raise
+        _report_duplicates(pv_name, udp, cid, found)
+        return _DuplicateWatch(pv_name, udp, cid, found)
     sel = selectors.DefaultSelector()
     ns_socks: list[socket.socket] = []
     try:
@@ -339,6 +352,37 @@ def _search(pv_name: str, name: bytes, config: CAConfig, deadline: float, timeou
             udp.close()
         for s in ns_socks:
             s.close()
+
+
+def _search_udp(pv_name: str, udp: socket.socket, packet: bytes, cid: int,
+                config: CAConfig, deadline: float, timeout: float) -> tuple[str, int, int]:
+    """The common case, no name servers: one socket, no selector."""
+    interval = SEARCH_FIRST_INTERVAL
+    next_send = time.monotonic()
+    wanted = {cid: None}
+    while True:
+        now = time.monotonic()
+        if now >= deadline:
+            raise _SearchFailed(
+                f"PV {pv_name!r} not found within {timeout:g} s: no server answered the "
+                f"search sent to {config.describe_destinations()}")
+        if now >= next_send:
+            for dest in config.addresses:
+                try:
+                    udp.sendto(packet, dest)
+                except OSError as exc:
+                    log.debug("search to %s failed: %s", dest, exc)
+            next_send = now + interval
+            interval = min(interval * 2, 0.5)
+        udp.settimeout(max(1e-4, min(next_send, deadline) - now))
+        try:
+            data, source = udp.recvfrom(0xFFFF + 16)
+        except OSError:  # TimeoutError included: time to resend or give up
+            continue
+        replies = _parse_search_reply(data, source, wanted)
+        if replies:
+            _, host, port, minor = replies[0]
+            return (host, port, minor)
 
 
 def _report_duplicates(pv_name: str, udp: socket.socket, cid: int,
