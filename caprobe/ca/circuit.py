@@ -32,6 +32,7 @@ Message = tuple  # (MessageHeader, raw header memoryview, payload memoryview)
 
 def open_tcp(host: str, port: int, timeout: float) -> socket.socket:
     # host is already a numeric IPv4 address (from the search reply): no getaddrinfo.
+    # A one-call circuit needs only TCP_NODELAY: Linux autotunes its receive buffer.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -40,18 +41,15 @@ def open_tcp(host: str, port: int, timeout: float) -> socket.socket:
     except BaseException:
         sock.close()
         raise
-    configure_tcp(sock)
     return sock
 
 
 def configure_tcp(sock: socket.socket) -> None:
+    """Options for a long-lived circuit (block(), name servers)."""
     # Without TCP_NODELAY every request waits ~40 ms for the server's delayed ACK.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # Keep-alive notices a dead peer on a circuit idle for hours.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-    except OSError:
-        pass
 
 
 class Circuit:

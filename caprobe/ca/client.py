@@ -190,7 +190,8 @@ def _register_with_repeater(udp: socket.socket, config: CAConfig) -> None:
 def _udp_socket() -> socket.socket:
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-    udp.bind(("0.0.0.0", 0))
+    if os.name == "nt":
+        udp.bind(("0.0.0.0", 0))  # Windows cannot recvfrom on an unbound socket
     return udp
 
 
@@ -278,8 +279,7 @@ def _search(pv_name: str, name: bytes, config: CAConfig, deadline: float, timeou
         except BaseException:
             udp.close()
             raise
-        _report_duplicates(pv_name, udp, cid, found)
-        return _DuplicateWatch(pv_name, udp, cid, found)
+        return _DuplicateWatch(pv_name, udp, cid, found)  # reports duplicates at the end
     sel = selectors.DefaultSelector()
     ns_socks: list[socket.socket] = []
     try:
