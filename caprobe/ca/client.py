@@ -532,23 +532,17 @@ class _Channel:
         return 0 if self.circuit.server_version >= 13 else self.info.native_data_count
 
     def close(self, *, wait_for_errors: bool = False) -> None:
-        """Clear the channel and close. With ``wait_for_errors``, wait (within the timeout)
-        for the CLEAR_CHANNEL acknowledgement so any ERROR the server sends about an earlier
-        unacknowledged WRITE is seen first: the server answers in order."""
+        """Close the circuit; the server clears its channels when the circuit closes, so a
+        CLEAR_CHANNEL is sent only with ``wait_for_errors``: then its acknowledgement is
+        awaited (within the timeout) so any ERROR the server sends about an earlier
+        unacknowledged WRITE is seen first, as the server answers in order."""
         try:
-            if self.sid is not None:
-                clear = msg.clear_channel_request(self.sid, self.cid)
-                if wait_for_errors:
-                    def cleared(header: msg.MessageHeader, raw: Any, payload: Any) -> Any:
-                        if header.command == msg.CLEAR_CHANNEL:
-                            return True
-                        return None
-                    self.request(clear, cleared, "the channel to clear")
-                else:
-                    self.circuit.send(clear)
-        except (CATimeoutError, DisconnectedError):
-            if wait_for_errors:
-                raise
+            if self.sid is not None and wait_for_errors:
+                def cleared(header: msg.MessageHeader, raw: Any, payload: Any) -> Any:
+                    return True if header.command == msg.CLEAR_CHANNEL else None
+
+                self.request(msg.clear_channel_request(self.sid, self.cid), cleared,
+                             "the channel to clear")
         finally:
             self.circuit.close()
             self._duplicates.finish()
