@@ -290,23 +290,9 @@ def _search(pv_name: str, name: bytes, config: CAConfig, deadline: float, timeou
             s.connect_ex((host, port))
             ns_socks.append(s)
             sel.register(s, selectors.EVENT_WRITE, [(host, port), b""])
-        interval = SEARCH_FIRST_INTERVAL
-        next_send = time.monotonic()
+        resend = _Resender(pv_name, udp, packet, config, deadline, timeout)
         while found is None:
-            now = time.monotonic()
-            if now >= deadline:
-                raise _SearchFailed(
-                    f"PV {pv_name!r} not found within {timeout:g} s: no server answered the "
-                    f"search sent to {config.describe_destinations()}")
-            if now >= next_send:
-                for dest in config.addresses:
-                    try:
-                        udp.sendto(packet, dest)
-                    except OSError as exc:
-                        log.debug("search to %s failed: %s", dest, exc)
-                next_send = now + interval
-                interval = min(interval * 2, 0.5)
-            for key, events in sel.select(max(0.0, min(next_send, deadline) - now)):
+            for key, events in sel.select(resend.wait(time.monotonic())):
                 if key.fileobj is udp:
                     try:
                         data, source = udp.recvfrom(0xFFFF + 16)
@@ -354,27 +340,41 @@ def _search(pv_name: str, name: bytes, config: CAConfig, deadline: float, timeou
             s.close()
 
 
+class _Resender:
+    """Sends a search datagram to every destination, again and again with back-off, and
+    raises once the deadline has passed."""
+
+    def __init__(self, pv_name: str, udp: socket.socket, packet: bytes, config: CAConfig,
+                 deadline: float, timeout: float):
+        self.pv_name, self.udp, self.packet, self.config = pv_name, udp, packet, config
+        self.deadline, self.timeout = deadline, timeout
+        self.interval = SEARCH_FIRST_INTERVAL
+        self.next_send = time.monotonic()
+
+    def wait(self, now: float) -> float:
+        """Send if due; return how long to wait for a reply before calling again."""
+        if now >= self.deadline:
+            raise _SearchFailed(
+                f"PV {self.pv_name!r} not found within {self.timeout:g} s: no server answered "
+                f"the search sent to {self.config.describe_destinations()}")
+        if now >= self.next_send:
+            for dest in self.config.addresses:
+                try:
+                    self.udp.sendto(self.packet, dest)
+                except OSError as exc:
+                    log.debug("search to %s failed: %s", dest, exc)
+            self.next_send = now + self.interval
+            self.interval = min(self.interval * 2, 0.5)
+        return max(0.0, min(self.next_send, self.deadline) - now)
+
+
 def _search_udp(pv_name: str, udp: socket.socket, packet: bytes, cid: int,
                 config: CAConfig, deadline: float, timeout: float) -> tuple[str, int, int]:
     """The common case, no name servers: one socket, no selector."""
-    interval = SEARCH_FIRST_INTERVAL
-    next_send = time.monotonic()
+    resend = _Resender(pv_name, udp, packet, config, deadline, timeout)
     wanted = {cid: None}
     while True:
-        now = time.monotonic()
-        if now >= deadline:
-            raise _SearchFailed(
-                f"PV {pv_name!r} not found within {timeout:g} s: no server answered the "
-                f"search sent to {config.describe_destinations()}")
-        if now >= next_send:
-            for dest in config.addresses:
-                try:
-                    udp.sendto(packet, dest)
-                except OSError as exc:
-                    log.debug("search to %s failed: %s", dest, exc)
-            next_send = now + interval
-            interval = min(interval * 2, 0.5)
-        udp.settimeout(max(1e-4, min(next_send, deadline) - now))
+        udp.settimeout(max(1e-4, resend.wait(time.monotonic())))
         try:
             data, source = udp.recvfrom(0xFFFF + 16)
         except OSError:  # TimeoutError included: time to resend or give up

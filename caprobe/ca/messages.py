@@ -259,32 +259,20 @@ class ReadNotifyResponse(_DataResponse):
         return self.header.parameter2
 
     def __repr__(self) -> str:
-        return (f"ReadNotifyResponse(data={self.data!r}, data_type={self.data_type!r}, "
+        return (f"{type(self).__name__}(data={self.data!r}, data_type={self.data_type!r}, "
                 f"data_count={self.data_count}, status={self.status.name}, ioid={self.ioid}, "
                 f"metadata={self.metadata!r})")
 
 
-class ReadResponse(_DataResponse):
-    """Reply to the deprecated READ (parameter1 is the channel's sid, not a status)."""
+class ReadResponse(ReadNotifyResponse):
+    """Reply to the deprecated READ: parameter1 is the channel's sid, not a status, so the
+    status is always ECA_NORMAL (a failed READ is reported by an ERROR message instead)."""
 
     __slots__ = ()
-
-    def __init__(self, header: MessageHeader, raw_header: Any, payload: Any,
-                 channel: Any = None):
-        _init_message(self, header, raw_header, payload, channel)
-        self._decoded = None
-
-    @property
-    def ioid(self) -> int:
-        return self.header.parameter2
 
     @property
     def status(self) -> CAStatusCode:
         return status_from_value(1)
-
-    def __repr__(self) -> str:
-        return (f"ReadResponse(data={self.data!r}, data_type={self.data_type!r}, "
-                f"data_count={self.data_count}, ioid={self.ioid}, metadata={self.metadata!r})")
 
 
 class EventAddResponse(_DataResponse):
