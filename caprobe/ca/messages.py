@@ -225,11 +225,18 @@ class _DataResponse(_WireMessage):
 
     @property
     def data_type(self) -> ChannelType:
-        return ChannelType(self.header.data_type)
+        return _channel_type(self.header.data_type)
 
     @property
     def data_count(self) -> int:
         return self.header.data_count
+
+
+def _channel_type(value: int) -> ChannelType:
+    try:
+        return ChannelType(value)
+    except ValueError:
+        raise ProtocolError(f"unknown DBR type {value} in a server reply") from None
 
 
 def _init_message(obj: _WireMessage, header: MessageHeader, raw_header: Any, payload: Any,
@@ -319,7 +326,7 @@ class WriteNotifyResponse(_WireMessage):
 
     @property
     def data_type(self) -> ChannelType:
-        return ChannelType(self.header.data_type)
+        return _channel_type(self.header.data_type)
 
     @property
     def data_count(self) -> int:

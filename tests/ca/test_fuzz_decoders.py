@@ -96,10 +96,6 @@ def test_responses_built_on_any_payload_never_raise_outside_protocol_error(dbr_i
         assert bytes(response)[: len(raw_header)] == raw_header
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: messages._DataResponse.data_type is ChannelType(header.data_type): a reply with an "
-    "unknown DBR type (e.g. 99) raises ValueError from .data_type and from repr(response), not "
-    "ProtocolError, so an application that logs or inspects the update gets a non-CAError"))
 def test_unknown_dbr_type_in_a_response_is_a_protocol_error_everywhere():
     header = msg.MessageHeader(msg.EVENT_ADD, 8, 99, 1, 1, 7)
     response = msg.EventAddResponse(header, msg.pack_header(*header), b"\0" * 8)
