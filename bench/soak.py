@@ -190,7 +190,9 @@ def run(args: argparse.Namespace) -> dict:
             buf = traces.get(name)
             posted = int(round(buf.last_value - first_chart[name])) if buf is not None else 0
             received = buf.total_appended if buf is not None else 0
-            # Samples still in the collector when counting stopped are few (one 30 ms batch).
+            # The split is exact to within one 30 ms drain batch: samples in the collector when
+            # counting started or stopped are counted as delivered but appended on the other
+            # side of the mark (so small +/- pairs are in-flight samples, not losses).
             ca_delivered = delivered[name] - delivered_at_start[name]
             hist = window.monitor.history(name)
             probe_received = (hist.updates - probe_first[name][0]) if hist else 0
