@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from caprobe import __version__
+from caprobe import __version__, ca
 from caprobe.format import FloatFormat
 
 DEFAULT_TIMEOUT = 1.0
@@ -236,3 +236,26 @@ def silence_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError):
         pass
+
+
+def connect_timeout_text(pv_name: str) -> str:
+    return f"Channel connect timed out: '{pv_name}' not found."
+
+
+def read_timeout_text(pv_name: str) -> str:
+    return f"Read operation timed out: '{pv_name}' data was not read."
+
+
+def attempt(pv_name: str, call: Callable[[], Any], timeout_text: str, verbose: bool) -> Any:
+    """Run one CA call for one PV. A failure of that PV prints one line (caget's wording for
+    timeouts) and returns None; a ConfigurationError propagates, because the environment is
+    wrong for every PV and deserves one message, not one per PV."""
+    try:
+        return call()
+    except ca.ConfigurationError:
+        raise
+    except ca.CATimeoutError:
+        report(timeout_text, verbose)
+    except ca.CAError as exc:
+        report(pv_message(pv_name, exc), verbose)
+    return None

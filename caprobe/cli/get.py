@@ -84,15 +84,10 @@ def request_count(native_count: int, requested: int, dynamic: bool) -> int:
 
 def get_one(pv_name: str, args: argparse.Namespace, timeout: float) -> bool:
     """Read and print one PV; errors as one stderr line.  True on success."""
-    try:
-        channel = ca.info(pv_name, timeout=timeout, priority=args.priority)
-    except ca.ConfigurationError:
-        raise  # the environment is wrong for every PV: one message, stop
-    except ca.CATimeoutError:
-        common.report(f"Channel connect timed out: '{pv_name}' not found.", args.verbose)
-        return False
-    except ca.CAError as exc:
-        common.report(common.pv_message(pv_name, exc), args.verbose)
+    channel = common.attempt(
+        pv_name, lambda: ca.info(pv_name, timeout=timeout, priority=args.priority),
+        common.connect_timeout_text(pv_name), args.verbose)
+    if channel is None:
         return False
     if not channel.can_read:
         common.report(f"{pv_name}: no read access", args.verbose)
@@ -106,16 +101,11 @@ def get_one(pv_name: str, args: argparse.Namespace, timeout: float) -> bool:
         data_type = request_type(native, enum_as_number=args.enum_as_number,
                                  float_as_string=args.float_as_string)
     count = request_count(channel.native_data_count, args.count, args.dynamic)
-    try:
-        response = ca.read(pv_name, data_type=data_type, data_count=count, timeout=timeout,
-                           priority=args.priority)
-    except ca.ConfigurationError:
-        raise  # the environment is wrong for every PV: one message, stop
-    except ca.CATimeoutError:
-        common.report(f"Read operation timed out: '{pv_name}' data was not read.", args.verbose)
-        return False
-    except ca.CAError as exc:
-        common.report(common.pv_message(pv_name, exc), args.verbose)
+    response = common.attempt(
+        pv_name, lambda: ca.read(pv_name, data_type=data_type, data_count=count,
+                                 timeout=timeout, priority=args.priority),
+        common.read_timeout_text(pv_name), args.verbose)
+    if response is None:
         return False
 
     # caget prints the count whenever one was asked for (-#), even for a single element.

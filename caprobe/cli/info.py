@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Sequence
 
 from caprobe import ca
@@ -28,16 +29,10 @@ def _run(args: argparse.Namespace) -> int:
     timeout = common.resolve_timeout(args)
     failures = 0
     for pv_name in args.pvs:
-        try:
-            channel = ca.info(pv_name, timeout=timeout, priority=args.priority)
-        except ca.ConfigurationError:
-            raise  # the environment is wrong for every PV: one message, stop
-        except ca.CATimeoutError:
-            common.report(f"Channel connect timed out: '{pv_name}' not found.", args.verbose)
-            failures += 1
-            continue
-        except ca.CAError as exc:
-            common.report(common.pv_message(pv_name, exc), args.verbose)
+        channel = common.attempt(
+            pv_name, functools.partial(ca.info, pv_name, timeout=timeout, priority=args.priority),
+            common.connect_timeout_text(pv_name), args.verbose)
+        if channel is None:
             failures += 1
             continue
         common.print_line(fmt.format_info(channel, pv_name=pv_name))

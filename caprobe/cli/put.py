@@ -132,15 +132,10 @@ def _run(args: argparse.Namespace) -> int:
         common.warn("No value specified. ('caprobe-put -h' for help.)")
         return 1
     timeout = common.resolve_timeout(args)
-    try:
-        channel = ca.info(pv_name, timeout=timeout, priority=args.priority)
-    except ca.ConfigurationError:
-        raise  # the environment is wrong for every PV: one message, stop
-    except ca.CATimeoutError:
-        common.report(f"Channel connect timed out: '{pv_name}' not found.", args.verbose)
-        return 1
-    except ca.CAError as exc:
-        common.report(common.pv_message(pv_name, exc), args.verbose)
+    channel = common.attempt(
+        pv_name, lambda: ca.info(pv_name, timeout=timeout, priority=args.priority),
+        common.connect_timeout_text(pv_name), args.verbose)
+    if channel is None:
         return 1
     if not channel.can_write:
         common.report(f"{pv_name}: no write access; nothing was written", args.verbose)
