@@ -8,6 +8,7 @@ that are missing or whose IOC restarted, and returns within milliseconds of ``in
 
 from __future__ import annotations
 
+import errno
 import functools
 import getpass
 import inspect
@@ -72,6 +73,9 @@ COALESCE_BATCH = 64
 COALESCE_DELAY = 0.0005
 
 _ids = itertools.count(1)
+# connect_ex() results that mean "in progress" for a non-blocking socket.
+_CONNECT_PENDING = {0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, errno.EALREADY,
+                    10035}  # WSAEWOULDBLOCK on Windows
 
 
 def _next_id() -> int:
@@ -1189,7 +1193,7 @@ class _BlockLoop:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setblocking(False)
             err = sock.connect_ex((host, port))
-            if err not in (0, 115, 36, 10035, 11):  # EINPROGRESS and friends
+            if err not in _CONNECT_PENDING:
                 sock.close()
                 log.debug("connect to %s:%d failed: %s", host, port, os.strerror(err))
                 self._start_search(chan, time.monotonic())
@@ -1205,10 +1209,11 @@ class _BlockLoop:
         chan.cid = _next_id()
         circuit.by_cid[chan.cid] = chan
         if circuit.connected:
-            self._create_channel(circuit, chan)
-
-    def _create_channel(self, circuit: _BlockCircuit, chan: _SubChannel) -> None:
-        circuit.send(msg.create_chan_request(chan.sub.pv_name.encode(), chan.cid))
+            try:
+                circuit.send(msg.create_chan_request(chan.sub.pv_name.encode(), chan.cid))
+            except DisconnectedError:
+                # The circuit died before we noticed: every channel on it searches again.
+                self._circuit_lost(circuit, "disconnected")
 
     def _on_connected(self, circuit: _BlockCircuit) -> None:
         sock = circuit.sock
