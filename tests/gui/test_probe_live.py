@@ -704,3 +704,23 @@ def test_ioc_text_that_looks_like_html_is_shown_as_typed(qtbot, make_window, sof
     finally:
         ca.write(name, "hello", timeout=2.0)
         ca.write(name + ".DESC", "Test string output", timeout=2.0)
+
+
+def test_access_rights_changing_at_run_time_reach_the_write_panel(qtbot, make_window,
+                                                                  ioc_factory):
+    ioc = ioc_factory.softioc(use_env=True)
+    name = ioc.pv("gated")
+    window = make_window()
+    probe = window.open_pv(name)
+    wait_ready(qtbot, probe)
+    panel = probe.write_panel
+    assert probe.access_label.text() == "read, write"
+    assert not panel.line_edit.isReadOnly()
+    try:
+        ca.write(ioc.pv("gate"), 0, timeout=2.0, repeater=False)  # the ACF now grants read only
+        qtbot.waitUntil(lambda: probe.access_label.text() == "read only", timeout=10000)
+        qtbot.waitUntil(lambda: panel.line_edit.isReadOnly(), timeout=5000)
+        assert "no write access" in panel.status_label.text()
+    finally:
+        ca.write(ioc.pv("gate"), 1, timeout=2.0, repeater=False)
+    qtbot.waitUntil(lambda: probe.access_label.text() == "read, write", timeout=10000)
