@@ -26,7 +26,7 @@ import contextlib
 import math
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,21 @@ def format_duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g} {unit}"
     return f"{seconds:g} s"
+
+
+def save_plot_dialog(parent: QWidget, kind: str, stem: str,
+                     export: Callable[[str], Any]) -> None:
+    """Ask for a PNG/SVG file name and save the plot there; a failure is one message box."""
+    filt = "PNG image (*.png)" if kind == "png" else "SVG drawing (*.svg)"
+    path, _ = QFileDialog.getSaveFileName(parent, "Save plot", f"{stem}.{kind}", filt)
+    if not path:
+        return
+    if not path.lower().endswith(f".{kind}"):
+        path += f".{kind}"
+    try:
+        export(path)
+    except Exception as exc:  # exporter failures must not reach the operator raw
+        QMessageBox.warning(parent, "Save plot", f"Cannot save {path}: {exc}")
 
 
 def _format_value(value: float, precision: int | None, units: str) -> str:
@@ -1126,15 +1141,7 @@ class StripChartPanel(QWidget):
             self.message.emit(f"exported {rows:,} samples to {path}")
 
     def _export_image_dialog(self, kind: str) -> None:
-        filt = "PNG image (*.png)" if kind == "png" else "SVG drawing (*.svg)"
-        path, _ = QFileDialog.getSaveFileName(self, "Save plot", f"strip-chart.{kind}", filt)
-        if path:
-            if not path.lower().endswith(f".{kind}"):
-                path += f".{kind}"
-            try:
-                self.export_image(path)
-            except Exception as exc:  # exporter failures must not reach the operator raw
-                QMessageBox.warning(self, "Save plot", f"Cannot save {path}: {exc}")
+        save_plot_dialog(self, kind, "strip-chart", self.export_image)
 
     def _load_config_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

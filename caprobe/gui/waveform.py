@@ -31,7 +31,7 @@ from pyqtgraph import exporters
 from caprobe import format as cafmt
 from caprobe.chart_data import iso_time
 from caprobe.gui.chart_worker import WaveformWorker
-from caprobe.gui.strip_chart import BACKGROUND, PALETTE
+from caprobe.gui.strip_chart import BACKGROUND, PALETTE, save_plot_dialog
 
 
 class WaveformView(QWidget):
@@ -205,12 +205,4 @@ class WaveformView(QWidget):
             QMessageBox.warning(self, "Export waveform", f"Cannot export: {exc}")
 
     def _export_image_dialog(self, kind: str) -> None:
-        filt = "PNG image (*.png)" if kind == "png" else "SVG drawing (*.svg)"
-        path, _ = QFileDialog.getSaveFileName(self, "Save plot", f"waveform.{kind}", filt)
-        if path:
-            if not path.lower().endswith(f".{kind}"):
-                path += f".{kind}"
-            try:
-                self.export_image(path)
-            except Exception as exc:  # exporter failures must not reach the operator raw
-                QMessageBox.warning(self, "Save plot", f"Cannot save {path}: {exc}")
+        save_plot_dialog(self, kind, "waveform", self.export_image)
