@@ -11,6 +11,8 @@ at once.
 
 Beyond caproto's API (documented in the module docstrings):
 
+* :class:`Channel`: one channel kept open for several calls (``info``, ``read``, ``write``),
+  as caget/caput use it: one search and one circuit instead of one per call.
 * ``info(pv_name, timeout=...)`` -> :class:`ChannelInfo` (host, port, access rights, native type
   and count, server protocol version), what ``cainfo`` prints.
 * Every response from ``read``/``write``/subscriptions carries ``.channel`` (a
@@ -22,6 +24,7 @@ Beyond caproto's API (documented in the module docstrings):
 """
 
 from caprobe.ca.client import (
+    Channel,
     ChannelInfo,
     ConnectionEvent,
     Subscription,
@@ -69,6 +72,7 @@ __all__ = [
     "block",
     "interrupt",
     "info",
+    "Channel",
     "Subscription",
     "SubscriptionGroup",
     "ChannelInfo",

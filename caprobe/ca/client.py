@@ -661,10 +661,7 @@ def _write_on(ch: _Channel, data: Any, notify: bool, data_type: Any, metadata: A
         try:
             ch.close(wait_for_errors=True)
         except ErrorResponseReceived as exc:
-            raise WriteFailed(f"PV {ch.pv_name!r}: write failed: {exc.status.description} "
-                              f"({exc.status.name})"
-                              + (f": {printable(exc.server_text)}" if exc.server_text else ""),
-                              status=exc.status, response=exc.response) from None
+            raise _write_failed(ch.pv_name, exc) from None
         return None
 
     def reply(header: msg.MessageHeader, raw: Any, payload: Any) -> Any:
@@ -675,10 +672,7 @@ def _write_on(ch: _Channel, data: Any, notify: bool, data_type: Any, metadata: A
     try:
         response = ch.request(request, reply, "put completion")
     except ErrorResponseReceived as exc:
-        raise WriteFailed(f"PV {ch.pv_name!r}: write failed: {exc.status.description} "
-                          f"({exc.status.name})"
-                          + (f": {printable(exc.server_text)}" if exc.server_text else ""),
-                          status=exc.status, response=exc.response) from None
+        raise _write_failed(ch.pv_name, exc) from None
     if check and not response.status.success:
         raise WriteFailed(f"PV {ch.pv_name!r}: write failed: {response.status.description} "
                           f"({response.status.name})", status=response.status,
@@ -730,26 +724,108 @@ def read_write_read(pv_name: str, data: Any, *, notify: bool = False,
                     metadata: Any = None, timeout: float = 1.0, priority: int = 0,
                     force_int_enums: bool = False, repeater: bool = True
                     ) -> tuple[Any, WriteNotifyResponse | None, Any]:
-    """Read, write, read again on one connection (what caput does)."""
-    with _Channel(pv_name, timeout, priority, repeater) as ch:
-        initial = _read_on(ch, read_data_type, None, True, force_int_enums)
-        if not notify:
-            ch.circuit.send(_write_request(ch, data, write_data_type, metadata, False,
-                                           _next_id()))
-            response = None
-        else:
-            response = _write_on(ch, data, True, write_data_type, metadata, True)
+    """Read, write, read again on one connection (what caput does). As in caproto, the
+    timeout applies to each step."""
+    with Channel(pv_name, timeout=timeout, priority=priority, repeater=repeater) as ch:
+        initial = ch.read(data_type=read_data_type, force_int_enums=force_int_enums)
+        response = ch.write(data, notify=notify, data_type=write_data_type, metadata=metadata)
         # The server handles requests in order: an ERROR about the WRITE arrives before this.
-        try:
-            final = _read_on(ch, read_data_type, None, True, force_int_enums)
-        except ErrorResponseReceived as exc:
-            if exc.response is not None and exc.response.original_request is not None and \
-                    exc.response.original_request.command == msg.WRITE:
-                raise WriteFailed(f"PV {pv_name!r}: write failed: {exc.status.description}"
-                                  + (f": {printable(exc.server_text)}" if exc.server_text else ""),
-                                  status=exc.status, response=exc.response) from None
-            raise
+        final = ch.read(data_type=read_data_type, force_int_enums=force_int_enums)
         return initial, response, final
+
+
+class Channel:
+    """One channel kept open on its own circuit for several calls in a row, the way caget and
+    caput work (look at the native type, then read; read, write, read back)::
+
+        with caprobe.ca.Channel("SR:current", timeout=1.0) as ch:
+            if ch.info.can_write:
+                ch.write(5.0, notify=True)
+            value = ch.read(data_type="time")
+
+    ``timeout`` bounds the search and connection; each call then has its own timeout (its
+    ``timeout`` argument, else the same value), so a put-callback to a slow motor can wait
+    longer than the search of a dead IOC. Not shared between threads. A ``write`` without
+    ``notify`` is not acknowledged by CA: a failure the server reports about it surfaces as
+    WriteFailed from the next ``read`` or from leaving the ``with`` block.
+    """
+
+    def __init__(self, pv_name: str, *, timeout: float = 1.0, priority: int = 0,
+                 repeater: bool = True):
+        self._channel = _Channel(pv_name, timeout, priority, repeater)
+        self._timeout = self._channel.timeout
+        self._unacknowledged_write = False
+
+    @property
+    def info(self) -> ChannelInfo:
+        """Host, port, access rights (kept current), native type and count."""
+        assert self._channel.info is not None
+        return self._channel.info
+
+    def _start_call(self, timeout: float | None) -> _Channel:
+        ch = self._channel
+        if ch.circuit.sock.fileno() == -1:
+            raise DisconnectedError(f"PV {ch.pv_name!r}: the channel is closed")
+        ch.timeout = self._timeout if timeout is None else _check_timeout(timeout)
+        ch.deadline = time.monotonic() + ch.timeout
+        return ch
+
+    def read(self, *, data_type: Any = None, data_count: int | None = None,
+             notify: bool = True, force_int_enums: bool = False,
+             timeout: float | None = None) -> ReadNotifyResponse | ReadResponse:
+        """As :func:`read`, on this channel."""
+        ch = self._start_call(timeout)
+        try:
+            response = _read_on(ch, data_type, data_count, notify, force_int_enums)
+        except ErrorResponseReceived as exc:
+            request = exc.response.original_request if exc.response is not None else None
+            if request is not None and request.command == msg.WRITE:
+                raise _write_failed(ch.pv_name, exc) from None
+            raise
+        self._unacknowledged_write = False  # answered in order: any error came first
+        return response
+
+    def write(self, data: Any, *, notify: bool = False, data_type: Any = None,
+              metadata: Any = None, check: bool = True, timeout: float | None = None
+              ) -> WriteNotifyResponse | None:
+        """As :func:`write`, on this channel (without ``notify`` it returns at once)."""
+        ch = self._start_call(timeout)
+        if notify:
+            return _write_on(ch, data, True, data_type, metadata, check)
+        ch.circuit.send(_write_request(ch, data, data_type, metadata, False, _next_id()))
+        self._unacknowledged_write = True
+        return None
+
+    def close(self) -> None:
+        """Close the circuit; after a write without ``notify`` first wait (within the
+        timeout) for the server's verdict on it, raising WriteFailed if it refused."""
+        ch = self._channel
+        if ch.circuit.sock.fileno() == -1:
+            return
+        if not self._unacknowledged_write:
+            ch.close()
+            return
+        self._unacknowledged_write = False
+        self._start_call(None)
+        try:
+            ch.close(wait_for_errors=True)
+        except ErrorResponseReceived as exc:
+            raise _write_failed(ch.pv_name, exc) from None
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if exc_type is not None:
+            self._unacknowledged_write = False  # already failing: do not wait for more
+        self.close()
+
+
+def _write_failed(pv_name: str, exc: ErrorResponseReceived) -> WriteFailed:
+    return WriteFailed(f"PV {pv_name!r}: write failed: {exc.status.description} "
+                       f"({exc.status.name})"
+                       + (f": {printable(exc.server_text)}" if exc.server_text else ""),
+                       status=exc.status, response=exc.response)
 
 
 def info(pv_name: str, *, timeout: float = 1.0, priority: int = 0,

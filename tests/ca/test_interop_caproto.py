@@ -11,9 +11,11 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import ca_helpers
 import caproto
 import numpy as np
 import pytest
+from ca_helpers import TIMEOUT, read, write
 from caproto._commands import read_from_bytestream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,23 +23,11 @@ from servers import CAPROTO_PVS
 
 from caprobe import ca
 from caprobe.ca import ChannelType, ErrorResponseReceived, ValueRefused, WriteFailed
-from caprobe.ca import messages as ca_messages
 
-TIMEOUT = 2.0
 LONG_TEXT = b"This long string is longer than forty characters: 0123456789"
 READABLE_TYPES = [t for t in range(39) if t not in (35, 36)]
 STRING_VALUED = {0, 7, 14, 21, 28, 37}
 FLOAT_VALUED = {2, 6, 9, 13, 16, 20, 23, 27, 30, 34}
-
-
-def read(server: Any, suffix: str, **kwargs: Any) -> Any:
-    kwargs.setdefault("timeout", TIMEOUT)
-    return ca.read(server.pv(suffix), repeater=False, **kwargs)
-
-
-def write(server: Any, suffix: str, data: Any, **kwargs: Any) -> Any:
-    kwargs.setdefault("timeout", TIMEOUT)
-    return ca.write(server.pv(suffix), data, repeater=False, **kwargs)
 
 
 def pad8(n: int) -> int:
@@ -46,24 +36,8 @@ def pad8(n: int) -> int:
 
 @pytest.fixture
 def restore(caproto_env: Any) -> Iterator[Callable[[str, Any], None]]:
-    """``restore(suffix, value)``: write ``value`` back (notify=True) when the test ends."""
-    pending: list[tuple[str, Any]] = []
-    yield lambda suffix, value: pending.append((suffix, value))
-    for suffix, value in reversed(pending):
-        write(caproto_env, suffix, value, notify=True)
-
-
-@pytest.fixture
-def sent_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    calls: list[tuple] = []
-    real = ca_messages.write_request
-
-    def spy(*args: Any, **kwargs: Any) -> bytes:
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(ca_messages, "write_request", spy)
-    return calls
+    """``restore(suffix, value)``: write ``value`` back to the caproto IOC when the test ends."""
+    yield from ca_helpers.restorer(caproto_env)
 
 
 # ---------------------------------------------------------------------------------------------

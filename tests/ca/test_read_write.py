@@ -11,11 +11,10 @@ import math
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import numpy as np
 import pytest
+from ca_helpers import TIMEOUT, read, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from servers import SOFTIOC_PVS
@@ -30,43 +29,6 @@ from caprobe.ca import (
     WriteFailed,
     WriteNotifyResponse,
 )
-from caprobe.ca import messages as ca_messages
-
-TIMEOUT = 2.0  # generous for positive cases; they finish in milliseconds on loopback
-
-
-def read(server: Any, suffix: str, **kwargs: Any) -> Any:
-    kwargs.setdefault("timeout", TIMEOUT)
-    return ca.read(server.pv(suffix), repeater=False, **kwargs)
-
-
-def write(server: Any, suffix: str, data: Any, **kwargs: Any) -> Any:
-    kwargs.setdefault("timeout", TIMEOUT)
-    return ca.write(server.pv(suffix), data, repeater=False, **kwargs)
-
-
-@pytest.fixture
-def restore(softioc_env: Any) -> Iterator[Callable[[str, Any], None]]:
-    """``restore(suffix, value)``: write ``value`` back (notify=True) when the test ends."""
-    pending: list[tuple[str, Any]] = []
-    yield lambda suffix, value: pending.append((suffix, value))
-    for suffix, value in reversed(pending):
-        write(softioc_env, suffix, value, notify=True)
-
-
-@pytest.fixture
-def sent_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """Every WRITE / WRITE_NOTIFY the client builds (to prove that nothing was sent)."""
-    calls: list[tuple] = []
-    real = ca_messages.write_request
-
-    def spy(*args: Any, **kwargs: Any) -> bytes:
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(ca_messages, "write_request", spy)
-    return calls
-
 
 # ---------------------------------------------------------------------------------------------
 # Reading scalars and arrays
@@ -530,24 +492,6 @@ def test_infinity_written_to_ao_is_clamped_to_drive_limits(softioc_env, restore,
 
 # ---------------------------------------------------------------------------------------------
 # Put completion
-
-
-def _wait_until_slow_record_idle(server: Any, timeout: float = 3.0) -> None:
-    # A put-notify on $(P)slow completes at once while its delay calcout is still busy from
-    # an earlier put, so each timing test starts (and ends) with the calcout idle.
-    deadline = time.monotonic() + timeout
-    while read(server, "slow:delay.PACT").data[0]:
-        assert time.monotonic() < deadline, "slow:delay stayed busy"
-        time.sleep(0.02)
-
-
-@pytest.fixture
-def slow_record(softioc_env: Any) -> Iterator[str]:
-    _wait_until_slow_record_idle(softioc_env)
-    yield "slow"
-    _wait_until_slow_record_idle(softioc_env)
-    write(softioc_env, "slow", 0.0, notify=True)
-    _wait_until_slow_record_idle(softioc_env)
 
 
 def test_write_notify_waits_for_slow_record_to_complete(softioc_env, slow_record):
