@@ -72,6 +72,7 @@ SOFTIOC_PVS: dict[str, tuple[str, int]] = {
     "float": ("FLOAT", 1),        # waveform FTVL FLOAT NELM 1, [2.5]
     "gate": ("ENUM", 1),          # Open (1): gated is writable; Closed (0): read only
     "gated": ("DOUBLE", 1),       # ao in ASG GATED (access follows gate at run time)
+    "disabled": ("DOUBLE", 1),    # 2.5, DISP=1: the IOC refuses every put (ECA_PUTFAIL)
 }
 
 # Suffixes of the PVs in tests/ioc/caproto_ioc.py and their native CA type and count.

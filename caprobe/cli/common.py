@@ -11,15 +11,22 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NoReturn, TypeVar
 
 from caprobe import __version__, ca
 from caprobe.format import FloatFormat
 
 DEFAULT_TIMEOUT = 1.0
 CA_PRIORITY_MAX = 99
+#: PVs looked up at once by caprobe-get/info: caget connects all its channels in parallel, so
+#: ten dead PVs cost one timeout, not ten.  Each takes a UDP and a TCP socket while it runs.
+PARALLEL_PVS = 32
+
+T = TypeVar("T")
+_captured = threading.local()  # .lines: a worker's (stream, text) output, emitted in PV order
 
 
 class UsageError(Exception):
@@ -52,7 +59,15 @@ def default_timeout(environ: dict[str, str] | None = None) -> float:
 
 
 def warn(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    _emit(sys.stderr, message)
+
+
+def _emit(stream: Any, text: str) -> None:
+    lines = getattr(_captured, "lines", None)
+    if lines is not None:
+        lines.append((stream, text))
+    else:
+        print(text, file=stream, flush=True)
 
 
 def _timeout(text: str) -> float:
@@ -217,14 +232,59 @@ def run_tool(body: Callable[[argparse.Namespace], int], parser: argparse.Argumen
 
 def print_line(text: str) -> None:
     """stdout, flushed per line so piped output (tee, grep) is live, like caget's LINE_BUFFER."""
-    print(text, flush=True)
+    _emit(sys.stdout, text)
 
 
 def report(message: str, verbose: bool = False) -> None:
     """An error line on stderr; with -v also the traceback of the exception being handled."""
     warn(message)
     if verbose and sys.exc_info()[0] is not None:
-        traceback.print_exc()
+        _emit(sys.stderr, traceback.format_exc().rstrip("\n"))
+
+
+def for_each_pv(pv_names: Sequence[str], work: Callable[[str], T],
+                parallel: int = PARALLEL_PVS) -> Iterator[T]:
+    """``work(pv_name)`` for every PV, up to ``parallel`` at once, yielding the results in the
+    order of ``pv_names``.  What ``work`` prints (print_line, warn, report) is held back and
+    printed just before its result is yielded, so the output reads as if the PVs had been done
+    one after another.  An exception from ``work`` is raised at its PV's turn.  Workers are
+    daemon threads: Ctrl+C returns at once instead of waiting for their timeouts."""
+    if len(pv_names) <= 1 or parallel <= 1:
+        yield from (work(name) for name in pv_names)
+        return
+    done: dict[int, tuple[list[tuple[Any, str]], bool, Any]] = {}
+    ready = threading.Condition()
+    next_index = iter(range(len(pv_names)))
+    index_lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with index_lock:
+                index = next(next_index, None)
+            if index is None:
+                return
+            _captured.lines = []
+            try:
+                outcome: tuple[list[tuple[Any, str]], bool, Any] = (
+                    _captured.lines, True, work(pv_names[index]))
+            except BaseException as exc:  # re-raised in the caller's thread, in order
+                outcome = (_captured.lines, False, exc)
+            with ready:
+                done[index] = outcome
+                ready.notify()
+
+    for _ in range(min(parallel, len(pv_names))):
+        threading.Thread(target=worker, name="caprobe-pv", daemon=True).start()
+    for index in range(len(pv_names)):
+        with ready:
+            while index not in done:
+                ready.wait(0.5)  # a timed wait keeps Ctrl+C prompt
+            lines, succeeded, value = done.pop(index)
+        for stream, text in lines:
+            print(text, file=stream, flush=True)
+        if not succeeded:
+            raise value
+        yield value
 
 
 def silence_stdout() -> None:

@@ -83,27 +83,31 @@ def request_count(native_count: int, requested: int, dynamic: bool) -> int:
 
 
 def get_one(pv_name: str, args: argparse.Namespace, timeout: float) -> bool:
-    """Read and print one PV; errors as one stderr line.  True on success."""
+    """Read and print one PV on one channel (native type first, then the read caget would
+    make); errors as one stderr line.  True on success."""
     channel = common.attempt(
-        pv_name, lambda: ca.info(pv_name, timeout=timeout, priority=args.priority),
+        pv_name, lambda: ca.Channel(pv_name, timeout=timeout, priority=args.priority),
         common.connect_timeout_text(pv_name), args.verbose)
     if channel is None:
         return False
-    if not channel.can_read:
+    with channel:
+        return _read_and_print(channel, pv_name, args)
+
+
+def _read_and_print(channel: ca.Channel, pv_name: str, args: argparse.Namespace) -> bool:
+    if not channel.info.can_read:
         common.report(f"{pv_name}: no read access", args.verbose)
         return False
-
-    native = int(channel.native_data_type)
+    native = int(channel.info.native_data_type)
     data_type: Any
     if args.dbr_type is not None:
         data_type = args.dbr_type
     else:
         data_type = request_type(native, enum_as_number=args.enum_as_number,
                                  float_as_string=args.float_as_string)
-    count = request_count(channel.native_data_count, args.count, args.dynamic)
+    count = request_count(channel.info.native_data_count, args.count, args.dynamic)
     response = common.attempt(
-        pv_name, lambda: ca.read(pv_name, data_type=data_type, data_count=count,
-                                 timeout=timeout, priority=args.priority),
+        pv_name, lambda: channel.read(data_type=data_type, data_count=count),
         common.read_timeout_text(pv_name), args.verbose)
     if response is None:
         return False
@@ -127,11 +131,8 @@ def get_one(pv_name: str, args: argparse.Namespace, timeout: float) -> bool:
 
 def _run(args: argparse.Namespace) -> int:
     timeout = common.resolve_timeout(args)
-    failures = 0
-    for pv_name in args.pvs:
-        if not get_one(pv_name, args, timeout):
-            failures += 1
-    return 1 if failures else 0
+    results = common.for_each_pv(args.pvs, lambda pv_name: get_one(pv_name, args, timeout))
+    return 0 if all(list(results)) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,18 +25,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def info_one(pv_name: str, args: argparse.Namespace, timeout: float) -> bool:
+    channel = common.attempt(
+        pv_name, functools.partial(ca.info, pv_name, timeout=timeout, priority=args.priority),
+        common.connect_timeout_text(pv_name), args.verbose)
+    if channel is None:
+        return False
+    common.print_line(fmt.format_info(channel, pv_name=pv_name))
+    return True
+
+
 def _run(args: argparse.Namespace) -> int:
     timeout = common.resolve_timeout(args)
-    failures = 0
-    for pv_name in args.pvs:
-        channel = common.attempt(
-            pv_name, functools.partial(ca.info, pv_name, timeout=timeout, priority=args.priority),
-            common.connect_timeout_text(pv_name), args.verbose)
-        if channel is None:
-            failures += 1
-            continue
-        common.print_line(fmt.format_info(channel, pv_name=pv_name))
-    return 1 if failures else 0
+    results = common.for_each_pv(args.pvs, lambda pv_name: info_one(pv_name, args, timeout))
+    return 0 if all(list(results)) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

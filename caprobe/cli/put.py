@@ -64,17 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show(pv_name: str, args: argparse.Namespace, timeout: float, prefix: str) -> bool:
-    """Print the PV's current value in caput's style (caget's line with a prefix)."""
+def _show(channel: ca.Channel, pv_name: str, args: argparse.Namespace, prefix: str) -> bool:
+    """Print the PV's current value in caput's style (caget's line with a prefix).  A failure
+    of an earlier plain write, which the server reports before answering this read, is
+    reported as a write error."""
+    # caput reads back with its own -n/-S in force: enum indices, char arrays as text.
+    data_type = request_type(int(channel.info.native_data_type),
+                             enum_as_number=args.enum_mode == "number")
     try:
-        channel = ca.info(pv_name, timeout=timeout, priority=args.priority)
-        # caput reads back with its own -n/-S in force: enum indices, char arrays as text.
-        data_type = request_type(int(channel.native_data_type),
-                                 enum_as_number=args.enum_mode == "number")
-        response = ca.read(pv_name, data_type=data_type, data_count=channel.native_data_count,
-                           timeout=timeout, priority=args.priority)
+        response = channel.read(data_type=data_type, data_count=channel.info.native_data_count)
     except ca.ConfigurationError:
         raise  # the environment is wrong for every PV: one message, stop
+    except ca.WriteFailed as exc:
+        _report_write_error(pv_name, exc, args)
+        return False
     except ca.CATimeoutError:
         common.report(f"Read operation timed out: '{pv_name}' data was not read.", args.verbose)
         return False
@@ -90,6 +93,12 @@ def _show(pv_name: str, args: argparse.Namespace, timeout: float, prefix: str) -
         text = fmt.format_value_line(pv_name, response, **options)
     common.print_line(prefix + text)
     return True
+
+
+def _report_write_error(pv_name: str, exc: ca.CAError, args: argparse.Namespace) -> None:
+    # caput's wording, typo included, so scripts that grep for it keep working
+    common.report(f"Error occured writing data: {common.pv_message(pv_name, exc)}",
+                  args.verbose)
 
 
 def value_to_write(args: argparse.Namespace, channel: Any,
@@ -133,34 +142,42 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     timeout = common.resolve_timeout(args)
     channel = common.attempt(
-        pv_name, lambda: ca.info(pv_name, timeout=timeout, priority=args.priority),
+        pv_name, lambda: ca.Channel(pv_name, timeout=timeout, priority=args.priority),
         common.connect_timeout_text(pv_name), args.verbose)
     if channel is None:
         return 1
-    if not channel.can_write:
-        common.report(f"{pv_name}: no write access; nothing was written", args.verbose)
+    try:
+        with channel:
+            return _put(channel, pv_name, args, timeout)
+    except ca.WriteFailed as exc:  # a plain write refused, reported as the channel closed
+        _report_write_error(pv_name, exc, args)
         return 1
 
+
+def _put(channel: ca.Channel, pv_name: str, args: argparse.Namespace, timeout: float) -> int:
+    """Everything on one channel, as caput does: enum states, old value, write, new value."""
+    if not channel.info.can_write:
+        common.report(f"{pv_name}: no write access; nothing was written", args.verbose)
+        return 1
     enum_strings = None
-    if int(channel.native_data_type) == fmt.ENUM:
+    if int(channel.info.native_data_type) == fmt.ENUM:
         try:
-            control = ca.read(pv_name, data_type="control", timeout=timeout,
-                              priority=args.priority)
+            control = channel.read(data_type="control")
             enum_strings = tuple(getattr(control.metadata, "enum_strings", ()) or ())
         except ca.CAError as exc:
             common.report(f"Read operation timed out: ENUM data was not read ({exc}).",
                           args.verbose)
             return 1
     try:
-        value = value_to_write(args, channel, enum_strings)
+        value = value_to_write(args, channel.info, enum_strings)
     except ValueError as exc:
         common.report(f"{pv_name}: {exc}; nothing was written", args.verbose)
         return 1
 
-    if not args.terse and not _show(pv_name, args, timeout, "Old : "):
+    if not args.terse and not _show(channel, pv_name, args, "Old : "):
         return 1
     try:
-        ca.write(pv_name, value, notify=args.callback, timeout=timeout, priority=args.priority)
+        channel.write(value, notify=args.callback)
     except ca.ConfigurationError:
         raise  # the environment is wrong for every PV: one message, stop
     except ca.CATimeoutError as exc:
@@ -174,11 +191,9 @@ def _run(args: argparse.Namespace) -> int:
         common.report(common.pv_message(pv_name, exc), args.verbose)
         return 1
     except ca.CAError as exc:
-        # caput's wording, typo included, so scripts that grep for it keep working
-        common.report(f"Error occured writing data: {common.pv_message(pv_name, exc)}",
-                      args.verbose)
+        _report_write_error(pv_name, exc, args)
         return 1
-    return 0 if _show(pv_name, args, timeout, "" if args.terse else "New : ") else 1
+    return 0 if _show(channel, pv_name, args, "" if args.terse else "New : ") else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -398,15 +398,13 @@ class WriteOutcome:
 
 def write_and_read_back(pv_name: str, value: Any, *, notify: bool, timeout: float,
                         read_timeout: float = READ_TIMEOUT) -> WriteOutcome:
-    if notify and timeout > read_timeout:
-        # caprobe.ca.write has one timeout for the search and the completion: look the PV up
-        # with the short one first, so a dead IOC fails in seconds, not after a completion
-        # timeout meant for a slow motor.  (An IOC dying between the two calls still costs
-        # the long timeout; the window stays responsive either way.)
-        ca.info(pv_name, timeout=read_timeout)
-    start = time.monotonic()
-    completion = ca.write(pv_name, value, notify=notify, timeout=timeout)
-    elapsed = time.monotonic() - start
-    # Default type: an enum comes back as its label, what the operator chose from.
-    readback = ca.read(pv_name, timeout=read_timeout)
+    """Write and read back on one channel.  The search uses the short ``read_timeout``, so a
+    dead IOC fails in seconds, not after a completion timeout meant for a slow motor; a
+    refused plain write is reported by the server before it answers the read-back."""
+    with ca.Channel(pv_name, timeout=read_timeout) as channel:
+        start = time.monotonic()
+        completion = channel.write(value, notify=notify, timeout=timeout)
+        elapsed = time.monotonic() - start
+        # Default type: an enum comes back as its label, what the operator chose from.
+        readback = channel.read()
     return WriteOutcome(completion, elapsed, readback)

@@ -318,3 +318,29 @@ def test_bad_environment_is_reported_once(ioc):
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
     assert "EPICS_CA_SERVER_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_pvs_are_looked_up_in_parallel_and_printed_in_order(ioc):
+    # caget connects all its channels at once: twelve missing PVs cost one -w timeout, not
+    # twelve (6 s one after the other). Output keeps the order of the arguments, stdout and
+    # stderr interleaved as if the PVs had been read one by one.
+    import subprocess
+    import time
+
+    from cli_helpers import tool_command, tool_env
+
+    missing = [f"no:such:pv{i}" for i in range(12)]
+    names = [ioc.pv("ai"), *missing[:6], ioc.pv("long"), *missing[6:], ioc.pv("str")]
+    started = time.monotonic()
+    result = subprocess.run([*tool_command("get"), "-w", "0.5", *names], env=tool_env(ioc),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=60)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    expected = (["P:ai                           1.5"]
+                + [f"Channel connect timed out: '{name}' not found." for name in missing[:6]]
+                + ["P:long                         42"]
+                + [f"Channel connect timed out: '{name}' not found." for name in missing[6:]]
+                + ["P:str                          hello"])
+    assert lines(ioc, result.stdout) == expected
+    assert elapsed < 4.0, f"{elapsed:.1f} s: the PVs were looked up one after another"

@@ -209,3 +209,35 @@ def test_missing_value(ioc):
     result = put(ioc, "ao")
     assert result.returncode == 1
     assert result.stderr == "No value specified. ('caprobe-put -h' for help.)\n"
+
+
+@pytest.mark.parametrize("options", [[], ["-c"], ["-t"]])
+def test_put_the_ioc_refuses_is_a_write_error_and_no_new_value(ioc, options):
+    # DISP=1: access rights allow the write, the IOC refuses it. Without -c the refusal
+    # arrives before the answer to the read-back, on the same channel.
+    result = put(ioc, "disabled", "7", options=options)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error occured writing data: ")
+    assert "ECA_PUTFAIL" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert "New : " not in result.stdout
+    assert get(ioc, "disabled", "-t") == "2.5\n"
+
+
+def test_put_does_everything_on_one_circuit(softioc_env, monkeypatch, capsys):
+    # caput's sequence (enum states, old value, write, new value) on one channel: one search,
+    # one TCP connection; not one per step.
+    from caprobe.ca import client as ca_client
+    from caprobe.cli import put as put_tool
+
+    opened = []
+    real = ca_client.open_tcp
+    monkeypatch.setattr(ca_client, "open_tcp",
+                        lambda host, port, timeout: opened.append(port) or real(host, port, timeout))
+    try:
+        assert put_tool.main([softioc_env.pv("mbbo"), "Four"]) == 0
+    finally:
+        assert put_tool.main([softioc_env.pv("mbbo"), "Zero"]) == 0
+    output = capsys.readouterr().out.splitlines()
+    assert output[0].endswith(" Zero") and output[1].endswith(" Four")
+    assert len(opened) == 2  # one per caprobe-put run

@@ -231,6 +231,24 @@ def test_write_refused_without_write_access(qtbot, make_window, softioc_env):
     assert float(ca.read(name, timeout=2.0).data[0]) == 3.25
 
 
+@pytest.mark.parametrize("callback", [False, True])
+def test_write_the_ioc_refuses_says_so_and_keeps_the_value(qtbot, make_window, softioc_env,
+                                                            callback):
+    # DISP=1: access rights allow the write and the value is valid; only the IOC says no.
+    name = softioc_env.pv("disabled")
+    window = make_window()
+    probe = window.open_pv(name)
+    wait_ready(qtbot, probe)
+    panel = probe.write_panel
+    panel.callback_box.setChecked(callback)
+    panel.line_edit.setText("7")
+    panel.write_current()
+    qtbot.waitUntil(lambda: not panel._busy, timeout=WAIT_MS)
+    status = panel.status_label.text()
+    assert status.startswith("Write failed") and "ECA_PUTFAIL" in status, status
+    assert float(ca.read(name, timeout=2.0).data[0]) == 2.5
+
+
 @pytest.mark.parametrize(
     ("suffix", "typed", "message"),
     [
