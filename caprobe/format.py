@@ -308,6 +308,17 @@ def to_text(value: Any) -> str:
         return printable(raw.decode("latin-1"))
 
 
+def encode_text(text: str) -> bytes:
+    """Text typed by an operator as the bytes to write: UTF-8, what caput sends from a UTF-8
+    terminal and what :func:`to_text` reads back unchanged.  (``caprobe.ca.write`` given a
+    ``str`` uses latin-1, as caproto does; the tools encode first and pass bytes.)  Raises
+    ValueError for text that has no UTF-8 form (lone surrogates)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{text[exc.start]!r} cannot be written as text") from None
+
+
 def _as_bytes(value: Any) -> bytes:
     if isinstance(value, bytes | bytearray):
         return bytes(value).split(b"\0", 1)[0]
@@ -559,6 +570,7 @@ def format_value(
     show_count: bool | None = None,
     separator: str = " ",
     signed_char: bool = True,
+    decode_text: bool = False,
 ) -> str:
     """The value part of a caget line: ``3.14159``, ``On``, ``3 1 2 3``, ``hello\\tworld``.
 
@@ -580,7 +592,11 @@ def format_value(
     separator: between count and elements (caget -F).
     signed_char: CHAR elements print as signed bytes, which is what caget prints on Linux/x86
         (it goes through a C ``char``); False prints 0..255.
+    decode_text: strings, char-array strings and enum states as text (:func:`to_text`: UTF-8,
+        else Latin-1; only control characters escaped), what a display shows; by default they
+        are escaped byte by byte as caget does (``caf\\xc3\\xa9``).
     """
+    text_of = to_text if decode_text else escape_bytes
     data, dtype, metadata = _unpack(response_or_data, data_type)
     btype = base_type(dtype)
     fmt = parse_float_format(float_format)
@@ -598,7 +614,7 @@ def format_value(
 
     if char_as_string and btype == CHAR and (count > 1 or show_count):
         raw = bytes((int(v) & 0xFF) for v in values).split(b"\0", 1)[0]
-        text = escape_bytes(raw)
+        text = text_of(raw)
     else:
         if enum_strings is None and btype == ENUM and type_class(dtype) in ("gr", "ctrl"):
             enum_strings = getattr(metadata, "enum_strings", None)
@@ -606,7 +622,7 @@ def format_value(
 
         def one(value: Any) -> str:
             if btype == STRING:
-                return escape_bytes(_as_bytes(value))
+                return text_of(_as_bytes(value))
             if btype in (FLOAT, DOUBLE):
                 return _format_float(value, fmt, precision)
             if btype == ENUM:
@@ -617,7 +633,7 @@ def format_value(
                     return f"Illegal Value ({index})"
                 if index >= len(states):
                     return f"Enum Index Overflow ({index})"
-                return escape_bytes(states[index])
+                return states[index] if decode_text else escape_bytes(states[index])
             if btype == CHAR:
                 byte = int(value) & 0xFF
                 return str(byte - 256 if signed_char and byte > 127 else byte)

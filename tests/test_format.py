@@ -708,3 +708,25 @@ def test_name_tables_equal_epics_base(epics_libs):
     assert list(fmt.SEVERITY_NAMES) == [s.decode() for s in severities]
     conditions = (ctypes.c_char_p * 22).in_dll(epics_libs.com, "epicsAlarmConditionStrings")
     assert list(fmt.STATUS_NAMES) == [s.decode() for s in conditions]
+
+
+def test_decode_text_shows_strings_and_states_as_text_not_byte_escapes():
+    strings = [b"caf\xc3\xa9 \xe2\x82\xac"]  # UTF-8
+    assert fmt.format_value(strings, data_type=fmt.STRING) == "caf\\xc3\\xa9 \\xe2\\x82\\xac"
+    assert fmt.format_value(strings, data_type=fmt.STRING, decode_text=True) == "café €"
+    assert fmt.format_value([b"J\xfcrgen"], data_type=fmt.STRING, decode_text=True) == "Jürgen"
+    chars = np.frombuffer(b"5 \xc2\xb5A\0junk", dtype=np.uint8)
+    assert fmt.format_value(chars, data_type=fmt.CHAR, char_as_string=True,
+                            decode_text=True) == "5 µA"
+    assert fmt.format_value([1], data_type=fmt.ENUM, enum_strings=[b"Off", b"\xc2\xb0C"],
+                            decode_text=True) == "°C"
+    # control characters stay visible escapes either way: IOC text never drives a display
+    assert fmt.format_value([b"a\nb\x1b"], data_type=fmt.STRING, decode_text=True) == "a\\nb\\x1b"
+
+
+def test_encode_text_is_utf8_and_reads_back_unchanged():
+    for text in ("plain", "café 5 µA €", "°C", ""):
+        assert fmt.encode_text(text) == text.encode("utf-8")
+        assert fmt.to_text(fmt.encode_text(text)) == text
+    with pytest.raises(ValueError, match="cannot be written"):
+        fmt.encode_text("bad \ud800 surrogate")

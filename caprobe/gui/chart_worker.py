@@ -31,6 +31,7 @@ from typing import Any
 
 from PyQt5.QtCore import QCoreApplication, QObject, QThread, QTimer, pyqtSignal
 
+from caprobe import format as cafmt
 from caprobe.chart_data import SampleBatch, SampleCollector
 
 log = logging.getLogger(__name__)
@@ -72,13 +73,13 @@ def control_metadata(response: Any) -> dict[str, Any]:
         return out
     units = getattr(md, "units", None)
     if units is not None:
-        out["units"] = units.decode("latin-1", "replace") if isinstance(units, bytes) else str(units)
+        out["units"] = cafmt.to_text(units)
     for key in ("precision", "lower_disp_limit", "upper_disp_limit"):
         if hasattr(md, key):
             out[key] = getattr(md, key)
     enums = getattr(md, "enum_strings", None)
     if enums:
-        out["enum_strings"] = [e.decode("latin-1", "replace") if isinstance(e, bytes) else str(e) for e in enums]
+        out["enum_strings"] = [cafmt.to_text(e) for e in enums]
     return out
 
 

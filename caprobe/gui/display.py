@@ -85,6 +85,7 @@ def format_value_text(
         max_elements=max_elements,
         char_as_string=is_char and mode in (DisplayFormat.DEFAULT, DisplayFormat.STRING),
         show_count=False,
+        decode_text=True,
         **options,
     )
     return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + " …"

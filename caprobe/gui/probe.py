@@ -49,9 +49,7 @@ class Connection(enum.Enum):
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return bytes(value).decode("latin-1") if isinstance(value, (bytes, bytearray)) else str(value)
+    return None if value is None else cafmt.to_text(value)
 
 
 def _ago(seconds: float) -> str:

@@ -28,6 +28,7 @@ import numpy as np
 from PyQt5.QtCore import QObject, QThread, pyqtSignal
 
 import caprobe.ca as ca
+from caprobe import format as cafmt
 
 _runners: weakref.WeakSet[CARunner] = weakref.WeakSet()
 _monitors: weakref.WeakSet[MonitorWorker] = weakref.WeakSet()
@@ -198,7 +199,7 @@ class History:
                 self.maximum, self.maximum_time = value, stamp
             key: Any = value
         elif isinstance(data, list) and len(data) == 1:
-            key = bytes(data[0]).decode("latin-1")
+            key = cafmt.to_text(data[0])
         else:
             return
         if self._last_value is not None and key != self._last_value:
@@ -383,7 +384,7 @@ def fetch_field_text(pv_name: str, field_name: str, timeout: float = 1.0) -> str
     """A record field such as DESC or RTYP as text."""
     response = ca.read(record_field(pv_name, field_name), data_type=ca.ChannelType.STRING,
                        timeout=timeout)
-    return b" ".join(bytes(item) for item in response.data).decode("latin-1")
+    return cafmt.to_text(b" ".join(bytes(item) for item in response.data))
 
 
 @dataclass

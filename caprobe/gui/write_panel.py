@@ -91,15 +91,20 @@ class _KeyFilter(QObject):
         return False
 
 
-def _latin1(text: str) -> bytes:
-    """Text as the 8-bit bytes a string or char-array PV holds (the client sends DBR_STRING
-    as Latin-1 too).  A character without a Latin-1 byte is refused, never replaced by '?'."""
+def _text_bytes(text: str) -> bytes:
+    """Typed text as the bytes a string or char-array PV will hold (UTF-8, the convention of
+    every caprobe tool: caprobe-put and the display read it back unchanged)."""
     try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError as exc:
-        bad = text[exc.start]
-        raise ValueError(f"{bad!r} cannot be written: the PV holds 8-bit (Latin-1) text, "
-                         "which has no byte for it; nothing was sent.") from None
+        return cafmt.encode_text(text)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; nothing was sent.") from None
+
+
+def _size(text: str, raw: bytes) -> str:
+    """'12 characters', or '12 characters (15 bytes in UTF-8)' when they differ."""
+    if len(raw) == len(text):
+        return f"{len(text)} characters"
+    return f"{len(text)} characters ({len(raw)} bytes in UTF-8)"
 
 
 def _numeric_kind(native: int) -> str:
@@ -230,7 +235,7 @@ class WritePanel(QGroupBox):
         self._ctrl = ctrl
         strings = getattr(ctrl, "enum_strings", None)
         if strings is not None:
-            self._enum_strings = [bytes(s).decode("latin-1") for s in strings]
+            self._enum_strings = [cafmt.to_text(s) for s in strings]
             self.enum_combo.clear()
             self.enum_combo.addItems(self._enum_strings)
         self._configure_editor()
@@ -269,7 +274,7 @@ class WritePanel(QGroupBox):
 
     def _units(self) -> str | None:
         units = getattr(self._ctrl, "units", None)
-        return bytes(units).decode("latin-1") if units else None
+        return cafmt.to_text(units) if units else None
 
     def _ctrl_limits(self) -> tuple[float, float] | None:
         low = getattr(self._ctrl, "lower_ctrl_limit", None)
@@ -393,15 +398,16 @@ class WritePanel(QGroupBox):
             return index
         text = self.line_edit.text()
         if native == ChannelType.STRING:
-            if len(_latin1(text)) > MAX_STRING_BYTES:
-                raise ValueError(f"Text is {len(text)} characters; a DBR_STRING holds at most "
-                                 f"{MAX_STRING_BYTES}.")
-            return text
+            raw = _text_bytes(text)
+            if len(raw) > MAX_STRING_BYTES:
+                raise ValueError(f"Text is {_size(text, raw)}; a DBR_STRING holds at most "
+                                 f"{MAX_STRING_BYTES} bytes.")
+            return raw
         if self._is_char_string():
-            raw = _latin1(text)
+            raw = _text_bytes(text)
             if len(raw) >= self._count:
-                raise ValueError(f"Text is {len(raw)} characters; the PV holds at most "
-                                 f"{self._count - 1} plus the terminating NUL.")
+                raise ValueError(f"Text is {_size(text, raw)}; the PV holds at most "
+                                 f"{self._count - 1} bytes plus the terminating NUL.")
             return np.frombuffer(raw + b"\0", dtype=np.uint8)
         text = strip_units(text, self._units())
         if not text:

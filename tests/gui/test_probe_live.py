@@ -257,7 +257,8 @@ def test_write_the_ioc_refuses_says_so_and_keeps_the_value(qtbot, make_window, s
         ("long", "99999999999", "out of range"),
         ("str", "x" * 40, "at most 39"),
         ("wf_double", " ".join(["1"] * 11), "at most 10"),
-        ("wf_char", "price: 5 €", "'€' cannot be written"),  # no Latin-1 byte: never a '?'
+        ("str", "é" * 20, "20 characters (40 bytes in UTF-8)"),  # never cut to 39 bytes
+        ("wf_char", "€" * 86, "(258 bytes in UTF-8); the PV holds at most 255 bytes"),
     ],
 )
 def test_bad_values_are_refused_and_nothing_is_sent(qtbot, make_window, softioc_env, suffix,
@@ -274,6 +275,27 @@ def test_bad_values_are_refused_and_nothing_is_sent(qtbot, make_window, softioc_
     assert not probe.write_panel._busy
     after = ca.read(name, timeout=2.0).data
     assert np.array_equal(np.asarray(after), np.asarray(before))
+
+
+@pytest.mark.parametrize("suffix", ["str", "wf_char"])
+def test_non_ascii_text_round_trips_as_utf8(qtbot, make_window, softioc_env, suffix):
+    # The convention of every caprobe tool: text goes out as UTF-8 (as caput sends it from a
+    # UTF-8 terminal) and is shown from UTF-8, so what was typed is what the IOC then shows.
+    name = softioc_env.pv(suffix)
+    before = ca.read(name, timeout=2.0).data
+    window = make_window()
+    probe = window.open_pv(name)
+    wait_ready(qtbot, probe)
+    typed = "café 5 µA €"
+    try:
+        enter_value(qtbot, probe, typed)
+        status = wait_write_done(qtbot, probe)
+        assert status.startswith(f"IOC now holds: {typed}"), status
+        raw = ca.read(name, timeout=2.0).data
+        held = raw[0] if suffix == "str" else bytes(np.asarray(raw, dtype=np.uint8))
+        assert held.split(b"\0")[0] == typed.encode("utf-8")
+    finally:
+        ca.write(name, before if suffix == "wf_char" else before[0], timeout=2.0)
 
 
 def test_put_completion_waits_and_reports(qtbot, make_window, softioc_env):

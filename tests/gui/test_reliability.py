@@ -330,9 +330,8 @@ def _write_typed(qtbot, probe, text: str) -> str:
 
 
 @pytest.mark.parametrize(("suffix", "typed"), [
-    ("str", "café €"),  # DBR_STRING goes as latin-1: € has no latin-1 byte
-    # was a strict xfail until 317823a: the write panel sent it as 'price: 5 ?'
-    ("lso.VAL$", "price: 5 €"),
+    ("str", "x" * 37 + "€"),  # 38 characters but 40 bytes in UTF-8: never cut to 39
+    ("lso.VAL$", "price: " + "€" * 65),  # 72 characters, 202 bytes: over 199 + NUL
     ("ao", "1e400"),  # overflows to inf: outside the control limits
     ("ao", "12 kV"),  # units that are not the PV's
     ("long", "0.5"),
