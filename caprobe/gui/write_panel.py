@@ -153,6 +153,9 @@ class WritePanel(QGroupBox):
         self._current_text = ""
         self._current_data: Any = None
         self._busy = False
+        # The last write's failure stays on show until the next write, even when the channel
+        # then disconnects (the likely cause): the operator must see that the write failed.
+        self._failure = ""
         self._dirty = False
         self._closed = False
         #: decimals the editor shows for floats (the probe's PREC or the operator's choice)
@@ -379,7 +382,11 @@ class WritePanel(QGroupBox):
         tip = reason or "Enter writes, Esc reverts; leaving the field does not write"
         self.write_button.setToolTip(tip)
         self.editor_stack.setToolTip(tip)
-        if reason and not self._busy:
+        if self._busy:
+            return
+        if self._failure:
+            self.status_label.setText(f"{self._failure} ({reason})" if reason else self._failure)
+        elif reason:
             self.status_label.setText(reason)
         elif self.status_label.text() in (NO_WRITE_ACCESS, "Not connected: nothing can be "
                                           "written."):
@@ -458,6 +465,7 @@ class WritePanel(QGroupBox):
         self._busy = busy
         self.busy_bar.setVisible(busy)
         if busy:
+            self._failure = ""
             self.status_label.setText("Waiting for the IOC to complete the write…" if notify
                                       else "Writing…")
         self._update_enabled()
@@ -481,8 +489,10 @@ class WritePanel(QGroupBox):
     def _write_failed(self, exc: Exception) -> None:
         if self._closed:
             return
+        self._failure = f"Write failed: {exc}"
         self._set_busy(False)
-        self.status_label.setText(f"Write failed: {exc}")
+        self.status_label.setText(self._failure)
+        self._update_enabled()  # adds why nothing can be written now, if so
 
 
 #: Larger arrays are not copied into the text field (a 1M-element waveform would take a
