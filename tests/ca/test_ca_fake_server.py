@@ -55,6 +55,27 @@ def message(command: int, payload: bytes = b"", data_type: int = 0, data_count: 
     return HEADER.pack(command, len(payload), data_type, data_count, p1, p2) + payload
 
 
+def take_messages(buffer: bytes) -> tuple[list[tuple[int, int, int, int, int, bytes, bytes]],
+                                          bytes]:
+    """The complete CA messages at the start of ``buffer`` (extended headers understood) as
+    (command, data_type, count, p1, p2, header, payload), and the incomplete rest."""
+    messages = []
+    while len(buffer) >= 16:
+        command, size, dtype, count, p1, p2 = HEADER.unpack_from(buffer, 0)
+        header_size = 16
+        if size == 0xFFFF and count == 0:
+            if len(buffer) < 24:
+                break
+            size, count = struct.unpack_from(">II", buffer, 16)
+            header_size = 24
+        if len(buffer) < header_size + size:
+            break
+        messages.append((command, dtype, count, p1, p2, buffer[:header_size],
+                         buffer[header_size: header_size + size]))
+        buffer = buffer[header_size + size:]
+    return messages, buffer
+
+
 class FakeServer:
     """A scripted CA server: UDP search on ``udp_port``, TCP on an ephemeral port.
 
@@ -143,18 +164,8 @@ class FakeServer:
                     return
                 if not chunk:
                     return
-                buffer += chunk
-                while len(buffer) >= 16:
-                    command, size, dtype, count, p1, p2 = HEADER.unpack_from(buffer, 0)
-                    header_size = 16
-                    if size == 0xFFFF and count == 0:
-                        size, count = struct.unpack_from(">II", buffer, 16)
-                        header_size = 24
-                    if len(buffer) < header_size + size:
-                        break
-                    header = buffer[:header_size]
-                    payload = buffer[header_size: header_size + size]
-                    buffer = buffer[header_size + size:]
+                messages, buffer = take_messages(buffer + chunk)
+                for command, dtype, count, p1, p2, header, payload in messages:
                     reply = self._answer(command, dtype, count, p1, p2, header, payload)
                     if reply is None:
                         return  # close the circuit

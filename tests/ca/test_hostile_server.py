@@ -36,6 +36,7 @@ from test_ca_fake_server import (
     WRITE_NOTIFY,
     FakeServer,
     message,
+    take_messages,
 )
 
 from caprobe import ca
@@ -111,17 +112,8 @@ class HostileServer(FakeServer):
                     continue
                 if not chunk:
                     return
-                buffer += chunk
-                while len(buffer) >= 16:
-                    command, size, dtype, count, p1, p2 = HEADER.unpack_from(buffer, 0)
-                    hsize = 16
-                    if size == 0xFFFF and count == 0:
-                        size, count = struct.unpack_from(">II", buffer, 16)
-                        hsize = 24
-                    if len(buffer) < hsize + size:
-                        break
-                    header, payload = buffer[:hsize], buffer[hsize: hsize + size]
-                    buffer = buffer[hsize + size:]
+                messages, buffer = take_messages(buffer + chunk)
+                for command, dtype, count, p1, p2, header, payload in messages:
                     if command == EVENT_ADD:
                         subids.append(p2)
                         next_post = time.monotonic()
