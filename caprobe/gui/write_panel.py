@@ -295,9 +295,9 @@ class WritePanel(QGroupBox):
             if self._native is None:
                 hint = ""
             elif self._native == ChannelType.STRING:
-                hint = f"Text, at most {MAX_STRING_BYTES} characters"
+                hint = f"Text, at most {MAX_STRING_BYTES} bytes in UTF-8"
             elif self._is_char_string():
-                hint = f"Text (char array), at most {self._count - 1} characters"
+                hint = f"Text (char array), at most {self._count - 1} bytes in UTF-8"
             else:
                 limits = self._ctrl_limits()
                 precision = getattr(self._ctrl, "precision", None)
