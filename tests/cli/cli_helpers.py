@@ -17,6 +17,27 @@ import servers
 
 BIN_DIR = Path(sys.executable).parent
 
+#: ``caprobe-get -d control`` of the 1.5 mm ai that both test IOCs serve (softioc ``ai``,
+#: caproto ``double``), after the name line: caget -d's layout.
+AI_CONTROL_DETAILS = [
+    "    Native data type: DBF_DOUBLE",
+    "    Request type:     DBR_CTRL_DOUBLE",
+    "    Element count:    1",
+    "    Value:            1.5",
+    "    Status:           NO_ALARM",
+    "    Severity:         NO_ALARM",
+    "    Units:            mm",
+    "    Precision:        3",
+    "    Lo disp limit:    -10",
+    "    Hi disp limit:    10",
+    "    Lo alarm limit:   -9",
+    "    Lo warn limit:    -5",
+    "    Hi warn limit:    5",
+    "    Hi alarm limit:   9",
+    "    Lo ctrl limit:    -10",
+    "    Hi ctrl limit:    10",
+]
+
 
 def tool_command(tool: str) -> list[str]:
     """The console script ``caprobe-<tool>`` next to this Python, else ``python -m``."""

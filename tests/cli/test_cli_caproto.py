@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from cli_helpers import run
+from cli_helpers import AI_CONTROL_DETAILS, run
 
 
 @pytest.fixture(scope="module")
@@ -38,24 +38,7 @@ def test_get_long_string(ioc):
 
 
 def test_get_control_metadata(ioc):
-    assert get(ioc, "-d", "control", ":double")[1:] == [
-        "    Native data type: DBF_DOUBLE",
-        "    Request type:     DBR_CTRL_DOUBLE",
-        "    Element count:    1",
-        "    Value:            1.5",
-        "    Status:           NO_ALARM",
-        "    Severity:         NO_ALARM",
-        "    Units:            mm",
-        "    Precision:        3",
-        "    Lo disp limit:    -10",
-        "    Hi disp limit:    10",
-        "    Lo alarm limit:   -9",
-        "    Lo warn limit:    -5",
-        "    Hi warn limit:    5",
-        "    Hi alarm limit:   9",
-        "    Lo ctrl limit:    -10",
-        "    Hi ctrl limit:    10",
-    ]
+    assert get(ioc, "-d", "control", ":double")[1:] == AI_CONTROL_DETAILS
     assert get(ioc, "-d", "CTRL_ENUM", ":enum")[4:] == [
         "    Value:            Off",
         "    Status:           NO_ALARM",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from cli_helpers import run
+from cli_helpers import AI_CONTROL_DETAILS, run
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}"
 
@@ -148,25 +148,7 @@ def test_char_array_as_string(ioc):
 def test_details_control_double(ioc):
     result = get(ioc, "-d", "control", ":ai")
     assert result.returncode == 0, result.stderr
-    assert lines(ioc, result.stdout) == [
-        "P:ai",
-        "    Native data type: DBF_DOUBLE",
-        "    Request type:     DBR_CTRL_DOUBLE",
-        "    Element count:    1",
-        "    Value:            1.5",
-        "    Status:           NO_ALARM",
-        "    Severity:         NO_ALARM",
-        "    Units:            mm",
-        "    Precision:        3",
-        "    Lo disp limit:    -10",
-        "    Hi disp limit:    10",
-        "    Lo alarm limit:   -9",
-        "    Lo warn limit:    -5",
-        "    Hi warn limit:    5",
-        "    Hi alarm limit:   9",
-        "    Lo ctrl limit:    -10",
-        "    Hi ctrl limit:    10",
-    ]
+    assert lines(ioc, result.stdout) == ["P:ai", *AI_CONTROL_DETAILS]
     # the same type by name and by number
     assert get(ioc, "-d", "DBR_CTRL_DOUBLE", ":ai").stdout == result.stdout
     assert get(ioc, "-d", "34", ":ai").stdout == result.stdout
