@@ -868,13 +868,16 @@ def format_details(response: Any, *, pv_name: str, native_type: int | None = Non
     return "\n".join(lines)
 
 
-def format_info(channel: Any, *, pv_name: str | None = None, state: str = "connected") -> str:
-    """cainfo's block for a ``caprobe.ca.ChannelInfo`` (no trailing newline)."""
+def format_info(channel: Any, *, pv_name: str | None = None, state: str = "connected",
+                host: str | None = None) -> str:
+    """cainfo's block for a ``caprobe.ca.ChannelInfo`` (no trailing newline); ``host``: the
+    server's host name to show instead of its address (cainfo shows the name)."""
     name = pv_name or channel.pv_name
     access = int(getattr(channel, "access", 0))
     read_ok = getattr(channel, "can_read", bool(access & 1))
     write_ok = getattr(channel, "can_write", bool(access & 2))
-    address = getattr(channel, "address", None) or f"{channel.host}:{channel.port}"
+    address = (f"{host}:{channel.port}" if host else
+               getattr(channel, "address", None) or f"{channel.host}:{channel.port}")
     native = channel.native_data_type
     return "\n".join([
         name,

@@ -13,6 +13,7 @@ Beyond caproto's API (documented in the module docstrings):
 
 * :class:`Channel`: one channel kept open for several calls (``info``, ``read``, ``write``),
   as caget/caput use it: one search and one circuit instead of one per call.
+* ``host_name(address)``: the server host's name by reverse DNS, as cainfo shows it.
 * ``info(pv_name, timeout=...)`` -> :class:`ChannelInfo` (host, port, access rights, native type
   and count, server protocol version), what ``cainfo`` prints.
 * Every response from ``read``/``write``/subscriptions carries ``.channel`` (a
@@ -30,6 +31,7 @@ from caprobe.ca.client import (
     Subscription,
     SubscriptionGroup,
     block,
+    host_name,
     info,
     interrupt,
     read,
@@ -72,6 +74,7 @@ __all__ = [
     "block",
     "interrupt",
     "info",
+    "host_name",
     "Channel",
     "Subscription",
     "SubscriptionGroup",

@@ -107,6 +107,36 @@ class ChannelInfo:
         return bool(self.access & AccessRights.WRITE)
 
 
+_host_names: dict[str, str] = {}
+_host_names_lock = threading.Lock()
+
+
+def host_name(address: str, timeout: float = 0.5) -> str:
+    """The name of a server's host for display, as libca's ``ca_host_name`` gives it to
+    cainfo (reverse DNS: ``127.0.0.1`` -> ``localhost``); the address itself when it has no
+    name or the lookup takes longer than ``timeout`` (it then goes on in the background and
+    later calls get its answer). Answers are kept for the life of the process."""
+    with _host_names_lock:
+        known = _host_names.get(address)
+    if known is not None:
+        return known
+    done = threading.Event()
+
+    def look_up() -> None:
+        try:
+            name = socket.gethostbyaddr(address)[0] or address
+        except (OSError, UnicodeError):
+            name = address
+        with _host_names_lock:
+            _host_names[address] = name
+        done.set()
+
+    threading.Thread(target=look_up, name="caprobe-host-name", daemon=True).start()
+    done.wait(timeout)
+    with _host_names_lock:
+        return _host_names.get(address, address)
+
+
 @dataclass(frozen=True)
 class ConnectionEvent:
     """Delivered to subscription callbacks when a channel (dis)connects.
@@ -778,7 +808,9 @@ class Channel:
         try:
             response = _read_on(ch, data_type, data_count, notify, force_int_enums)
         except ErrorResponseReceived as exc:
-            request = exc.response.original_request if exc.response is not None else None
+            # An ERROR about an earlier plain WRITE (a failed read carries a response without
+            # an original request).
+            request = getattr(exc.response, "original_request", None)
             if request is not None and request.command == msg.WRITE:
                 raise _write_failed(ch.pv_name, exc) from None
             raise

@@ -31,7 +31,7 @@ def info_one(pv_name: str, args: argparse.Namespace, timeout: float) -> bool:
         common.connect_timeout_text(pv_name), args.verbose)
     if channel is None:
         return False
-    common.print_line(fmt.format_info(channel, pv_name=pv_name))
+    common.print_line(fmt.format_info(channel, pv_name=pv_name, host=ca.host_name(channel.host)))
     return True
 
 

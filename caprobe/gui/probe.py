@@ -37,6 +37,7 @@ from caprobe.gui.workers import (
     History,
     fetch_control,
     fetch_field_text,
+    fetch_host_name,
 )
 from caprobe.gui.write_panel import WritePanel
 
@@ -132,6 +133,7 @@ class ProbeWidget(QWidget):
         self.ctrl: Any = None
         self.response: Any = None
         self.desc: str | None = None
+        self._host_names: dict[str, str] = {}  # server address -> name, looked up by a worker
         self.rtyp: str | None = None
         self.history = History()
         self.display_format = display.DisplayFormat.DEFAULT
@@ -359,7 +361,28 @@ class ProbeWidget(QWidget):
         self._set_state(Connection.CONNECTED)
         if first_time_or_back:
             self.refresh_metadata()
+        host = getattr(self.channel, "host", None)
+        if host is not None and host not in self._host_names:
+            self._host_names[host] = host  # until the name arrives; looked up once
+            self._runner.submit(lambda: fetch_host_name(host), self._host_named,
+                                lambda exc: None)
         self._refresh_channel()
+
+    def _host_named(self, result: tuple[str, str]) -> None:
+        if self._closed:
+            return
+        address, name = result
+        self._host_names[address] = name
+        self._refresh_channel()
+        self.stateChanged.emit()  # the tab's tooltip names the server too
+
+    def server_text(self) -> str:
+        """'ioc-host:5064 (10.0.1.5)', or '10.0.1.5:5064' while (or if) it has no name."""
+        ch = self.channel
+        if ch is None:
+            return "?"
+        name = self._host_names.get(ch.host, ch.host)
+        return ch.address if name == ch.host else f"{name}:{ch.port} ({ch.host})"
 
     def refresh_metadata(self) -> None:
         """Read DBR_CTRL (units, limits, enum states) and the record's DESC and RTYP; all on
@@ -447,8 +470,7 @@ class ProbeWidget(QWidget):
         if self.state is Connection.SEARCHING:
             return f"Searching… ({elapsed:.0f} s)"
         if self.state is Connection.CONNECTED:
-            where = self.channel.address if self.channel is not None else "?"
-            return f"Connected to {where}"
+            return f"Connected to {self.server_text()}"
         if self.state is Connection.NOT_FOUND:
             return (f"Not found after {time.time() - self.history.start:.0f} s — still "
                     "searching (check the name and EPICS_CA_ADDR_LIST)")
@@ -473,7 +495,7 @@ class ProbeWidget(QWidget):
                           self.count_label):
                 label.setText("—")
         else:
-            self.host_label.setText(ch.address)
+            self.host_label.setText(self.server_text())
             access = ("read, write" if ch.can_write and ch.can_read else
                       "read only" if ch.can_read else
                       "write only" if ch.can_write else "no access")

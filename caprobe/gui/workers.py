@@ -380,6 +380,11 @@ def fetch_control(pv_name: str, timeout: float = READ_TIMEOUT) -> Any:
     return ca.read(pv_name, data_type="control", timeout=timeout)
 
 
+def fetch_host_name(address: str) -> tuple[str, str]:
+    """(address, the host's name by reverse DNS, or the address); at most about a second."""
+    return address, ca.host_name(address, timeout=1.0)
+
+
 def fetch_field_text(pv_name: str, field_name: str, timeout: float = 1.0) -> str:
     """A record field such as DESC or RTYP as text."""
     response = ca.read(record_field(pv_name, field_name), data_type=ca.ChannelType.STRING,

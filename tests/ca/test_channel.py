@@ -119,3 +119,14 @@ def test_write_without_access_is_refused_before_sending(softioc_env, sent_writes
         with pytest.raises(WriteFailed):
             ch.write(1.0)
     assert sent_writes == []
+
+
+def test_a_read_the_server_fails_raises_error_response_and_the_channel_stays_usable(
+        softioc_env):
+    # "hello" has no DOUBLE form: rsrv answers READ_NOTIFY with a failure status.
+    with channel(softioc_env, "str") as ch:
+        with pytest.raises(ca.ErrorResponseReceived) as info:
+            ch.read(data_type=ca.ChannelType.DOUBLE)
+        assert not isinstance(info.value, WriteFailed)
+        assert softioc_env.pv("str") in str(info.value)
+        assert ch.read().data == [b"hello"]

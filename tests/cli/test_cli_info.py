@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from cli_helpers import run
 
 
@@ -10,7 +12,8 @@ def test_info_blocks(softioc_server):
     result = run("info", ioc.pv("ai"), ioc.pv("ro"), ioc.pv("wf_char"), server=ioc)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    address = f"127.0.0.1:{ioc.tcp_port or ioc.port}"
+    # cainfo shows the server's host name (reverse DNS), as libca's ca_host_name does
+    address = f"{socket.gethostbyaddr('127.0.0.1')[0]}:{ioc.tcp_port or ioc.port}"
     block = [
         "{name}",
         "    State:            connected",

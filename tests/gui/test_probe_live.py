@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import numpy as np
@@ -63,8 +64,12 @@ def test_connect_by_typing_name_and_enter(qtbot, make_window, softioc_env):
     wait_ready(qtbot, probe)
     assert probe.state is Connection.CONNECTED
     assert probe.value_label.text() == "1.500 mm"
-    assert f"127.0.0.1:{softioc_env.port}" in probe.connection_label.text()
-    assert probe.host_label.text() == f"127.0.0.1:{softioc_env.port}"
+    # The server by name, as cainfo shows it, and by address (reverse DNS on a worker).
+    host = socket.gethostbyaddr("127.0.0.1")[0]
+    server = (f"127.0.0.1:{softioc_env.port}" if host == "127.0.0.1" else
+              f"{host}:{softioc_env.port} (127.0.0.1)")
+    qtbot.waitUntil(lambda: probe.host_label.text() == server, timeout=WAIT_MS)
+    assert f"Connected to {server}" in probe.connection_label.text()
     assert probe.type_label.text() == "DBR_DOUBLE"
     assert probe.count_label.text() == "1"
     assert probe.access_label.text() == "read, write"
@@ -75,7 +80,7 @@ def test_connect_by_typing_name_and_enter(qtbot, make_window, softioc_env):
     assert name in window.recent.names()
     assert window.pv_entry.text() == ""
     # The state is visible on the tab too (icon + tooltip) and in the title.
-    assert "Connected to 127.0.0.1" in window.tabs.tabToolTip(0)
+    assert f"Connected to {server}" in window.tabs.tabToolTip(0)
     assert not window.tabs.tabIcon(0).isNull()
     assert window.windowTitle().startswith(name)
 

@@ -1,0 +1,230 @@
+"""caprobe-get/put/monitor/info next to EPICS base's own caget/caput/camonitor/cainfo, line by line.
+
+Runs only where EPICS base's tools exist: on PATH, or in the directory named by
+``CAPROBE_EPICS_TOOLS``. No pip package ships them, so CI skips this module. To run it, build
+them from EPICS base's modules/ca/src/tools against the libca in the test venv, e.g.
+``gcc -O2 -I$E/include -o bin/caget caget.c tool_lib.c -L$E/lib -lca -lCom -Wl,-rpath,$E/lib``
+with ``E=.venv/lib/python3.11/site-packages/epicscorelibs`` (likewise caput, camonitor,
+cainfo), then ``CAPROBE_EPICS_TOOLS=bin .venv/bin/python -m pytest tests/cli/test_against_epics_tools.py``. Both tools talk to
+the same soft IOC with the same environment (TZ=UTC), so every line must be identical except
+where the README names a deliberate difference (per-PV errors on stderr, ``caprobe-put -c``
+that times out). Timestamps of PVs that are not processed between the two runs match too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import servers
+from cli_helpers import run, tool_env
+
+
+def _epics_tools_dir() -> Path | None:
+    configured = os.environ.get("CAPROBE_EPICS_TOOLS")
+    if configured:
+        return Path(configured)
+    found = shutil.which("caget")
+    return Path(found).parent if found else None
+
+
+EPICS_TOOLS = _epics_tools_dir()
+pytestmark = pytest.mark.skipif(
+    EPICS_TOOLS is None or not (EPICS_TOOLS / "caget").exists(),
+    reason="EPICS base's caget is not available (PATH or CAPROBE_EPICS_TOOLS)")
+
+#: Every PV of the test IOC whose value and timestamp stay put while the tests run
+#: (``counter`` counts; ``wf_big`` is read with -# only).
+STATIC_PVS = ["ai", "ai.PREC", "ao", "long", "bo", "mbbo", "str", "lso", "lso_long", "lso.VAL$",
+              "wf_double", "wf_float", "wf_char", "wf_long", "wf_short", "wf_empty", "ro",
+              "short", "float", "gate", "gated", "disabled", "slow", "ai.DESC", "mbbo.ZRST",
+              "ai.SCAN", "ai.HOPR", "wf_char.NORD"]
+
+
+@pytest.fixture(scope="module")
+def ioc(private_ioc: servers.Server) -> servers.Server:
+    return private_ioc
+
+
+def epics(tool: str, *args: str, server: servers.Server, timeout: float = 60
+          ) -> subprocess.CompletedProcess[str]:
+    assert EPICS_TOOLS is not None
+    return subprocess.run([str(EPICS_TOOLS / tool), *args], env=tool_env(server),
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def both(tool: str, *args: str, server: servers.Server
+         ) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """(EPICS base's tool, caprobe's) run with the same arguments."""
+    ours = {"caget": "get", "caput": "put", "camonitor": "monitor", "cainfo": "info"}[tool]
+    return epics(tool, *args, server=server), run(ours, *args, server=server)
+
+
+def pvs(server: servers.Server, names: list[str] | None = None) -> list[str]:
+    return [server.pv(name) for name in (STATIC_PVS if names is None else names)]
+
+
+# ---------------------------------------------------------------------------------------------
+# caget
+
+GET_OPTIONS = [
+    [], ["-t"], ["-a"], ["-n"], ["-S"], ["-#", "3"], ["-#", "1"], ["-c"], ["-c", "-#", "2"],
+    ["-e", "3"], ["-e", "0"], ["-f", "2"], ["-f", "0"], ["-g", "4"], ["-s"], ["-s", "-a"],
+    ["-lx"], ["-lo"], ["-lb"], ["-0x"], ["-0o"], ["-0b"], ["-F", ","], ["-a", "-F", "|"],
+    ["-t", "-S"], ["-n", "-a"], ["-t", "-n", "-0x"], ["-S", "-a"], ["-w", "3"], ["-p", "20"],
+]
+
+
+@pytest.mark.parametrize("options", GET_OPTIONS, ids=lambda o: " ".join(o) or "default")
+def test_caget_lines_match(ioc, options):
+    theirs, ours = both("caget", *options, *pvs(ioc), server=ioc)
+    assert theirs.returncode == 0, theirs.stderr
+    assert ours.stdout.splitlines() == theirs.stdout.splitlines()
+    assert ours.returncode == theirs.returncode
+
+
+#: PVs whose text has no number form: the IOC fails a numeric read of them (caget then prints
+#: a CA exception and zeros, caprobe one error line: compared separately).
+TEXT_PVS = ["str", "lso", "lso_long", "ai.DESC", "mbbo.ZRST"]
+DBR_NUMBERS = [str(n) for n in range(35)] + ["37", "38"]
+STRING_TYPES = {"0", "7", "14", "21", "28", "37", "38"}
+
+
+@pytest.mark.parametrize("dbr_type", DBR_NUMBERS + ["DBR_CTRL_DOUBLE", "STS_ENUM", "TIME_STRING"])
+def test_caget_details_match(ioc, dbr_type):
+    # (The classes native/status/time/graphic/control are caprobe's addition; caget has none.)
+    names = [n for n in STATIC_PVS if dbr_type in STRING_TYPES or n not in TEXT_PVS]
+    theirs, ours = both("caget", "-d", dbr_type, *pvs(ioc, names), server=ioc)
+    assert ours.stdout.splitlines() == theirs.stdout.splitlines()
+    assert ours.returncode == theirs.returncode
+
+
+def test_caget_details_of_a_failed_conversion(ioc):
+    theirs, ours = both("caget", "-d", "DBR_DOUBLE", ioc.pv("str"), server=ioc)
+    assert "Channel read request failed" in theirs.stderr
+    assert ours.stdout == ""
+    assert ours.stderr.strip().endswith("read failed: Channel read request failed (ECA_GETFAIL)")
+    assert ours.returncode == 1
+
+
+def test_caget_big_array_head_matches(ioc):
+    for options in (["-#", "5"], ["-#", "5", "-t"], ["-#", "5", "-e", "2"]):
+        theirs, ours = both("caget", *options, ioc.pv("wf_big"), ioc.pv("wf_300k"), server=ioc)
+        assert ours.stdout.splitlines() == theirs.stdout.splitlines(), options
+
+
+def test_caget_missing_pv(ioc):
+    # Deliberate difference: caget gives up on all PVs when one is not found ("some PV(s) not
+    # found", no values); caprobe-get prints every PV it could read and names the missing one.
+    names = [ioc.pv("ai"), "no:such:pv", ioc.pv("long")]
+    theirs, ours = both("caget", "-w", "0.3", *names, server=ioc)
+    assert theirs.stderr == "Channel connect timed out: some PV(s) not found.\n"
+    assert theirs.stdout == ""
+    assert ours.returncode == theirs.returncode == 1
+    assert ours.stdout.splitlines() == epics("caget", names[0], names[2],
+                                             server=ioc).stdout.splitlines()
+    assert ours.stderr == "Channel connect timed out: 'no:such:pv' not found.\n"
+    single = epics("caget", "-w", "0.3", "no:such:pv", server=ioc)
+    assert single.stderr == ours.stderr  # one PV: the same line as caget
+
+
+# ---------------------------------------------------------------------------------------------
+# caput: each write done by caput, undone, then done by caprobe-put
+
+PUT_CASES = [
+    ("ao", [], ["12.5"]),
+    ("ao", ["-t"], ["-3"]),
+    ("long", [], ["-77"]),
+    ("long", [], ["0x10"]),
+    ("mbbo", [], ["Four"]),
+    ("mbbo", [], ["3"]),
+    ("mbbo", ["-n"], ["5"]),
+    ("mbbo", ["-s"], ["Two"]),
+    ("bo", [], ["On"]),
+    ("str", [], ["hello", "world"]),
+    ("str", [], ["tab\\there"]),
+    ("wf_double", ["-a"], ["3", "1", "2.5", "3"]),
+    ("wf_long", ["-a"], ["2", "-1", "7"]),
+    ("wf_char", ["-S"], ["some text"]),
+    ("lso.VAL$", ["-S"], ["a long string that is longer than forty characters, really"]),
+    ("slow", ["-c", "-w", "5"], ["2"]),
+    ("short", [], ["-5"]),
+]
+
+
+def _undo_arguments(server: servers.Server, suffix: str) -> tuple[list[str], list[str]]:
+    """caput (options, values) that put the PV back as it is now."""
+    name = server.pv(suffix)
+    if suffix in ("wf_char", "lso.VAL$"):
+        text = epics("caget", "-t", "-S", name, server=server).stdout.rstrip("\n")
+        return ["-S"], [text]
+    words = epics("caget", "-t", "-n", name, server=server).stdout.split()
+    if suffix.startswith("wf_"):
+        return ["-a"], words
+    return (["-n"] if suffix in ("mbbo", "bo") else []), words
+
+
+@pytest.mark.parametrize(("suffix", "options", "values"), PUT_CASES,
+                         ids=lambda v: v if isinstance(v, str) else " ".join(v))
+def test_caput_lines_match(ioc, suffix, options, values):
+    undo_options, undo_values = _undo_arguments(ioc, suffix)
+    name = ioc.pv(suffix)
+    theirs = epics("caput", *options, name, *values, server=ioc)
+    epics("caput", "-t", *undo_options, name, *undo_values, server=ioc)
+    ours = run("put", *options, name, *values, server=ioc)
+    epics("caput", "-t", *undo_options, name, *undo_values, server=ioc)
+    assert ours.stdout.splitlines() == theirs.stdout.splitlines(), (theirs.stderr, ours.stderr)
+    assert ours.returncode == theirs.returncode
+
+
+# ---------------------------------------------------------------------------------------------
+# cainfo
+
+
+def test_cainfo_lines_match(ioc):
+    names = pvs(ioc, ["ai", "mbbo", "str", "wf_double", "ro", "lso.VAL$"])
+    theirs, ours = both("cainfo", *names, server=ioc)
+    assert ours.stdout.splitlines() == theirs.stdout.splitlines()
+    assert ours.returncode == theirs.returncode
+
+
+# ---------------------------------------------------------------------------------------------
+# camonitor: the first update of static PVs (it never exits by itself: stopped after them)
+
+MONITOR_OPTIONS = [[], ["-t", "s"], ["-t", "n"], ["-n"], ["-S"], ["-#", "2"], ["-e", "2"],
+                   ["-0x"], ["-F", ","], ["-m", "a"]]
+
+
+def _first_lines(command: list[str], server: servers.Server, count: int) -> list[str]:
+    process = subprocess.Popen(command, env=tool_env(server), stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    lines = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if len(lines) == count:
+                break
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    return sorted(lines)  # channels connect in any order
+
+
+@pytest.mark.parametrize("options", MONITOR_OPTIONS, ids=lambda o: " ".join(o) or "default")
+def test_camonitor_first_lines_match(ioc, options):
+    from cli_helpers import tool_command
+
+    names = pvs(ioc, ["ai", "mbbo", "str", "wf_double", "wf_char", "long"])
+    assert EPICS_TOOLS is not None
+    theirs = _first_lines([str(EPICS_TOOLS / "camonitor"), *options, *names], ioc, len(names))
+    ours = _first_lines([*tool_command("monitor"), *options, *names], ioc, len(names))
+    # 'relative'/'incremental' time keys depend on when each tool started: mask the clock.
+    if any(o in ("-t",) for o in options):
+        theirs = [re.sub(r"\d+:\d\d:\d\d\.\d+", "T", line) for line in theirs]
+        ours = [re.sub(r"\d+:\d\d:\d\d\.\d+", "T", line) for line in ours]
+    assert ours == theirs
