@@ -245,3 +245,39 @@ def test_camonitor_first_lines_match(ioc, options):
         theirs = [re.sub(r"\d+:\d\d:\d\d\.\d+", "T", line) for line in theirs]
         ours = [re.sub(r"\d+:\d\d:\d\d\.\d+", "T", line) for line in ours]
     assert ours == theirs
+
+
+def test_camonitor_disconnect_and_reconnect_lines_match(ioc_factory):
+    from cli_helpers import LineReader, tool_command
+
+    assert EPICS_TOOLS is not None
+    server = ioc_factory.softioc(ramps=())
+    names = [server.pv("ai"), server.pv("wf_short")]
+    commands = {"camonitor": [str(EPICS_TOOLS / "camonitor"), *names],
+                "caprobe-monitor": [*tool_command("monitor"), *names]}
+    processes = {tool: subprocess.Popen(command, env=tool_env(server), stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, text=True)
+                 for tool, command in commands.items()}
+    readers = {tool: LineReader(process) for tool, process in processes.items()}
+    try:
+        def next_lines(count: int, marker: str = "") -> dict[str, list[str]]:
+            got: dict[str, list[str]] = {}
+            for tool, reader in readers.items():
+                lines = [reader.wait_for(lambda line: marker in line) for _ in range(count)]
+                got[tool] = sorted(re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", "<stamp>",
+                                          line) for line in lines)
+            return got
+
+        first = next_lines(2)
+        assert first["caprobe-monitor"] == first["camonitor"]
+        server.kill()
+        lost = next_lines(2, "***")
+        assert lost["caprobe-monitor"] == lost["camonitor"]
+        assert all(line.endswith("<stamp> *** disconnected") for line in lost["camonitor"])
+        server.restart(same_port=True)
+        back = next_lines(2)
+        assert back["caprobe-monitor"] == back["camonitor"] == first["camonitor"]
+    finally:
+        for process in processes.values():
+            process.kill()
+            process.wait(timeout=10)
