@@ -3,7 +3,8 @@
 Fixtures
 - ``softioc_server`` (session): EPICS base rsrv IOC with tests/ioc/test.db (``SOFTIOC_PVS``).
 - ``caproto_server`` (session): caproto IOC tests/ioc/caproto_ioc.py (``CAPROTO_PVS``).
-- ``softioc_env`` / ``caproto_env`` (function): the session server, with its client env
+- ``pcaspy_server`` (session): pcaspy (PCAS) server tests/ioc/pcaspy_ioc.py (``PCASPY_PVS``).
+- ``softioc_env`` / ``caproto_env`` / ``pcaspy_env`` (function): the session server, with its client env
   applied to os.environ for the test (monkeypatch), so in-process CA calls find it.
 - ``ca_env`` (function): ``ca_env(server)`` applies any server's env; returns the server.
 - ``ioc_factory`` (function): private servers a test may kill/stop/restart; all killed after.
@@ -104,6 +105,16 @@ def caproto_server() -> Iterator[servers.Server]:
         server.close()
 
 
+@pytest.fixture(scope="session")
+def pcaspy_server() -> Iterator[servers.Server]:
+    """Session-wide pcaspy server (tests/ioc/pcaspy_ioc.py), EPICS base's PCAS library."""
+    server = servers.start_pcaspy_ioc()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 @pytest.fixture
 def ca_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[servers.Server], servers.Server]:
     """``ca_env(server)``: point this test's CA client environment at ``server``."""
@@ -136,6 +147,13 @@ def caproto_env(caproto_server: servers.Server,
                 ca_env: Callable[[servers.Server], servers.Server]) -> servers.Server:
     """The session caproto IOC (running), with its env in os.environ for this test."""
     return ca_env(_revived(caproto_server))
+
+
+@pytest.fixture
+def pcaspy_env(pcaspy_server: servers.Server,
+               ca_env: Callable[[servers.Server], servers.Server]) -> servers.Server:
+    """The session pcaspy server (running), with its env in os.environ for this test."""
+    return ca_env(_revived(pcaspy_server))
 
 
 class IocFactory:

@@ -88,6 +88,22 @@ CAPROTO_PVS: dict[str, tuple[str, int]] = {
     "counter": ("LONG", 1),         # +1 every 0.1 s, read_only=True
 }
 
+# Suffixes of the PVs in tests/ioc/pcaspy_ioc.py (PCAS, EPICS base's portable server library)
+# and their native CA type and count.
+PCASPY_PVS: dict[str, tuple[str, int]] = {
+    "double": ("DOUBLE", 1),        # 1.5 mm, precision 3, same limits as softioc ai
+    "long": ("LONG", 1),            # 42 cts
+    "short": ("SHORT", 1),          # 7
+    "enum": ("ENUM", 1),            # Off/On/Fault (Fault is MAJOR)
+    "string": ("STRING", 1),        # "hello"
+    "char_array": ("CHAR", 256),    # "hello world"
+    "double_array": ("DOUBLE", 10),  # [0.5, 1.5, 2.5, 3.5, 4.5, 0, ...]
+    "long_array": ("LONG", 10),     # [1, -2, 3, 2**31-1, -2**31, 0, ...]
+    "rejects": ("DOUBLE", 1),       # 2.5; the driver refuses every write
+    "slow": ("DOUBLE", 1),          # put-callback completes 0.5 s after the write
+    "counter": ("LONG", 1),         # +1 every 10 ms
+}
+
 _PORT_RANGE = (20000, 32000)  # below Linux's ephemeral range (32768-60999)
 _FORBIDDEN_PORTS = {5064, 5065}
 _PORT_LOCK_DIR = Path(tempfile.gettempdir()) / "caprobe-test-ports"
@@ -657,6 +673,18 @@ def start_caproto_ioc(prefix: str | None = None, port: int | None = None, *,
                "--interfaces", LOCALHOST, "--list-pvs"]
     lock, port = _claim_port(port)
     return _launch(Server("caproto", command, prefix=prefix, probe_pv=prefix + "double",
+                          port_lock=lock, port=port, extra_env=extra_env,
+                          start_timeout=timeout))
+
+
+def start_pcaspy_ioc(prefix: str | None = None, port: int | None = None, *,
+                     extra_env: Mapping[str, str] | None = None,
+                     timeout: float = DEFAULT_START_TIMEOUT) -> Server:
+    """Start tests/ioc/pcaspy_ioc.py (PVs in ``PCASPY_PVS``); wait until ready."""
+    prefix = random_prefix() if prefix is None else prefix
+    command = [sys.executable, str(IOC_DIR / "pcaspy_ioc.py"), "--prefix", prefix]
+    lock, port = _claim_port(port)
+    return _launch(Server("pcaspy", command, prefix=prefix, probe_pv=prefix + "double",
                           port_lock=lock, port=port, extra_env=extra_env,
                           start_timeout=timeout))
 

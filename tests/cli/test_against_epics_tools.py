@@ -281,3 +281,30 @@ def test_camonitor_disconnect_and_reconnect_lines_match(ioc_factory):
         for process in processes.values():
             process.kill()
             process.wait(timeout=10)
+
+
+# ---------------------------------------------------------------------------------------------
+# The same comparisons against pcaspy (PCAS), the other C++ server
+
+PCASPY_STATIC = [name for name in servers.PCASPY_PVS if name not in ("counter", "slow")]
+
+
+@pytest.mark.parametrize("options", GET_OPTIONS[:24], ids=lambda o: " ".join(o) or "default")
+def test_caget_lines_match_on_pcaspy(pcaspy_server, options):
+    theirs, ours = both("caget", *options, *pvs(pcaspy_server, PCASPY_STATIC),
+                        server=pcaspy_server)
+    assert theirs.returncode == 0, theirs.stderr
+    assert ours.stdout.splitlines() == theirs.stdout.splitlines()
+
+
+@pytest.mark.parametrize("dbr_type", DBR_NUMBERS)
+def test_caget_details_match_on_pcaspy(pcaspy_server, dbr_type):
+    names = [n for n in PCASPY_STATIC if n != "string" or dbr_type in STRING_TYPES]
+    if dbr_type in ("37", "38"):  # PCAS refuses STSACK_STRING, and CLASS_NAME of arrays
+        names = [n for n in names if servers.PCASPY_PVS[n][1] == 1 and dbr_type == "38"]
+    if not names:
+        pytest.skip("PCAS serves this type for none of the PVs")
+    theirs, ours = both("caget", "-d", dbr_type, *pvs(pcaspy_server, names),
+                        server=pcaspy_server)
+    assert ours.stdout.splitlines() == theirs.stdout.splitlines()
+    assert ours.returncode == theirs.returncode
