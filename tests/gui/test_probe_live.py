@@ -343,6 +343,35 @@ def test_caproto_ioc_fields(qtbot, make_window, caproto_env):
     assert arr.show_all_button.isVisibleTo(arr)
 
 
+def test_pcaspy_server_fields_write_and_alarm(qtbot, make_window, pcaspy_env):
+    # PCAS (pcaspy): metadata, an enum with a MAJOR state, a write refused by its driver.
+    window = make_window()
+    probe = open_by_typing(qtbot, window, pcaspy_env.pv("double"))
+    wait_ready(qtbot, probe)
+    assert probe.value_label.text() == "1.500 mm"
+    assert probe.alarm_limits_label.text() == "-9.000 .. 9.000 mm"
+    enum_probe = window.open_pv(pcaspy_env.pv("enum"))
+    wait_ready(qtbot, enum_probe)
+    combo = enum_probe.write_panel.enum_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == ["Off", "On", "Fault"]
+    try:
+        combo.setCurrentIndex(2)
+        combo.activated.emit(2)
+        qtbot.keyClick(combo, Qt.Key_Return)
+        assert wait_write_done(qtbot, enum_probe).startswith("IOC now holds: Fault")
+        qtbot.waitUntil(lambda: enum_probe.alarm_badge.text() == "MAJOR - STATE",
+                        timeout=WAIT_MS)
+    finally:
+        ca.write(pcaspy_env.pv("enum"), 0, notify=True, timeout=2.0)
+    refused = window.open_pv(pcaspy_env.pv("rejects"))
+    wait_ready(qtbot, refused)
+    enter_value(qtbot, refused, "99")
+    wait_write_done(qtbot, refused)
+    # pcaspy's driver can only refuse with an alarm: the value stays, the alarm says WRITE.
+    qtbot.waitUntil(lambda: refused.alarm_badge.text() == "INVALID - WRITE", timeout=WAIT_MS)
+    assert ca.read(pcaspy_env.pv("rejects"), timeout=2.0).data.tolist() == [2.5]
+
+
 def test_monitor_updates_live_and_history_counts(qtbot, make_window, softioc_env):
     window = make_window()
     probe = window.open_pv(softioc_env.pv("counter"))

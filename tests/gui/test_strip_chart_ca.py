@@ -49,6 +49,14 @@ def test_added_pv_receives_samples_and_curve_grows(softioc_env, make_panel, qtbo
     qtbot.waitUntil(lambda: panel._traces[pv].precision is not None, timeout=5000)  # DBR_CTRL
 
 
+def test_pcaspy_counter_at_100_hz_arrives_complete(pcaspy_env, make_panel, qtbot) -> None:
+    panel = make_panel()
+    pv = pcaspy_env.pv("counter")  # PCAS (pcaspy), +1 every 10 ms
+    panel.add_pv(pv)
+    qtbot.waitUntil(lambda: n_samples(panel, pv) >= 200, timeout=10000)
+    assert np.all(np.diff(panel.traces()[pv].values) == 1)
+
+
 def test_remove_and_add_while_running_keeps_other_traces(softioc_env, make_panel, qtbot) -> None:
     panel = make_panel()
     counter, ai = softioc_env.pv("counter"), softioc_env.pv("ai")
