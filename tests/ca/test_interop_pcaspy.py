@@ -13,10 +13,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import ca_helpers
 import numpy as np
 import pytest
 import servers
-from ca_helpers import TIMEOUT
+from ca_helpers import TIMEOUT, read, write
 
 from caprobe import ca
 from caprobe.ca import ChannelType, ErrorResponseReceived, WriteNotifyResponse
@@ -30,22 +31,9 @@ def pcas(pcaspy_env: servers.Server) -> servers.Server:
     return pcaspy_env
 
 
-def read(server: servers.Server, suffix: str, **kwargs: Any) -> Any:
-    kwargs.setdefault("timeout", TIMEOUT)
-    return ca.read(server.pv(suffix), repeater=False, **kwargs)
-
-
-def write(server: servers.Server, suffix: str, data: Any, **kwargs: Any) -> Any:
-    kwargs.setdefault("timeout", TIMEOUT)
-    return ca.write(server.pv(suffix), data, repeater=False, **kwargs)
-
-
 @pytest.fixture
 def restore(pcas: servers.Server) -> Iterator[Any]:
-    pending: list[tuple[str, Any]] = []
-    yield lambda suffix, value: pending.append((suffix, value))
-    for suffix, value in reversed(pending):
-        write(pcas, suffix, value, notify=True)
+    yield from ca_helpers.restorer(pcas)
 
 
 # ---------------------------------------------------------------------------------------------
