@@ -495,7 +495,10 @@ class ProbeWidget(QWidget):
                           self.count_label):
                 label.setText("—")
         else:
-            self.host_label.setText(self.server_text())
+            # cainfo's form (the name); the address is in the connection line and tooltip
+            name = self._host_names.get(ch.host, ch.host)
+            self.host_label.setText(f"{name}:{ch.port}")
+            self.host_label.setToolTip(f"{self.server_text()}")
             access = ("read, write" if ch.can_write and ch.can_read else
                       "read only" if ch.can_read else
                       "write only" if ch.can_write else "no access")
