@@ -306,3 +306,18 @@ def test_caget_details_match_on_pcaspy(pcaspy_server, dbr_type):
                         server=pcaspy_server)
     assert ours.stdout.splitlines() == theirs.stdout.splitlines()
     assert ours.returncode == theirs.returncode
+
+
+@pytest.mark.parametrize(("suffix", "value"), [
+    ("short", "70000"), ("ai", "abc"), ("str", "0123456789012345678901234567890123456789x")])
+def test_values_caput_lets_through_are_refused_by_caprobe_put(ioc, suffix, value):
+    # Deliberate difference: caput exits 0 although the IOC refused the value (a CA exception
+    # dump between Old and New) or cut the string to 39 characters; caprobe-put checks first.
+    before = epics("caget", "-t", ioc.pv(suffix), server=ioc).stdout
+    try:
+        theirs, ours = both("caput", ioc.pv(suffix), value, server=ioc)
+        assert theirs.returncode == 0
+        assert ours.returncode == 1 and ours.stdout == ""
+        assert ours.stderr.strip().endswith("nothing was written")
+    finally:
+        epics("caput", "-t", ioc.pv(suffix), before.strip(), server=ioc)
