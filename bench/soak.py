@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> dict:
             hist = window.monitor.history(name)
             probe_first[name] = (hist.updates if hist else 0, hist.maximum if hist else None)
 
+        machine = machine_info()  # now: the commit whose code is running, not the one at the end
         if args.tracemalloc:
             tracemalloc.start(args.tracemalloc)
         snapshots: list[tuple[float, tracemalloc.Snapshot]] = []
@@ -218,7 +219,7 @@ def run(args: argparse.Namespace) -> dict:
     half = [r for r in rows if r["t_s"] >= rows[-1]["t_s"] / 2] or rows
     total_posted = sum(p["posted"] for p in per_pv) or sum(p["probe_posted"] for p in per_pv)
     return {
-        "machine": machine_info(),
+        "machine": machine,
         "pvs": args.pvs,
         "minutes": round(elapsed / 60, 2),
         "window_s": args.window,
