@@ -326,15 +326,23 @@ def test_put_completion_waits_and_reports(qtbot, make_window, softioc_env):
         ca.write(name, 0, timeout=2.0)
 
 
-def test_caproto_ioc_fields(qtbot, make_window, caproto_env):
-    window = make_window()
-    probe = open_by_typing(qtbot, window, caproto_env.pv("double"))
+def open_double_and_enum(qtbot, window, server):
+    """Both other servers serve a 1.5 mm 'double' (softioc ai's limits) and an Off/On/Fault
+    'enum': open them, check the double's fields, return the enum's probe."""
+    probe = open_by_typing(qtbot, window, server.pv("double"))
     wait_ready(qtbot, probe)
     assert probe.value_label.text() == "1.500 mm"
     assert probe.alarm_limits_label.text() == "-9.000 .. 9.000 mm"
-    enum_probe = window.open_pv(caproto_env.pv("enum"))
+    enum_probe = window.open_pv(server.pv("enum"))
     wait_ready(qtbot, enum_probe)
-    assert enum_probe.write_panel.enum_combo.count() == 3
+    combo = enum_probe.write_panel.enum_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == ["Off", "On", "Fault"]
+    return enum_probe
+
+
+def test_caproto_ioc_fields(qtbot, make_window, caproto_env):
+    window = make_window()
+    open_double_and_enum(qtbot, window, caproto_env)
     text_probe = window.open_pv(caproto_env.pv("long_string"))
     wait_ready(qtbot, text_probe)
     assert text_probe.value_label.text().startswith("This long string is longer")
@@ -347,14 +355,8 @@ def test_caproto_ioc_fields(qtbot, make_window, caproto_env):
 def test_pcaspy_server_fields_write_and_alarm(qtbot, make_window, pcaspy_env):
     # PCAS (pcaspy): metadata, an enum with a MAJOR state, a write refused by its driver.
     window = make_window()
-    probe = open_by_typing(qtbot, window, pcaspy_env.pv("double"))
-    wait_ready(qtbot, probe)
-    assert probe.value_label.text() == "1.500 mm"
-    assert probe.alarm_limits_label.text() == "-9.000 .. 9.000 mm"
-    enum_probe = window.open_pv(pcaspy_env.pv("enum"))
-    wait_ready(qtbot, enum_probe)
+    enum_probe = open_double_and_enum(qtbot, window, pcaspy_env)
     combo = enum_probe.write_panel.enum_combo
-    assert [combo.itemText(i) for i in range(combo.count())] == ["Off", "On", "Fault"]
     try:
         combo.setCurrentIndex(2)
         combo.activated.emit(2)
