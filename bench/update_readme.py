@@ -29,7 +29,7 @@ def section(name: str) -> str:
 
 def main() -> int:
     text = README.read_text()
-    for name in ("bench_client", "bench_monitor"):
+    for name in ("bench_client", "bench_monitor", "bench_cli"):
         pattern = re.compile(rf"(<!-- results:{name} -->\n).*?(<!-- /results:{name} -->)",
                              re.DOTALL)
         if not pattern.search(text):
