@@ -18,6 +18,15 @@ from caprobe import format as fmt
 from caprobe.snapshot.model import TYPE_NAMES, SavedPV, Snapshot, now_ns
 
 
+def context_for(timeout: float = 1.0, priority: int = 0) -> Any:
+    """A ``ca.Context`` (the many-PV engine: shared circuits, batched search)."""
+    if hasattr(ca, "Context"):
+        return ca.Context(timeout=timeout, priority=priority)
+    from caprobe.snapshot._many_fallback import Context  # until the engine is on main
+
+    return Context(timeout=timeout, priority=priority)
+
+
 @dataclass
 class LivePV:
     """A PV as read now: its value as a SavedPV, plus what a restore needs to know."""
@@ -125,7 +134,7 @@ def take(names: Sequence[str], *, timeout: float = 2.0, priority: int = 0,
     """Read all ``names`` at once and return the snapshot (and the live details)."""
     started = now_ns()
     if context is None:
-        with ca.Context(timeout=timeout, priority=priority) as own:
+        with context_for(timeout, priority) as own:
             live = read_live(names, own)
     else:
         live = read_live(names, context)

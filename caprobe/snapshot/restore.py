@@ -21,6 +21,7 @@ import numpy as np
 from caprobe import ca
 from caprobe import format as fmt
 from caprobe.snapshot.capture import LivePV, error_text, read_live
+from caprobe.snapshot.capture import context_for as _context
 from caprobe.snapshot.compare import compare_pv, value_text
 from caprobe.snapshot.model import EXACT, TYPE_NAMES, SavedPV, Snapshot, Tolerance
 
@@ -239,7 +240,7 @@ def execute(items: Sequence[RestoreItem], context: Any, *, timeout: float | None
 def restore(snapshot: Snapshot, names: Sequence[str] | None = None, *, timeout: float = 2.0,
             priority: int = 0, dry_run: bool = False) -> list[RestoreItem]:
     """plan + execute on a Context of its own (the CLI's restore)."""
-    with ca.Context(timeout=timeout, priority=priority) as context:
+    with _context(timeout=timeout, priority=priority) as context:
         items = plan(snapshot, context, names)
         if dry_run:
             return items
