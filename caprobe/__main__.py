@@ -4,6 +4,7 @@
     caprobe --demo                   start a demo IOC and open the window on it
     caprobe --self-test PV           open the window offscreen, read PV, print it, exit
     caprobe get|put|monitor|info ... the caget/caput/camonitor/cainfo-like tools
+    caprobe snapshot save|diff|restore ...  many PVs to a file and back
     caprobe repeater                 run a CA repeater
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 # Before anything can import pyqtgraph (it prefers PyQt6 if both are installed).
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PyQt5")
 
-TOOLS = ("get", "put", "monitor", "info")
+TOOLS = ("get", "put", "monitor", "info", "snapshot")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="caprobe",
         description="A desktop probe for EPICS Channel Access PVs.",
-        epilog="Command-line tools: caprobe get|put|monitor|info ARGS (see caprobe get -h), "
+        epilog="Command-line tools: caprobe get|put|monitor|info|snapshot ARGS (see caprobe get -h), "
                "caprobe repeater.  A PV named like a tool can be opened after '--'.",
     )
     parser.add_argument("pvs", nargs="*", metavar="PV", help="PV names to open")
