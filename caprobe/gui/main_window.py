@@ -1,8 +1,8 @@
 """caprobe's main window: PV entry, one probe tab per PV, strip chart and waveform below.
 
-Threads: ``self.runner`` (one-shot reads/writes) and ``self.monitor`` (one QThread holding
-every open PV's subscription).  The GUI thread only formats and paints; monitor updates are
-drained at most every ``DRAIN_INTERVAL_MS`` (10 Hz), what a person can read.
+Every view is a client of one :class:`~caprobe.gui.service.PVService` (subscriptions and
+one-shot calls on worker threads, batched updates). The GUI thread only formats and paints;
+the probes repaint at most every ``DRAIN_INTERVAL_MS`` (10 Hz), what a person can read.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from PyQt5.QtWidgets import (
 import caprobe
 from caprobe.gui import display, style
 from caprobe.gui.array_view import ArrayDialog
+from caprobe.gui.chart_worker import ChartWorker, WaveformWorker
+from caprobe.gui.history import History, HistoryCollector
 from caprobe.gui.probe import Connection, ProbeWidget
 from caprobe.gui.pv_entry import (
     PVEntry,
@@ -48,7 +50,7 @@ from caprobe.gui.pv_entry import (
     pv_names_from_mime,
     short_name,
 )
-from caprobe.gui.workers import CARunner, MonitorWorker
+from caprobe.gui.service import acquire_shared, release_shared
 
 DRAIN_INTERVAL_MS = 100
 TICK_INTERVAL_MS = 500
@@ -89,10 +91,14 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setWindowTitle("caprobe")
         self.settings = settings if settings is not None else default_settings()
-        self.runner = CARunner(self)
-        self.monitor = MonitorWorker(parent=self, search_timeout=search_timeout)
-        self.monitor.dataReady.connect(self._schedule_drain)
-        self.monitor.failed.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        self.service = acquire_shared(search_timeout)
+        self.service.failed.connect(self._service_failed)
+        self._history = HistoryCollector()
+        self.probe_client = self.service.client(self._history, priority=0, data_type=None)
+        self.probe_client.updates.connect(self._updates_arrived)
+        self.probe_client.metadata_ready.connect(self._metadata_arrived)
+        self.probe_client.metadata_failed.connect(self._metadata_failed)
+        self._pending: dict[str, list[Any]] = {}
         self.recent = RecentPVs(self.settings)
         self.probes: dict[str, ProbeWidget] = {}
         self._array_dialogs: list[ArrayDialog] = []
@@ -147,10 +153,8 @@ class MainWindow(QMainWindow):
 
         self.lower_tabs = QTabWidget()
         self.lower_tabs.setDocumentMode(True)
-        self.chart = self._make_optional("caprobe.gui.strip_chart", "StripChartPanel",
-                                         "Strip chart")
-        self.waveform = self._make_optional("caprobe.gui.waveform", "WaveformView",
-                                            "Waveform")
+        self.chart = self._make_optional(self._make_chart, "Strip chart")
+        self.waveform = self._make_optional(self._make_waveform, "Waveform")
         if self.chart is not None and hasattr(self.chart, "message"):
             self.chart.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
@@ -178,12 +182,21 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.ca_env_label)
         self._update_empty_hint()
 
-    def _make_optional(self, module: str, cls_name: str, title: str) -> Any:
-        """Embed the strip-chart engineer's widgets when they are installed; the probe works
-        without them (a placeholder explains what is missing)."""
+    def _make_chart(self) -> QWidget:
+        from caprobe.gui.strip_chart import StripChartPanel
+
+        return StripChartPanel(worker=ChartWorker(service=self.service))
+
+    def _make_waveform(self) -> QWidget:
+        from caprobe.gui.waveform import WaveformView
+
+        return WaveformView(worker=WaveformWorker(service=self.service))
+
+    def _make_optional(self, make: Any, title: str) -> Any:
+        """Embed the chart and waveform views; the probe works without them (a placeholder
+        explains what is missing, e.g. pyqtgraph failed to load)."""
         try:
-            mod = __import__(module, fromlist=[cls_name])
-            widget = getattr(mod, cls_name)()
+            widget = make()
         except Exception as exc:  # ImportError, or the widget failed to build
             placeholder = QLabel(f"{title} not available: {exc}")
             placeholder.setTextFormat(Qt.PlainText)
@@ -258,7 +271,7 @@ class MainWindow(QMainWindow):
             probe = self.probes[name]
             self.tabs.setCurrentWidget(probe)
             return probe
-        probe = ProbeWidget(name, self.runner)
+        probe = ProbeWidget(name, self.service)
         probe.stateChanged.connect(lambda p=probe: self._update_tab(p))
         probe.showArrayRequested.connect(self.show_array)
         probe.resetHistoryRequested.connect(self.reset_history)
@@ -270,7 +283,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(index)
         self._update_tab(probe)
         self.recent.remember(name)
-        self.monitor.add_pv(name)
+        self.probe_client.add(name)
         self._update_empty_hint()
         return probe
 
@@ -278,7 +291,8 @@ class MainWindow(QMainWindow):
         probe = self.probes.pop(name, None)
         if probe is None:
             return
-        self.monitor.remove_pv(name)
+        self.probe_client.remove(name)
+        self._pending.pop(name, None)
         probe.shutdown()
         self.tabs.removeTab(self.tabs.indexOf(probe))
         probe.deleteLater()
@@ -300,15 +314,49 @@ class MainWindow(QMainWindow):
         since = (time.monotonic() - self._last_drain) * 1000
         self._drain_timer.start(max(0, int(DRAIN_INTERVAL_MS - since)))
 
+    def _updates_arrived(self, batch: dict[str, list[Any]]) -> None:
+        """A service batch (every ~30 ms while updates flow): kept until the next paint."""
+        for name, items in batch.items():
+            self._pending.setdefault(name, []).extend(items)
+        self._schedule_drain()
+
     def drain(self) -> None:
         self._last_drain = time.monotonic()
-        for name, items in self.monitor.take_pending().items():
+        pending, self._pending = self._pending, {}
+        for name, items in pending.items():
             probe = self.probes.get(name)
             if probe is None:
                 continue
+            # connection events in order, then only the newest value
+            newest = None
             for item in items:
-                probe.handle(item)
-            probe.set_history(self.monitor.history(name))
+                if hasattr(item, "connected"):
+                    if newest is not None:
+                        probe.handle(newest)
+                        newest = None
+                    probe.handle(item)
+                else:
+                    newest = item
+            if newest is not None:
+                probe.handle(newest)
+            probe.set_history(self._history.history(name))
+
+    def history(self, name: str) -> History | None:
+        """The probe's history of ``name`` (every update since it was opened or reset)."""
+        return self._history.history(name)
+
+    def _metadata_arrived(self, name: str, response: Any) -> None:
+        probe = self.probes.get(name)
+        if probe is not None:
+            probe.set_control(response)
+
+    def _metadata_failed(self, name: str, exc: Exception) -> None:
+        probe = self.probes.get(name)
+        if probe is not None:
+            probe.control_failed(exc)
+
+    def _service_failed(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10000)
 
     def _tick(self) -> None:
         probe = self.current_probe()
@@ -437,7 +485,14 @@ class MainWindow(QMainWindow):
     def refresh_current(self) -> None:
         probe = self.current_probe()
         if probe is not None:
-            probe.refresh_metadata()
+            self.refresh_metadata(probe.pv_name)
+
+    def refresh_metadata(self, name: str) -> None:
+        """Read ``name``'s DBR_CTRL metadata (for every view of it), DESC and RTYP again."""
+        probe = self.probes.get(name)
+        if probe is not None:
+            self.service.refresh_metadata(name)
+            probe.refresh_fields()
 
     def reset_current_history(self) -> None:
         probe = self.current_probe()
@@ -447,8 +502,8 @@ class MainWindow(QMainWindow):
     def reset_history(self, name: str) -> None:
         probe = self.probes.get(name)
         if probe is not None:
-            self.monitor.reset_history(name)
-            probe.set_history(self.monitor.history(name))
+            self._history.reset_history(name)
+            probe.set_history(self._history.history(name))
 
     def _set_format(self, mode: display.DisplayFormat) -> None:
         probe = self.current_probe()
@@ -527,8 +582,9 @@ class MainWindow(QMainWindow):
         for widget in (self.chart, self.waveform):
             if widget is not None and hasattr(widget, "shutdown"):
                 widget.shutdown()
-        self.monitor.stop()
-        self.runner.shutdown()
+        self.probe_client.close()
+        self.service.failed.disconnect(self._service_failed)
+        release_shared(self.service)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()

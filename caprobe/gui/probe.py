@@ -31,14 +31,9 @@ from PyQt5.QtWidgets import (
 from caprobe import format as cafmt
 from caprobe.ca import ChannelType, ConnectionEvent
 from caprobe.gui import display, style
-from caprobe.gui.workers import (
-    READ_TIMEOUT,
-    CARunner,
-    History,
-    fetch_control,
-    fetch_field_text,
-    fetch_host_name,
-)
+from caprobe.gui.history import History
+from caprobe.gui.service import PVService
+from caprobe.gui.workers import fetch_field_text, fetch_host_name
 from caprobe.gui.write_panel import WritePanel
 
 
@@ -119,10 +114,10 @@ class ProbeWidget(QWidget):
     showArrayRequested = pyqtSignal(str)
     resetHistoryRequested = pyqtSignal(str)
 
-    def __init__(self, pv_name: str, runner: CARunner, parent: QWidget | None = None) -> None:
+    def __init__(self, pv_name: str, service: PVService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.pv_name = pv_name
-        self._runner = runner
+        self._service = service
         self._closed = False
         self.state = Connection.SEARCHING
         self.state_since = time.time()
@@ -280,7 +275,7 @@ class ProbeWidget(QWidget):
         reset_row.addStretch(1)
         hist_form.addRow("", reset_row)
 
-        self.write_panel = WritePanel(self.pv_name, self._runner)
+        self.write_panel = WritePanel(self.pv_name, self._service)
 
         # Three columns under the headline keep everything visible without scrolling on a
         # 1366x768 screen with the strip chart open; narrower windows scroll.
@@ -360,11 +355,11 @@ class ProbeWidget(QWidget):
         self.ever_connected = True
         self._set_state(Connection.CONNECTED)
         if first_time_or_back:
-            self.refresh_metadata()
+            self.refresh_fields()
         host = getattr(self.channel, "host", None)
         if host is not None and host not in self._host_names:
             self._host_names[host] = host  # until the name arrives; looked up once
-            self._runner.submit(lambda: fetch_host_name(host), self._host_named,
+            self._service.submit(lambda: fetch_host_name(host), self._host_named,
                                 lambda exc: None)
         self._refresh_channel()
 
@@ -384,19 +379,22 @@ class ProbeWidget(QWidget):
         name = self._host_names.get(ch.host, ch.host)
         return ch.address if name == ch.host else f"{name}:{ch.port} ({ch.host})"
 
-    def refresh_metadata(self) -> None:
-        """Read DBR_CTRL (units, limits, enum states) and the record's DESC and RTYP; all on
-        workers, each on its own so a missing DESC does not delay the limits."""
+    def refresh_fields(self) -> None:
+        """Read the record's DESC and RTYP, each on its own worker so a missing DESC does not
+        delay the other (DBR_CTRL metadata comes from the PV service: :meth:`set_control`)."""
         name = self.pv_name
-        self._runner.submit(lambda: fetch_control(name, READ_TIMEOUT), self._control_arrived,
-                            lambda exc: self._metadata_failed("control", exc))
         for field_name in ("DESC", "RTYP"):
-            self._runner.submit(
+            self._service.submit(
                 lambda f=field_name: (f, fetch_field_text(name, f)),
                 self._field_arrived,
                 lambda exc, f=field_name: self._metadata_failed(f, exc))
 
-    def _control_arrived(self, response: Any) -> None:
+    def control_failed(self, exc: Exception) -> None:
+        """The service's DBR_CTRL read failed."""
+        self._metadata_failed("control", exc)
+
+    def set_control(self, response: Any) -> None:
+        """DBR_CTRL metadata (units, limits, enum states) read by the service."""
         if self._closed:
             return
         self.ctrl = response.metadata

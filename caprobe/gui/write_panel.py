@@ -33,7 +33,8 @@ from PyQt5.QtWidgets import (
 from caprobe import format as cafmt
 from caprobe.ca import ChannelType
 from caprobe.gui import display
-from caprobe.gui.workers import CARunner, WriteOutcome, write_and_read_back
+from caprobe.gui.service import PVService
+from caprobe.gui.workers import WriteOutcome, write_and_read_back
 
 #: DBR_STRING holds 40 bytes including the terminating NUL.
 MAX_STRING_BYTES = 39
@@ -140,10 +141,10 @@ class WritePanel(QGroupBox):
     #: (accepted text) after a successful write, for the status bar
     written = pyqtSignal(str)
 
-    def __init__(self, pv_name: str, runner: CARunner, parent: QWidget | None = None) -> None:
+    def __init__(self, pv_name: str, service: PVService, parent: QWidget | None = None) -> None:
         super().__init__("Write", parent)
         self.pv_name = pv_name
-        self._runner = runner
+        self._service = service
         self._native: int | None = None
         self._count = 1
         self._can_write = False
@@ -457,7 +458,7 @@ class WritePanel(QGroupBox):
         timeout = self.timeout_spin.value() if notify else 2.0
         self._set_busy(True, notify)
         name = self.pv_name
-        self._runner.submit(
+        self._service.submit(
             lambda: write_and_read_back(name, value, notify=notify, timeout=timeout),
             self._write_done, self._write_failed)
 
