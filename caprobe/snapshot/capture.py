@@ -20,11 +20,7 @@ from caprobe.snapshot.model import TYPE_NAMES, SavedPV, Snapshot, now_ns
 
 def context_for(timeout: float = 1.0, priority: int = 0) -> Any:
     """A ``ca.Context`` (the many-PV engine: shared circuits, batched search)."""
-    if hasattr(ca, "Context"):
-        return ca.Context(timeout=timeout, priority=priority)
-    from caprobe.snapshot._many_fallback import Context  # until the engine is on main
-
-    return Context(timeout=timeout, priority=priority)
+    return ca.Context(timeout=timeout, priority=priority)
 
 
 @dataclass
