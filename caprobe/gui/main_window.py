@@ -155,6 +155,7 @@ class MainWindow(QMainWindow):
         self.lower_tabs.setDocumentMode(True)
         self.chart = self._make_optional(self._make_chart, "Strip chart")
         self.waveform = self._make_optional(self._make_waveform, "Waveform")
+        self.pv_table = self._make_optional(self._make_table, "PV table")
         if self.chart is not None and hasattr(self.chart, "message"):
             self.chart.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
@@ -191,6 +192,19 @@ class MainWindow(QMainWindow):
         from caprobe.gui.waveform import WaveformView
 
         return WaveformView(worker=WaveformWorker(service=self.service))
+
+    def _make_table(self) -> QWidget:
+        from caprobe.gui.table import PVTableView
+
+        table = PVTableView(self.service)
+        table.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        return table
+
+    def add_current_to_table(self) -> None:
+        probe = self.current_probe()
+        if probe is not None and self.pv_table is not None:
+            self.pv_table.add_names([probe.pv_name])
+            self.lower_tabs.setCurrentWidget(self.pv_table)
 
     def _make_optional(self, make: Any, title: str) -> Any:
         """Embed the chart and waveform views; the probe works without them (a placeholder
@@ -238,6 +252,7 @@ class MainWindow(QMainWindow):
         pv_menu = bar.addMenu("&PV")
         self.add_chart_action = action(pv_menu, "Add to strip chart", "Ctrl+T",
                                        self.add_current_to_chart)
+        action(pv_menu, "Add to PV table", "Ctrl+Shift+T", self.add_current_to_table)
         action(pv_menu, "Show all elements…", "Ctrl+E", self.show_current_array)
         action(pv_menu, "Re-read metadata", "F5", self.refresh_current,
                "Read units, limits, enum states, DESC and RTYP again")
@@ -579,7 +594,7 @@ class MainWindow(QMainWindow):
         self.save_settings()
         for probe in self.probes.values():
             probe.shutdown()
-        for widget in (self.chart, self.waveform):
+        for widget in (self.chart, self.waveform, self.pv_table):
             if widget is not None and hasattr(widget, "shutdown"):
                 widget.shutdown()
         self.probe_client.close()

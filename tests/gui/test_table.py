@@ -1,0 +1,173 @@
+"""The PV table against a real soft IOC: live values, snapshot, differences, restore.
+
+Another client (caproto) changes PVs and checks what the table's restore wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import many_ioc
+import pytest
+import servers
+from caproto.sync.client import read as other_read
+from caproto.sync.client import write as other_write
+from PyQt5.QtWidgets import QApplication
+
+from caprobe.gui.service import PVService
+from caprobe.gui.table.model import COL_RESULT, COL_VALUE, PVTableModel, parse_tolerance
+from caprobe.gui.table.view import PVTableView
+from caprobe.snapshot import files
+from caprobe.snapshot.model import Tolerance
+
+COUNT = 300
+
+
+@pytest.fixture(scope="module")
+def ioc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Server]:
+    server = many_ioc.start(tmp_path_factory.mktemp("table_ioc"), count=COUNT)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def table(qtbot, ioc, ca_env) -> Iterator[PVTableView]:
+    ca_env(ioc)
+    service = PVService(search_timeout=1.0)
+    view = PVTableView(service)
+    qtbot.addWidget(view)
+    view.resize(1100, 600)
+    view.show()
+    yield view
+    view.shutdown()
+    assert service.shutdown(3000)
+
+
+def names(ioc) -> list[str]:
+    return [many_ioc.set_name(ioc.prefix, i) for i in range(COUNT)] + \
+        [ioc.pv(extra) for extra in many_ioc.EXTRAS]
+
+
+def all_connected(model: PVTableModel) -> bool:
+    return all(row.connected and row.data is not None for row in model.rows)
+
+
+def cell(view: PVTableView, name: str, column: int) -> Any:
+    row = view.model.row_of(name)
+    return view.model.data(view.model.index(row, column))
+
+
+def test_tolerance_text():
+    assert parse_tolerance("0.5") == Tolerance(0.5, 0.0)
+    assert parse_tolerance("2%") == Tolerance(0.0, 0.02)
+    assert parse_tolerance("0.5 2%") == Tolerance(0.5, 0.02)
+    assert parse_tolerance("") is None
+    with pytest.raises(ValueError, match="not a tolerance"):
+        parse_tolerance("lots")
+
+
+def test_live_snapshot_differences_restore(qtbot, ioc, table, monkeypatch):
+    view = table
+    assert view.add_text("\n".join(names(ioc)) + "\n# comment\n")
+    qtbot.waitUntil(lambda: all_connected(view.model), timeout=20000)
+    first = many_ioc.set_name(ioc.prefix, 12)
+    assert cell(view, first, COL_VALUE) == "1.200 A"  # PREC 3 and units
+    assert cell(view, ioc.pv("mode"), COL_VALUE) == "Standby"
+
+    view.take_snapshot()
+    qtbot.waitUntil(lambda: view.snapshot_time is not None, timeout=15000)
+    assert view.model.differing == 0
+
+    second = many_ioc.set_name(ioc.prefix, 250)
+    other_write(first, 1.25, repeater=False, timeout=5, notify=True)   # saved 1.2
+    other_write(second, 77.0, repeater=False, timeout=5, notify=True)  # saved 25.0
+    qtbot.waitUntil(lambda: view.model.differing == 2, timeout=10000)
+    row = view.model.rows[view.model.row_of(first)]
+    assert row.differs and row.diff_text == "+0.050"
+
+    # a per-row tolerance hides the small change; the table-wide default too
+    view.model.set_tolerance([view.model.row_of(first)], Tolerance(0.1))
+    assert view.model.differing == 1
+    view.model.set_tolerance([view.model.row_of(first)], None)
+    view.tolerance_edit.setText("0.1")
+    view.tolerance_edit.editingFinished.emit()
+    assert view.model.differing == 1
+    view.tolerance_edit.setText("0")
+    view.tolerance_edit.editingFinished.emit()
+    assert view.model.differing == 2
+
+    view.state_combo.setCurrentText("Differs")
+    assert view.proxy.rowCount() == 2
+    view.state_combo.setCurrentText("All rows")
+
+    # Restore the two changed rows and the read-only one: preview, confirm, results.
+    view.table.clearSelection()
+    for name in (first, second, ioc.pv("locked")):
+        proxy_row = view.proxy.mapFromSource(view.model.index(view.model.row_of(name), 0))
+        view.table.selectionModel().select(
+            proxy_row, view.table.selectionModel().Select | view.table.selectionModel().Rows)
+    view.restore()
+    qtbot.waitUntil(lambda: getattr(view, "preview", None) is not None
+                    and view.preview.isVisible(), timeout=10000)
+    preview = view.preview
+    assert preview.write_button.text() == "Write 2 PV(s)"
+    texts = {preview.table.item(r, 0).text(): preview.table.item(r, 3).text()
+             for r in range(preview.table.rowCount())}
+    assert texts[ioc.pv("locked")].startswith("no write access")
+    assert other_read(first, repeater=False, timeout=5).data[0] == 1.25  # nothing written yet
+    preview.accept()
+    qtbot.waitUntil(lambda: hasattr(view, "last_restore"), timeout=15000)
+    assert other_read(first, repeater=False, timeout=5).data[0] == 1.2
+    assert other_read(second, repeater=False, timeout=5).data[0] == 25.0
+    assert cell(view, first, COL_RESULT) == "restored"
+    assert cell(view, ioc.pv("locked"), COL_RESULT).startswith("no write access")
+    qtbot.waitUntil(lambda: view.model.differing == 0, timeout=10000)
+
+
+def test_cancelled_restore_writes_nothing(qtbot, ioc, table):
+    view = table
+    name = many_ioc.set_name(ioc.prefix, 5)
+    view.add_names([name])
+    qtbot.waitUntil(lambda: all_connected(view.model), timeout=10000)
+    view.take_snapshot()
+    qtbot.waitUntil(lambda: view.snapshot_time is not None, timeout=10000)
+    other_write(name, 9.0, repeater=False, timeout=5, notify=True)
+    try:
+        view.restore()
+        qtbot.waitUntil(lambda: getattr(view, "preview", None) is not None
+                        and view.preview.isVisible(), timeout=10000)
+        view.preview.reject()
+        QApplication.processEvents()
+        assert other_read(name, repeater=False, timeout=5).data[0] == 9.0
+    finally:
+        other_write(name, 0.5, repeater=False, timeout=5, notify=True)
+
+
+def test_files_open_and_save(qtbot, ioc, table, tmp_path):
+    view = table
+    name = many_ioc.set_name(ioc.prefix, 7)
+    sav = tmp_path / "ioc.sav"
+    sav.write_text(f"{name} 0.7\n{ioc.pv('mode')} 2\n<END>\n")
+    assert view.open_path(str(sav))
+    assert view.model.names() == [name, ioc.pv("mode")]
+    qtbot.waitUntil(lambda: all_connected(view.model), timeout=10000)
+    qtbot.waitUntil(lambda: view.model.differing == 1, timeout=5000)  # mode is Standby (1)
+    out = tmp_path / "out.pvs"
+    assert view.save_path(str(out))
+    back = files.load(out)
+    assert back.names() == [name, ioc.pv("mode")]
+    bad = tmp_path / "bad.snap"
+    bad.write_text("caprobe-snapshot 1\nX BOGUS 1 - - - \"\"\nend\n")
+    from PyQt5.QtWidgets import QMessageBox
+    shown = []
+    original = QMessageBox.warning
+    QMessageBox.warning = staticmethod(lambda *a: shown.append(a[2]))
+    try:
+        assert not view.open_path(str(bad))
+    finally:
+        QMessageBox.warning = original
+    assert shown and "bad.snap:2: unknown TYPE" in shown[0]
+    assert view.model.names() == [name, ioc.pv("mode")]  # nothing changed
