@@ -63,9 +63,10 @@ def _float_text(value: float) -> str:
     return text[:-2] if text.endswith(".0") and "e" not in text else text
 
 
-def element_text(value: Any, dbf: str | None, precision: int | None = None) -> str:
+def element_text(value: Any, dbf: str | None, precision: int | None = None,
+                 quote: bool = True) -> str:
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False) if dbf == "STRING" else value
+        return json.dumps(value, ensure_ascii=False) if dbf == "STRING" and quote else value
     if isinstance(value, (float, np.floating)):
         if precision is not None and math.isfinite(value) and 0 <= precision <= 17:
             return f"{float(value):.{precision}f}"
@@ -77,20 +78,22 @@ def element_text(value: Any, dbf: str | None, precision: int | None = None) -> s
     return str(value)
 
 
-def value_text(pv: SavedPV, max_elements: int = 8, precision: int | None = None) -> str:
-    """A short, exact-enough text of a saved or live value (no units)."""
+def value_text(pv: SavedPV, max_elements: int = 8, precision: int | None = None,
+               quote: bool = True) -> str:
+    """A short, exact-enough text of a saved or live value (no units); strings in quotes
+    unless ``quote`` is False (a table column shows them bare, as the live value)."""
     if pv.value is None:
         return "-"
     if pv.dbf == "ENUM" and isinstance(pv.value, (int, np.integer)) and pv.states \
             and 0 <= int(pv.value) < len(pv.states):
         return pv.states[int(pv.value)]
     if pv.is_array:
-        items = [element_text(v, pv.dbf, precision) for v in pv.value[:max_elements]]
+        items = [element_text(v, pv.dbf, precision, quote) for v in pv.value[:max_elements]]
         more = len(pv.value) - len(items)
         if more > 0:
             items.append(f"... ({more} more)")
         return f"[{len(pv.value)}] " + " ".join(items)
-    return element_text(pv.value, pv.dbf, precision)
+    return element_text(pv.value, pv.dbf, precision, quote)
 
 
 class _NotComparable(ValueError):

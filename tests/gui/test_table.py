@@ -171,3 +171,46 @@ def test_files_open_and_save(qtbot, ioc, table, tmp_path):
         QMessageBox.warning = original
     assert shown and "bad.snap:2: unknown TYPE" in shown[0]
     assert view.model.names() == [name, ioc.pv("mode")]  # nothing changed
+
+
+def test_filter_sort_disconnected_and_visible_repaint(qtbot, ioc, table, monkeypatch):
+    view = table
+    missing = ioc.prefix + "no:such:pv"
+    view.add_text(f"{ioc.pv('mode')}, {missing}\n" + "\n".join(names(ioc)[:COUNT]))
+    qtbot.waitUntil(lambda: view.model.rows[view.model.row_of(missing)].connected is False,
+                    timeout=10000)
+    assert cell(view, missing, COL_VALUE) == "DISCONNECTED"
+    qtbot.waitUntil(lambda: all(r.connected for r in view.model.rows if r.name != missing),
+                    timeout=20000)
+
+    view.state_combo.setCurrentText("Disconnected")
+    assert view.proxy.rowCount() == 1
+    view.state_combo.setCurrentText("All rows")
+    view.filter_edit.setText("set:00")
+    assert view.proxy.rowCount() == 100
+    view.filter_edit.setText("")
+
+    view.table.sortByColumn(COL_VALUE, 1)  # descending by value: the largest setpoint first
+    order = [view.proxy.index(r, 0).data() for r in range(view.proxy.rowCount())]
+    setpoints = [name for name in order if ":set:" in name]
+    assert setpoints[:3] == [many_ioc.set_name(ioc.prefix, i) for i in (299, 298, 297)]
+
+    # Only rows on screen cause a repaint: a change to a row scrolled out of view does not.
+    visible = set(view.visible_source_rows())
+    assert 0 < len(visible) < 60
+    hidden = next(i for i in range(len(view.model.rows)) if i not in visible)
+    updates = []
+    monkeypatch.setattr(view.table.viewport(), "update", lambda *a: updates.append(a))
+    view.model.take_dirty()
+    view.model._dirty.add(hidden)
+    view.repaint_visible()
+    assert updates == []
+    view.model._dirty.add(next(iter(visible)))
+    view.repaint_visible()
+    assert len(updates) == 1
+
+
+def test_refused_names_change_nothing(table):
+    view = table
+    assert not view.add_text("GOOD:one BAD\x07name")
+    assert view.model.names() == []

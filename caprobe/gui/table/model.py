@@ -282,8 +282,7 @@ class PVTableModel(QAbstractTableModel):
                 same = abs(delta) <= limit or (live == float(value))
             row.differs = not same
             row.delta = delta if not math.isnan(delta) else None
-            row.diff_text = "" if delta == 0 else f"{delta:+.{self._digits(row)}f}" \
-                if row.precision is not None else f"{delta:+.6g}"
+            row.diff_text = difference_text(delta, row.precision)
         else:
             result = compare_pv(saved, row.live(), tolerance)
             row.differs = result.state in (DIFFERS, NOT_SAVED) or (
@@ -298,10 +297,6 @@ class PVTableModel(QAbstractTableModel):
             else:
                 row.diff_text = ""
         return before != row.differs
-
-    @staticmethod
-    def _digits(row: Row) -> int:
-        return max(0, min(int(row.precision or 0), 12))
 
     def _recount(self) -> None:
         count = sum(1 for row in self.rows if row.differs)
@@ -387,6 +382,8 @@ class PVTableModel(QAbstractTableModel):
                 return QBrush(QColor(fmt.DISCONNECTED_COLOR))
             return None
         if role == Qt.ForegroundRole:
+            if column == COL_TOL and row.tolerance is None:
+                return QBrush(QColor("#808080"))  # the table's default, in brackets
             if column == COL_SEVERITY and row.connected and row.severity == 3:
                 return QBrush(QColor("#C00000"))  # INVALID: white background, red word
             if column == COL_VALUE and row.connected is False:
@@ -433,10 +430,7 @@ class PVTableModel(QAbstractTableModel):
                 return ""
             if row.saved.value is None:
                 return "(not saved)"
-            text = value_text(row.saved, MAX_ELEMENTS_SHOWN,
-                              row.precision if row.saved.dbf in ("FLOAT", "DOUBLE") else None)
-            return f"{text} {row.units}".rstrip() if row.units and not row.saved.is_array \
-                else text
+            return saved_text(row)
         if column == COL_DIFF:
             return row.diff_text
         if column == COL_TOL:
@@ -493,6 +487,36 @@ def live_text(row: Row) -> str:
                                 max_elements=MAX_ELEMENTS_SHOWN, decode_text=True)
     except (ValueError, TypeError):
         return str(data)
+
+
+def saved_text(row: Row) -> str:
+    """The saved value as the live one is shown (same PREC, units, array layout)."""
+    saved = row.saved
+    if saved.dbf in _NUMERIC:
+        data = np.atleast_1d(np.asarray(saved.value))
+        precision = row.precision if saved.dbf in ("FLOAT", "DOUBLE") else None
+        try:
+            return fmt.format_value(data, data_type=TYPE_NAMES.index(saved.dbf),
+                                    precision=precision, units=row.units or None,
+                                    max_elements=MAX_ELEMENTS_SHOWN)
+        except (ValueError, TypeError):
+            pass
+    text = value_text(saved, MAX_ELEMENTS_SHOWN, None, quote=False)
+    if row.units and not saved.is_array and row.dbf in _NUMERIC and saved.dbf is None:
+        text = f"{text} {row.units}"  # text from a .sav/.pvs file, a number of this PV
+    return text
+
+
+def difference_text(delta: float, precision: int | None) -> str:
+    """``+0.050`` at the PV's PREC; a difference that PREC would round to zero keeps its
+    significant digits (``+0.0004``) so a row never reads "differs by +0.000"."""
+    if delta == 0 or math.isnan(delta):
+        return ""
+    if precision is not None and 0 <= precision <= 12:
+        text = f"{delta:+.{precision}f}"
+        if float(text) != 0:
+            return text
+    return f"{delta:+.3g}"
 
 
 def tolerance_text(tolerance: Tolerance) -> str:

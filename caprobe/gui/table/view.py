@@ -29,6 +29,7 @@ from PyQt5.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QShortcut,
+    QSizePolicy,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -175,9 +176,9 @@ class PVTableView(QWidget):
         self.save_button = button("Save…", self.save_file,
                                   "Save the saved column (or the PV names) as .snap, .sav, "
                                   ".pvs or a PV list")
-        self.snapshot_button = button("Take snapshot", self.take_snapshot,
+        self.snapshot_button = button("Snapshot", self.take_snapshot,
                                       "Read every PV now (all at once) into the saved column")
-        self.compare_button = button("Compare files…", self.compare_files,
+        self.compare_button = button("Compare…", self.compare_files,
                                      "Compare two snapshot files with each other")
         self.restore_button = button("Restore…", self.restore,
                                      "Write saved values back to the selected rows (or the "
@@ -198,13 +199,18 @@ class PVTableView(QWidget):
         self.state_combo.addItems(STATE_FILTERS)
         self.state_combo.currentTextChanged.connect(self._set_filter_state)
         self.tolerance_edit = QLineEdit("0")
-        self.tolerance_edit.setMaximumWidth(110)
+        self.tolerance_edit.setFixedWidth(self.tolerance_edit.fontMetrics()
+                                          .horizontalAdvance("0.001 10%") + 16)
         self.tolerance_edit.setToolTip("Default tolerance of every row without its own: "
                                        "0.5 (absolute), 2% (relative) or both ('0.5 2%')")
         self.tolerance_edit.editingFinished.connect(self._set_default_tolerance)
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.PlainText)
+        # May be cut at a narrow width (the tooltip holds it all); never widens the window.
+        self.summary.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         second = QHBoxLayout()
+        self.filter_edit.setMinimumWidth(self.filter_edit.fontMetrics()
+                                         .horizontalAdvance("Filter by name") + 24)
         second.addWidget(self.filter_edit, 1)
         second.addWidget(self.state_combo)
         second.addWidget(QLabel("Tolerance:"))
@@ -227,9 +233,17 @@ class PVTableView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.Interactive)
         header.setStretchLastSection(True)
-        for column, width in ((COL_NAME, 220), (COL_VALUE, 140), (COL_SEVERITY, 110),
-                              (COL_TIME, 170), (COL_SAVED, 140), (COL_DIFF, 90),
-                              (COL_TOL, 80), (COL_RESULT, 160)):
+        metrics = self.table.fontMetrics()
+
+        def room(sample: str) -> int:
+            return metrics.horizontalAdvance(sample) + 16
+
+        for column, width in ((COL_NAME, room("SR:C01-MG:G02A<HCM:01>Fld-SP")),
+                              (COL_VALUE, room("-1234.567 mm")),
+                              (COL_SEVERITY, room("MAJOR HIHI")),
+                              (COL_TIME, room("2026-12-07 16:17:15.123456")),
+                              (COL_SAVED, room("-1234.567 mm")), (COL_DIFF, room("+123.456")),
+                              (COL_TOL, room("0.01 2%")), (COL_RESULT, 160)):
             self.table.setColumnWidth(column, width)
         self.table.setContextMenuPolicy(Qt.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
@@ -328,14 +342,14 @@ class PVTableView(QWidget):
         total = len(self.model.rows)
         parts = [f"{total} PV(s)"]
         if self.snapshot_time is not None or any(r.saved is not None for r in self.model.rows):
-            parts.append(f"{self.model.differing} beyond tolerance")
+            parts.insert(0, f"{self.model.differing} beyond tolerance")
         if self.snapshot_time is not None:
             parts.append("saved " + time.strftime("%Y-%m-%d %H:%M:%S",
                                                   time.localtime(self.snapshot_time / 1e9)))
         self.summary.setText(" · ".join(parts))
+        self.summary.setToolTip(" · ".join(parts))
 
     def _say(self, text: str) -> None:
-        self.summary.setToolTip(text)
         self.message.emit(text)
 
     # ---- files -----------------------------------------------------------------------------
