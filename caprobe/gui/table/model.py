@@ -52,11 +52,10 @@ class Row:
     checked: bool = True
     connected: bool | None = None          # None: never connected yet
     reason: str = ""                       # why not connected
-    data: Any = None                       # newest live data (numpy / list of bytes)
+    #: The newest value response, kept as received: caprobe.ca decodes a response when its
+    #: ``.data``/``.metadata`` are first read, so rows nobody looks at are never decoded.
+    response: Any = None
     dbf: str | None = None                 # native type name
-    severity: int | None = None
-    status: int | None = None
-    stamp: float | None = None             # IOC time, Unix seconds
     units: str = ""
     precision: int | None = None
     states: tuple[str, ...] = ()
@@ -68,6 +67,27 @@ class Row:
     result: str = ""
     arrived: float = 0.0                   # monotonic time of the newest value
     _cache: dict[int, Any] = field(default_factory=dict)
+
+    @property
+    def data(self) -> Any:
+        """Newest live data (numpy array, or a list of bytes for strings and enum labels)."""
+        return None if self.response is None else self.response.data
+
+    @property
+    def severity(self) -> int | None:
+        metadata = None if self.response is None else self.response.metadata
+        return getattr(metadata, "severity", None)
+
+    @property
+    def status(self) -> int | None:
+        metadata = None if self.response is None else self.response.metadata
+        return getattr(metadata, "status", None)
+
+    @property
+    def stamp(self) -> float | None:
+        """IOC time of the newest value, Unix seconds."""
+        metadata = None if self.response is None else self.response.metadata
+        return getattr(metadata, "timestamp", None)
 
     def live(self) -> SavedPV:
         """The live value in the snapshot package's form (for compare and snapshots)."""
@@ -92,6 +112,7 @@ class PVTableModel(QAbstractTableModel):
         self.rows: list[Row] = []
         self._index: dict[str, int] = {}
         self._dirty: set[int] = set()
+        self._to_compare: set[int] = set()  # rows with a saved value and a new live one
         self.default_tolerance: Tolerance = EXACT
         self._differing = 0
 
@@ -128,6 +149,7 @@ class PVTableModel(QAbstractTableModel):
             self.endRemoveRows()
         self._index = {row.name: i for i, row in enumerate(self.rows)}
         self._dirty.clear()
+        self._to_compare.clear()
         self._recount()
         self.namesChanged.emit()
         return names
@@ -137,6 +159,7 @@ class PVTableModel(QAbstractTableModel):
         self.beginResetModel()
         self.rows, self._index = [], {}
         self._dirty.clear()
+        self._to_compare.clear()
         self.endResetModel()
         self._recount()
         self.namesChanged.emit()
@@ -147,7 +170,6 @@ class PVTableModel(QAbstractTableModel):
         """Take one batch from the PV service: ``{pv: [item, ...]}``, newest last."""
         now = time.monotonic()
         index = self._index
-        recount = False
         for name, items in batch.items():
             position = index.get(name)
             if position is None or not items:
@@ -159,31 +181,30 @@ class PVTableModel(QAbstractTableModel):
                 row.reason = "" if item.connected else (getattr(item, "reason", "") or "")
                 if item.connected:
                     continue  # the value follows
-                row.data = None
+                row.response = None
             else:
-                self._take_value(row, item)
+                row.connected = True
+                row.reason = ""
+                row.response = item  # not decoded here (see Row.response)
+                if row.dbf is None:
+                    row.dbf = _native_name(item)
                 row.arrived = now
             row._cache.clear()
             self._dirty.add(position)
             if row.saved is not None:
-                recount |= self._update_difference(row)
-        if recount:
-            self._recount()
+                self._to_compare.add(position)
 
-    def _take_value(self, row: Row, response: Any) -> None:
-        row.connected = True
-        row.reason = ""
-        row.data = response.data
-        if row.dbf is None:
-            channel = getattr(response, "channel", None)
-            if channel is not None:
-                row.dbf = TYPE_NAMES[int(channel.native_data_type)]
-            else:
-                row.dbf = TYPE_NAMES[fmt.base_type(int(response.data_type))]
-        metadata = response.metadata
-        row.severity = getattr(metadata, "severity", None)
-        row.status = getattr(metadata, "status", None)
-        row.stamp = getattr(metadata, "timestamp", None)
+    def update_differences(self) -> None:
+        """Compare the rows whose live value changed since the last call (the view calls
+        this on its repaint timer, so each row is compared at most once per repaint)."""
+        pending, self._to_compare = self._to_compare, set()
+        flipped = False
+        rows = self.rows
+        for position in pending:
+            if position < len(rows) and rows[position].saved is not None:
+                flipped |= self._update_difference(rows[position])
+        if flipped:
+            self._recount()
 
     def set_metadata(self, name: str, control: Any) -> None:
         """Units, precision and enum states (the service's metadata, once per connection)."""
@@ -487,6 +508,13 @@ def live_text(row: Row) -> str:
                                 max_elements=MAX_ELEMENTS_SHOWN, decode_text=True)
     except (ValueError, TypeError):
         return str(data)
+
+
+def _native_name(response: Any) -> str:
+    channel = getattr(response, "channel", None)
+    if channel is not None:
+        return TYPE_NAMES[int(channel.native_data_type)]
+    return TYPE_NAMES[fmt.base_type(int(response.data_type))]
 
 
 def saved_text(row: Row) -> str:

@@ -310,6 +310,7 @@ class PVTableView(QWidget):
 
     def repaint_visible(self) -> None:
         """The timer: repaint the viewport when a row on screen changed since last time."""
+        self.model.update_differences()
         dirty = self.model.take_dirty()
         if not dirty or not self.table.isVisible():
             return
