@@ -123,7 +123,7 @@ def test_live_snapshot_differences_restore(qtbot, ioc, table, monkeypatch):
     assert other_read(first, repeater=False, timeout=5).data[0] == 1.2
     assert other_read(second, repeater=False, timeout=5).data[0] == 25.0
     assert cell(view, first, COL_RESULT) == "restored"
-    assert cell(view, ioc.pv("locked"), COL_RESULT).startswith("no write access")
+    assert cell(view, ioc.pv("locked"), COL_RESULT) == "no write access (read-only)"
     qtbot.waitUntil(lambda: view.model.differing == 0, timeout=10000)
 
 
@@ -214,3 +214,20 @@ def test_refused_names_change_nothing(table):
     view = table
     assert not view.add_text("GOOD:one BAD\x07name")
     assert view.model.names() == []
+
+
+def test_difference_text_follows_each_update(qtbot, ioc, table):
+    view = table
+    name = many_ioc.set_name(ioc.prefix, 40)
+    view.add_names([name])
+    qtbot.waitUntil(lambda: all_connected(view.model), timeout=10000)
+    view.take_snapshot()
+    qtbot.waitUntil(lambda: view.snapshot_time is not None, timeout=10000)
+    from caprobe.gui.table.model import COL_DIFF
+    try:
+        for value, text in ((4.25, "+0.250"), (3.5, "-0.500")):
+            other_write(name, value, repeater=False, timeout=5, notify=True)
+            # shown as soon as the value arrives, and the text updated with it
+            qtbot.waitUntil(lambda t=text: cell(view, name, COL_DIFF) == t, timeout=5000)
+    finally:
+        other_write(name, 4.0, repeater=False, timeout=5, notify=True)

@@ -65,6 +65,7 @@ class Row:
     delta: float | None = None
     diff_text: str = ""
     result: str = ""
+    result_detail: str = ""
     arrived: float = 0.0                   # monotonic time of the newest value
     _cache: dict[int, Any] = field(default_factory=dict)
 
@@ -202,7 +203,10 @@ class PVTableModel(QAbstractTableModel):
         rows = self.rows
         for position in pending:
             if position < len(rows) and rows[position].saved is not None:
-                flipped |= self._update_difference(rows[position])
+                row = rows[position]
+                flipped |= self._update_difference(row)
+                row._cache.clear()  # the Difference text may have been shown already
+                self._dirty.add(position)
         if flipped:
             self._recount()
 
@@ -329,12 +333,16 @@ class PVTableModel(QAbstractTableModel):
     def differing(self) -> int:
         return self._differing
 
-    def set_results(self, results: dict[str, str]) -> None:
+    def set_results(self, results: dict[str, str], details: dict[str, str] | None = None
+                    ) -> None:
+        """Outcome of a restore per row (``details``: the whole line, for the tooltip)."""
         for name, text in results.items():
             position = self._index.get(name)
             if position is not None:
-                self.rows[position].result = text
-                self.rows[position]._cache.clear()
+                row = self.rows[position]
+                row.result = text
+                row.result_detail = (details or {}).get(name, text)
+                row._cache.clear()
         self._all_changed()
 
     def _all_changed(self) -> None:
@@ -471,7 +479,7 @@ class PVTableModel(QAbstractTableModel):
         if column == COL_SAVED and row.saved is not None and row.saved.time_ns:
             return "Saved at " + fmt.format_timestamp(row.saved.time_ns / 1e9)
         if column == COL_RESULT and row.result:
-            return row.result
+            return row.result_detail or row.result
         return None
 
     def _sort_key(self, row: Row, column: int) -> Any:

@@ -65,6 +65,17 @@ _FILE_FILTER = ";;".join(["All snapshot files (*.snap *.sav *.pvs *.txt *.lst)",
 STATE_FILTERS = ("All rows", "Differs", "Disconnected", "In alarm", "Checked")
 
 
+def result_text(item: restoring.RestoreItem) -> str:
+    """Short text for the Result column (the tooltip has the whole line)."""
+    if item.ok:
+        return "restored" if not item.reason else f"restored; {item.reason}"
+    if item.outcome == restoring.NO_ACCESS:
+        return "no write access (read-only)"
+    if item.outcome in (restoring.NOT_CONNECTED, restoring.TIMED_OUT):
+        return item.outcome
+    return f"{item.outcome}: {item.reason}"
+
+
 class _Filter(QSortFilterProxyModel):
     """Name substring and state filter; reads the model's rows directly (no Qt roles)."""
 
@@ -407,7 +418,11 @@ class PVTableView(QWidget):
     # ---- snapshot, compare, restore --------------------------------------------------------
     def take_snapshot(self) -> None:
         names = self.model.names()
-        if not names or self._busy:
+        if self._busy:
+            self._say("Busy: wait until the snapshot or restore under way has finished")
+            return
+        if not names:
+            self._say("Nothing to read: add PVs first")
             return
         self._set_busy(True, f"Reading {len(names)} PV(s)…")
         self.feed.submit(lambda: capture.take(names, timeout=SNAPSHOT_TIMEOUT)[0],
@@ -458,6 +473,7 @@ class PVTableView(QWidget):
     def restore(self) -> None:
         names = self.restore_targets()
         if self._busy:
+            self._say("Busy: wait until the snapshot or restore under way has finished")
             return
         if not names:
             self._say("Nothing to restore: take a snapshot or open a file with saved values, "
@@ -495,9 +511,8 @@ class PVTableView(QWidget):
 
     def _restore_done(self, items: list[restoring.RestoreItem]) -> None:
         self._set_busy(False)
-        self.model.set_results({item.name: ("restored" if item.ok else
-                                             f"{item.outcome}: {item.reason}")
-                                for item in items})
+        self.model.set_results({item.name: result_text(item) for item in items},
+                               {item.name: item.line() for item in items})
         done = sum(1 for item in items if item.ok)
         self.last_restore = items
         self._say(f"Restored {done} of {len(items)} PV(s)"
