@@ -127,6 +127,14 @@ def _enum_index(value: Any, states: tuple[str, ...]) -> int | str:
     return text
 
 
+def _reads_as_numbers(value: Any) -> bool:
+    try:
+        _as_numbers(value, "value")
+    except _NotComparable:
+        return False
+    return True
+
+
 def compare_pv(saved: SavedPV, live: SavedPV, tolerance: Tolerance = EXACT) -> Comparison:
     name = saved.name
     saved_text = value_text(saved)
@@ -146,10 +154,13 @@ def compare_pv(saved: SavedPV, live: SavedPV, tolerance: Tolerance = EXACT) -> C
             and not (saved_type in NUMERIC and live_type in NUMERIC):
         return Comparison(name, DIFFERS, saved_text, live_text,
                           detail=f"type changed: saved {saved_type}, now {live_type}")
+    kind = live_type or saved_type
+    if kind is None and _reads_as_numbers(saved.value) and _reads_as_numbers(live.value):
+        kind = "DOUBLE"  # two untyped files (.sav, .pvs): "5" and "5.0" are the same number
     try:
-        if live_type in NUMERIC:
+        if kind in NUMERIC:
             return _compare_numbers(saved, live, tolerance, saved_text, live_text)
-        if live_type == "ENUM":
+        if kind == "ENUM":
             states = live.states or saved.states
             saved_items = saved.value if saved.is_array else [saved.value]
             live_items = live.value if live.is_array else [live.value]

@@ -231,3 +231,38 @@ def test_difference_text_follows_each_update(qtbot, ioc, table):
             qtbot.waitUntil(lambda t=text: cell(view, name, COL_DIFF) == t, timeout=5000)
     finally:
         other_write(name, 4.0, repeater=False, timeout=5, notify=True)
+
+
+def test_drop_paste_and_two_file_comparison(qtbot, ioc, table, tmp_path):
+    from PyQt5.QtCore import QMimeData, QPoint, Qt, QUrl
+    from PyQt5.QtGui import QDropEvent
+
+    view = table
+
+    def drop(mime: QMimeData) -> None:
+        event = QDropEvent(QPoint(5, 5), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+        view.table.dropEvent(event)
+
+    mime = QMimeData()
+    mime.setText(f"{ioc.pv('mode')}\n{ioc.pv('onoff')}")
+    drop(mime)
+    assert view.model.names() == [ioc.pv("mode"), ioc.pv("onoff")]
+    listing = tmp_path / "more.txt"
+    listing.write_text(f"# two more\n{ioc.pv('label')}\n{ioc.pv('wave')}\n")
+    files_mime = QMimeData()
+    files_mime.setUrls([QUrl.fromLocalFile(str(listing))])
+    drop(files_mime)
+    assert view.model.names()[2:] == [ioc.pv("label"), ioc.pv("wave")]
+    QApplication.clipboard().setText(ioc.pv("limited"))
+    view.paste()
+    assert view.model.names()[-1] == ioc.pv("limited")
+
+    first, second = tmp_path / "a.snap", tmp_path / "b.sav"
+    first.write_text("caprobe-snapshot 1\n"
+                     f'{ioc.pv("limited")} DOUBLE 5.0 - - - "V"\n'
+                     f'{ioc.pv("label")} STRING "shift A" - - - ""\nend\n')
+    second.write_text(f"{ioc.pv('limited')} 6.5\n{ioc.pv('label')} shift A\n<END>\n")
+    dialog = view.show_file_comparison(str(first), str(second))
+    assert dialog is not None
+    assert dialog.text.toPlainText() == f"{ioc.pv('limited')} 5 -> 6.5 (+1.5)"
+    dialog.close()

@@ -64,3 +64,11 @@ def test_missing_sides_and_type_change():
     result = compare_pv(pv(1.0), pv("1.0", "STRING"))
     assert result.state == DIFFERS and "type changed" in result.detail
     assert compare_pv(pv(2, "LONG"), pv(2.0, "DOUBLE")).state == SAME
+
+
+def test_two_untyped_files():
+    assert compare_pv(pv("5", None), pv("5.0", None)).state == SAME
+    result = compare_pv(pv("5", None), pv("6.5", None))
+    assert result.state == DIFFERS and result.signed_delta == 1.5
+    assert compare_pv(pv("abc", None), pv("abc", None)).state == SAME
+    assert compare_pv(pv("abc", None), pv("abd", None)).state == DIFFERS

@@ -18,6 +18,8 @@ from PyQt5.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -445,25 +447,39 @@ class PVTableView(QWidget):
         if second:
             self.show_file_comparison(first, second)
 
-    def show_file_comparison(self, first: str, second: str) -> QMessageBox | None:
+    def show_file_comparison(self, first: str, second: str) -> QDialog | None:
+        """A window listing the PVs that differ between two files (nothing is read live)."""
         try:
             a, b = files.load(first), files.load(second)
         except SnapshotFileError as exc:
             QMessageBox.warning(self, "Cannot open file", str(exc))
             return None
-        results = [r for r in compare(a, b, self.model.default_tolerance) if r.differs
-                   or r.state == "unreadable"]
-        box = QMessageBox(self)
-        box.setWindowTitle("Snapshot comparison")
-        box.setText(f"{len(results)} of {len(a.pvs)} PV(s) differ between "
-                    f"{os.path.basename(first)} and {os.path.basename(second)}.")
-        text = QPlainTextEdit("\n".join(r.line() for r in results) or "(no differences)")
+        results = [r for r in compare(a, b, self.model.default_tolerance)
+                   if r.differs or r.state == "unreadable"]
+        units = {pv.name: pv.units for pv in b.pvs}
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Snapshot comparison")
+        summary = QLabel(f"{len(results)} of {len(a.pvs)} PV(s) differ between "
+                         f"{os.path.basename(first)} and {os.path.basename(second)} "
+                         f"(tolerance: {tolerance_text(self.model.default_tolerance)} unless "
+                         "a PV has its own).")
+        summary.setTextFormat(Qt.PlainText)
+        summary.setWordWrap(True)
+        text = QPlainTextEdit("\n".join(r.line(units.get(r.name, "")) for r in results)
+                              or "(no differences)")
         text.setReadOnly(True)
-        text.setMinimumSize(600, 300)
-        box.layout().addWidget(text, box.layout().rowCount(), 0, 1, box.layout().columnCount())
-        box.setModal(False)
-        box.show()
-        return box
+        text.setLineWrapMode(QPlainTextEdit.NoWrap)
+        buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        buttons.rejected.connect(dialog.close)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(summary)
+        layout.addWidget(text, 1)
+        layout.addWidget(buttons)
+        dialog.resize(720, 420)
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.text = text  # type: ignore[attr-defined]
+        dialog.show()
+        return dialog
 
     def restore_targets(self) -> list[str]:
         rows = self.selected_rows() or [i for i, r in enumerate(self.model.rows) if r.checked]
