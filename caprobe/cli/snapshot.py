@@ -151,7 +151,8 @@ def _run_diff(args: argparse.Namespace) -> int:
             pv.tolerance = override
     if args.other is not None:
         other = files.load(args.other)
-        units = {pv.name: pv.units for pv in other.pvs}
+        units = {pv.name: pv.units for pv in saved.pvs}
+        units.update({pv.name: pv.units for pv in other.pvs if pv.units})
         results = compare(saved, other, override)
     else:
         with _context(timeout=args.timeout or DEFAULT_TIMEOUT,

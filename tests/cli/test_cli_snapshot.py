@@ -132,7 +132,7 @@ def test_two_files(ioc, tmp_path):
     assert run(ioc, "save", str(a), name).returncode == 0
     b.write_text(f"{name} 2.5\n<END>\n")
     result = run(ioc, "diff", str(a), str(b))
-    assert result.returncode == 1 and result.stdout.strip() == f"{name} 0.9 -> 2.5"
+    assert result.returncode == 1 and result.stdout.strip() == f"{name} 0.9 -> 2.5 (+1.6 A)"
 
 
 @pytest.mark.parametrize(("args", "words"), [
