@@ -17,7 +17,7 @@ from typing import Any
 
 from caprobe import ca
 from caprobe import format as fmt
-from caprobe.cli import common
+from caprobe.cli import common, pva_tools
 
 DESCRIPTION = """\
 Read EPICS Channel Access PVs and print their values, like caget.
@@ -85,6 +85,10 @@ def request_count(native_count: int, requested: int, dynamic: bool) -> int:
 def get_one(pv_name: str, args: argparse.Namespace, timeout: float) -> bool:
     """Read and print one PV on one channel (native type first, then the read caget would
     make); errors as one stderr line.  True on success."""
+    protocol, name = pva_tools.route(pv_name, args.verbose)  # pva://, ca://, bare names
+    if protocol != "ca":
+        return protocol == "pva" and pva_tools.get_one(pv_name, name, args, timeout)
+    pv_name = name
     channel = common.attempt(
         pv_name, lambda: ca.Channel(pv_name, timeout=timeout, priority=args.priority),
         common.connect_timeout_text(pv_name), args.verbose)

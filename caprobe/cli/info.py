@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from caprobe import ca
 from caprobe import format as fmt
-from caprobe.cli import common
+from caprobe.cli import common, pva_tools
 
 DESCRIPTION = """\
 Connect to EPICS Channel Access PVs and print, like cainfo, their connection state, the
@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def info_one(pv_name: str, args: argparse.Namespace, timeout: float) -> bool:
+    protocol, name = pva_tools.route(pv_name, args.verbose)  # pva://, ca://, bare names
+    if protocol != "ca":
+        return protocol == "pva" and pva_tools.info_one(pv_name, name, args, timeout)
+    pv_name = name
     channel = common.attempt(
         pv_name, functools.partial(ca.info, pv_name, timeout=timeout, priority=args.priority),
         common.connect_timeout_text(pv_name), args.verbose)

@@ -19,7 +19,7 @@ from typing import Any
 
 from caprobe import ca
 from caprobe import format as fmt
-from caprobe.cli import common
+from caprobe.cli import common, pva_tools
 
 DESCRIPTION = """\
 Monitor EPICS Channel Access PVs and print each update, like camonitor:
@@ -256,6 +256,8 @@ def _data_type(args: argparse.Namespace, pv_name: str, timeout: float) -> tuple[
 
 def _run(args: argparse.Namespace) -> int:
     timeout = common.resolve_timeout(args)
+    if pva_tools.any_pva(args.pvs):  # pva://, ca:// or PVA as the default protocol
+        return pva_tools.run_monitor(args, timeout)
     monitor = Monitor(args)
     subscriptions = []
     failed = False
