@@ -68,8 +68,9 @@ class Subscription:
     Parameters as caprobe.ca's: ``data_type`` (None or a DBR class name; PVA sends the whole
     structure), ``data_count`` (keep the first N array elements); ``priority``, ``low``,
     ``high``, ``to`` and ``mask`` have no PVA meaning and are accepted for compatibility.
-    PVA only: ``queue_size`` (the pipeline depth, see the module docstring) and ``request``
-    (a pvRequest used instead of the default one).
+    PVA only: ``queue_size`` (the pipeline depth, see the module docstring; each queued
+    update holds its own copy of the value, so lower it for multi-megabyte arrays) and
+    ``request`` (a pvRequest used instead of the default one).
     """
 
     def __init__(self, pv_name: str, priority: int = 0, data_type: Any = None,
