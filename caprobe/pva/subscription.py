@@ -70,13 +70,15 @@ class Subscription:
     ``high``, ``to`` and ``mask`` have no PVA meaning and are accepted for compatibility.
     PVA only: ``queue_size`` (the pipeline depth, see the module docstring; each queued
     update holds its own copy of the value, so lower it for multi-megabyte arrays) and
-    ``request`` (a pvRequest used instead of the default one).
+    ``request`` (a pvRequest used instead of the default one), ``force_int_enums`` (this
+    subscription's enums as indices whatever block() says; None follows block()).
     """
 
     def __init__(self, pv_name: str, priority: int = 0, data_type: Any = None,
                  data_count: int | None = None, low: float = 0.0, high: float = 0.0,
                  to: float = 0.0, mask: int | None = None, *,
-                 queue_size: int = DEFAULT_QUEUE_SIZE, request: str | None = None):
+                 queue_size: int = DEFAULT_QUEUE_SIZE, request: str | None = None,
+                 force_int_enums: bool | None = None):
         check_pv_name(pv_name)
         _check_data_type(data_type)
         if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 2:
@@ -88,6 +90,7 @@ class Subscription:
         self.low, self.high, self.to, self.mask = low, high, to, mask
         self.queue_size = queue_size
         self.request = request
+        self.force_int_enums = force_int_enums
         self.queue_overflows = 0
         self.callbacks: dict[int, tuple[Any, bool]] = {}
         self._snapshot: tuple[tuple[Any, bool], ...] = ()
@@ -170,11 +173,12 @@ class Subscription:
 def subscribe(pv_name: str, priority: int = 0, data_type: Any = None,
               data_count: int | None = None, low: float = 0.0, high: float = 0.0,
               to: float = 0.0, mask: int | None = None, *,
-              queue_size: int = DEFAULT_QUEUE_SIZE, request: str | None = None
-              ) -> Subscription:
+              queue_size: int = DEFAULT_QUEUE_SIZE, request: str | None = None,
+              force_int_enums: bool | None = None) -> Subscription:
     """Define a PVA subscription (no I/O)."""
     return Subscription(pv_name, priority, data_type, data_count, low, high, to, mask,
-                        queue_size=queue_size, request=request)
+                        queue_size=queue_size, request=request,
+                        force_int_enums=force_int_enums)
 
 
 def interrupt() -> None:
@@ -387,7 +391,8 @@ class _BlockLoop:
         pop = self.pop
         monitor = mon.monitor
         sub = mon.sub
-        force_int_enums = self.group.force_int_enums
+        force_int_enums = self.group.force_int_enums if sub.force_int_enums is None else \
+            sub.force_int_enums
         data_count = sub.data_count
         for _ in range(POP_BATCH):
             item = pop(monitor)

@@ -264,3 +264,23 @@ def test_callback_that_raises_does_not_stop_delivery(p4p: Any, caplog: Any) -> N
     sub.block(duration=5)
     assert record.updates
     assert "boom" in caplog.text
+
+
+def test_force_int_enums_per_subscription(p4p: Any) -> None:
+    as_index = pva.subscribe(p4p.pv("enum"), force_int_enums=True)
+    as_text = pva.subscribe(p4p.pv("enum"))
+    indices, states = Recorder(), Recorder()
+    as_index.add_callback(indices)
+    as_text.add_callback(states)
+    group = pva.SubscriptionGroup([as_index, as_text])
+
+    def stop_when_both_arrived() -> None:
+        deadline = time.monotonic() + 10
+        while not (indices.updates and states.updates) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        group.interrupt()
+
+    later(0.0, stop_when_both_arrived)
+    group.block(duration=15)
+    assert indices.updates[0].data.tolist() == [0]
+    assert states.updates[0].data.tolist() == ["Off"]
