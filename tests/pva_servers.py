@@ -141,10 +141,11 @@ def _launch(server: Server) -> Server:
 
 def start_qsrv_ioc(prefix: str | None = None, *, extra_env: Mapping[str, str] | None = None,
                    timeout: float = DEFAULT_START_TIMEOUT) -> PVAServer:
-    """tests/ioc/test.db (with test.acf) over CA and, through QSRV, over PVA."""
+    """tests/ioc/test.db (with test.acf) over CA and, through QSRV, over PVA; wf_big holds
+    0, 1, ... 999999 (8 MB)."""
     prefix = random_prefix() if prefix is None else prefix
     command = [sys.executable, str(IOC_DIR / "run_softioc.py"), "--prefix", prefix,
-               "--db", str(TEST_DB), "--acf", str(TEST_ACF), "--pva"]
+               "--db", str(TEST_DB), "--acf", str(TEST_ACF), "--pva", "--ramp", "wf_big"]
     lock, port = _claim_port(None)
     server = PVAServer("softioc", command, prefix=prefix, probe_pv=prefix + "ai",
                        port_lock=lock, port=port, extra_env=extra_env, start_timeout=timeout,

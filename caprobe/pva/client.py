@@ -83,6 +83,10 @@ def _request(text: str | None) -> Any:
 
 
 def _not_answered(pv_name: str, timeout: float, what: str) -> CATimeoutError:
+    if what.startswith("put"):
+        # The PV was just read, so it was found: the server is slow to finish the put.
+        return CATimeoutError(f"PV {pv_name!r}: no {what} within {timeout:g} s; the put was "
+                              "sent and may still complete")
     return CATimeoutError(
         f"PV {pv_name!r}: no {what} within {timeout:g} s: not found (searched "
         f"{backend.describe_destinations()}) or its server did not reply")

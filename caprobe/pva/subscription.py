@@ -13,6 +13,9 @@ for, so nothing is dropped on this side; a server that must hold updates back me
 watches for the condition that allows it, a full window (``queue_size`` updates popped without
 the queue running empty), and reports each occurrence: a warning in the log and
 ``Subscription.queue_overflows``. At the default of 4096 that is 0.4 s of backlog at 10 kHz.
+Large values get a shorter pipeline (``QUEUE_MEMORY_BUDGET`` / the size of the first value;
+``Subscription.queue_size_in_use`` tells): the monitor is re-opened once, before its first value
+is delivered.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ __all__ = ["subscribe", "block", "interrupt", "Subscription", "SubscriptionGroup
            "DEFAULT_QUEUE_SIZE"]
 
 DEFAULT_QUEUE_SIZE = 4096
+#: What the queued updates of one subscription may hold, about: a monitor of large arrays
+#: (an 8 MB image) gets a shorter pipeline than queue_size, so a slow consumer cannot make the
+#: client hold gigabytes.
+QUEUE_MEMORY_BUDGET = 256 * 1024 * 1024
 #: Updates popped from one monitor before the others get a turn.
 POP_BATCH = 256
 OVERFLOW_WARNING_INTERVAL = 1.0
@@ -89,6 +96,7 @@ class Subscription:
         self.data_count = data_count
         self.low, self.high, self.to, self.mask = low, high, to, mask
         self.queue_size = queue_size
+        self.queue_size_in_use = queue_size  # smaller for large values, see the module doc
         self.request = request
         self.force_int_enums = force_int_enums
         self.queue_overflows = 0
@@ -105,9 +113,12 @@ class Subscription:
 
     @property
     def pv_request(self) -> str:
+        return self.pv_request_for(self.queue_size)
+
+    def pv_request_for(self, queue_size: int) -> str:
         if self.request is not None:
             return self.request
-        return f"field()record[queueSize={self.queue_size},pipeline=true]"
+        return f"field()record[queueSize={queue_size},pipeline=true]"
 
     def add_callback(self, func: Callable[..., Any]) -> int:
         """Register ``func(response)`` (or ``func(sub, response)``); returns a token. Only a
@@ -201,11 +212,27 @@ def block(*subscriptions: Subscription, duration: float | None = None, timeout: 
         duration=duration, timeout=timeout)
 
 
+def _value_bytes(value: Any, layout: Any) -> int:
+    """About how many bytes one update holds (arrays dominate; scalars count as small)."""
+    kind = layout.kind
+    try:
+        if kind in ("array", "ndarray"):
+            data = value["value"]
+            return int(getattr(data, "nbytes", 0) or sum(len(str(v)) for v in data))
+        if kind == "table":
+            return sum(int(getattr(column, "nbytes", 0) or len(column) * 16)
+                       for column in value["value"].todict().values())
+    except (KeyError, TypeError, AttributeError):
+        pass
+    return 256
+
+
 class _Monitor:
     """One subscription's live state inside a running block()."""
 
     __slots__ = ("sub", "monitor", "connected", "ever_connected", "started", "reported",
-                 "layout", "info", "run", "last_overflow_warning", "closed")
+                 "layout", "info", "run", "last_overflow_warning", "closed", "queue_size",
+                 "sized")
 
     def __init__(self, sub: Subscription, now: float):
         self.sub = sub
@@ -219,6 +246,8 @@ class _Monitor:
         self.run = 0  # updates popped since the queue was last seen empty
         self.last_overflow_warning = 0.0
         self.closed = False
+        self.queue_size = sub.queue_size  # the pipeline depth requested from the server
+        self.sized = sub.request is not None  # a caller's own pvRequest is kept as given
 
 
 class SubscriptionGroup:
@@ -341,16 +370,36 @@ class _BlockLoop:
         if sub in self.monitors:
             return
         mon = _Monitor(sub, time.monotonic())
-        ready = self.ready
+        sub.queue_size_in_use = sub.queue_size
+        if self._open(mon):
+            self.monitors[sub] = mon
+
+    def _open(self, mon: _Monitor) -> bool:
+        sub = mon.sub
+        text = sub.pv_request_for(mon.queue_size)
         try:
-            request = backend.make_request(sub.pv_request)
+            request = backend.make_request(text)
         except Exception as exc:
             log.warning("PV %r: pvRequest %r is not valid (%s); not subscribed", sub.pv_name,
-                        sub.pv_request, exc)
-            return
+                        text, exc)
+            return False
+        ready = self.ready
         # Runs on a p4p worker thread: only say "look at this monitor".
         mon.monitor = self.ctx.monitor(sub.pv_name, lambda: ready.put(mon), request=request)
-        self.monitors[sub] = mon
+        return True
+
+    def _shorten_pipeline(self, mon: _Monitor, item: Any, layout: Any) -> bool:
+        """Before the first value is delivered: re-open the monitor with a shorter pipeline
+        if queue_size values of this size would exceed QUEUE_MEMORY_BUDGET."""
+        mon.sized = True
+        fitting = max(2, QUEUE_MEMORY_BUDGET // max(_value_bytes(item, layout), 1))
+        if fitting >= mon.queue_size:
+            return False
+        log.info("PV %r: values of %d bytes: monitor pipeline %d instead of %d", mon.sub.pv_name,
+                 _value_bytes(item, layout), fitting, mon.queue_size)
+        mon.monitor.close()
+        mon.queue_size = mon.sub.queue_size_in_use = int(fitting)
+        return self._open(mon)
 
     def _stop(self, sub: Subscription) -> None:
         mon = self.monitors.pop(sub, None)
@@ -405,6 +454,8 @@ class _BlockLoop:
                     return
                 continue
             if not mon.connected:
+                if not mon.sized and self._shorten_pipeline(mon, item, layout_of(item)):
+                    return  # the new monitor delivers this first value again
                 mon.layout = layout_of(item)
                 mon.info = channel_info(sub.pv_name, item, mon.layout)
                 mon.connected = mon.ever_connected = True
@@ -419,7 +470,7 @@ class _BlockLoop:
                 break
         # Not drained yet: come back after the others had their turn.
         self.ready.put(mon)
-        if mon.run >= sub.queue_size:
+        if mon.run >= mon.queue_size:
             self._overflow(mon)
 
     def _overflow(self, mon: _Monitor) -> None:
@@ -431,7 +482,7 @@ class _BlockLoop:
             mon.last_overflow_warning = now
             log.warning("PV %r: the monitor queue of %d updates filled (the callbacks are "
                         "slower than the updates); the server may merge updates "
-                        "(%d time(s) so far)", sub.pv_name, sub.queue_size,
+                        "(%d time(s) so far)", sub.pv_name, mon.queue_size,
                         sub.queue_overflows)
 
     def _exception(self, mon: _Monitor, exc: Exception) -> None:

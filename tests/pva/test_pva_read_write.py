@@ -247,3 +247,22 @@ def test_qsrv_access_security_refuses_the_write(qsrv: Any) -> None:
     with pytest.raises(pva.WriteFailed, match="no write access"):
         pva.write(qsrv.pv("ro"), 1.0)
     assert pva.read(qsrv.pv("ro")).data.tolist() == [3.25]
+
+
+# -- the PVA environment ---------------------------------------------------------------------
+
+
+def test_environment_is_read_at_each_call(p4p: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert pva.read(p4p.pv("long")).data.tolist() == [42]
+    monkeypatch.setenv("EPICS_PVA_ADDR_LIST", "")  # nowhere to search
+    with pytest.raises(pva.CATimeoutError, match=r"searched \(empty\), auto address list NO"):
+        pva.read(p4p.pv("long"), timeout=0.3)
+    monkeypatch.setenv("EPICS_PVA_ADDR_LIST", "127.0.0.1")
+    assert pva.read(p4p.pv("long")).data.tolist() == [42]
+
+
+def test_name_servers_are_used(p4p: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No UDP search at all: only a TCP connection to the server as a name server.
+    monkeypatch.setenv("EPICS_PVA_ADDR_LIST", "")
+    monkeypatch.setenv("EPICS_PVA_NAME_SERVERS", f"127.0.0.1:{p4p.pva_port}")
+    assert pva.read(p4p.pv("long"), timeout=5).data.tolist() == [42]

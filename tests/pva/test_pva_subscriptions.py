@@ -284,3 +284,24 @@ def test_force_int_enums_per_subscription(p4p: Any) -> None:
     group.block(duration=15)
     assert indices.updates[0].data.tolist() == [0]
     assert states.updates[0].data.tolist() == ["Off"]
+
+
+def test_large_values_get_a_shorter_pipeline(qsrv: Any) -> None:
+    record = Recorder()
+    sub = pva.subscribe(qsrv.pv("wf_big"))  # 1,000,000 doubles
+    sub.add_callback(record)
+
+    def stop_after_first() -> None:
+        deadline = time.monotonic() + 10
+        while not record.updates and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # room for a duplicate first value to show up, were there one
+        sub.interrupt()
+
+    later(0.0, stop_after_first)
+    sub.block(duration=15)
+    assert len(record.updates) == 1 and len(record.events) == 1
+    data = record.updates[0].data
+    assert data.size == 1_000_000 and data[999_999] == 999_999.0
+    budget = pva.subscription.QUEUE_MEMORY_BUDGET
+    assert sub.queue_size_in_use == budget // data.nbytes < sub.queue_size
