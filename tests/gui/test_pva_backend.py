@@ -87,3 +87,32 @@ def test_a_dbr_type_is_refused_for_pva(service: Any, p4p: Any) -> None:
     with pytest.raises(ValueError, match="does not apply to PV Access"):
         client.add(f"pva://{p4p.pv('double')}")
     client.close()
+
+
+def test_strip_chart_and_waveform_take_pva_pvs(qtbot: Any, service: Any, p4p: Any) -> None:
+    chart_worker = pytest.importorskip("caprobe.gui.chart_worker")
+    scalar, array = f"pva://{p4p.pv('double')}", f"pva://{p4p.pv('array')}"
+    chart = chart_worker.ChartWorker(service=service)
+    batches: list[Any] = []
+    chart.samples_ready.connect(batches.append)
+    chart.start()
+    chart.add_pv(scalar)
+    waveform = chart_worker.WaveformWorker(service=service)
+    shapes: list[Any] = []
+    metadata: list[Any] = []
+    waveform.waveform_ready.connect(lambda name, values, t, sev: shapes.append(values))
+    waveform.metadata_ready.connect(lambda name, md: metadata.append(md))
+    waveform.set_pv(array)
+    try:
+        qtbot.waitUntil(lambda: bool(shapes and metadata and any(b.metadata for b in batches)
+                                     and any(scalar in b.samples for b in batches)),
+                        timeout=WAIT_MS)
+        assert shapes[-1].tolist() == [0.5, 1.5, 2.5]
+        times, values, severities = next(b.samples[scalar] for b in batches
+                                         if scalar in b.samples)
+        assert values.tolist()[0] == 1.5 and severities.tolist()[0] == 0 and times[0] > 1.7e9
+        chart_metadata = [md for b in batches for md in b.metadata.values()]
+        assert chart_metadata[0]["units"] == "mm" and chart_metadata[0]["precision"] == 3
+    finally:
+        waveform.stop()
+        chart.stop()
