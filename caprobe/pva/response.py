@@ -88,6 +88,15 @@ def _field_paths(spec: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _value_type_name(code: str | None) -> str:
+    """'d' -> 'double', 'as' -> 'string[]', None -> 'structure'."""
+    if code is None:
+        return "structure"
+    base = _SCALAR_CODES.get(code.lstrip("a"))
+    name = base[1] if base else code
+    return name + "[]" if code.startswith("a") else name
+
+
 @dataclass(frozen=True)
 class Layout:
     """How to decode values of one structure type (worked out once per type)."""
@@ -104,13 +113,7 @@ class Layout:
     @property
     def value_type(self) -> str:
         """PVA name of the value field's type: 'double', 'string[]', 'enum_t', 'structure'."""
-        if self.kind == "enum":
-            return "enum_t"
-        if self.value_code is None:
-            return "structure"
-        base = _SCALAR_CODES.get(self.value_code.lstrip("a"))
-        name = base[1] if base else self.value_code
-        return name + "[]" if self.value_code.startswith("a") else name
+        return "enum_t" if self.kind == "enum" else _value_type_name(self.value_code)
 
     @property
     def ca_type(self) -> ChannelType | None:
@@ -142,10 +145,9 @@ def layout_of(value: Any) -> Layout:
         kind = "ndarray"
     metadata = tuple((attr, path) for attr, path in _DISPLAY_FIELDS
                      if path in paths and not isinstance(paths[path], tuple))
-    if kind == "scalar" or kind == "array":
-        type_text = f"{short or type_id} {Layout(type_id, kind, code, (), False, False, (), '').value_type}"
-    else:
-        type_text = short or type_id
+    type_text = short or type_id
+    if kind in ("scalar", "array"):
+        type_text += " " + _value_type_name(code)
     return Layout(
         type_id=type_id, kind=kind, value_code=code, metadata_fields=metadata,
         has_alarm=all(p in paths for p in ("alarm.severity", "alarm.status")),
