@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from caprobe.ca.errors import printable
+from caprobe.ca.value_ranges import FLOAT32_MAX as _FLOAT32_MAX
+from caprobe.ca.value_ranges import INT_RANGE as _INT_RANGES
 
 __all__ = [
     "ALARM_COLORS",
@@ -102,12 +104,9 @@ _DBR_NAMES = (
     + ("DBR_PUT_ACKT", "DBR_PUT_ACKS", "DBR_STSACK_STRING", "DBR_CLASS_NAME")
 )
 _TYPE_CLASSES = ("native", "status", "time", "graphic", "control")
+# parse_value range-checks with the very rule the DBR encoder applies (_INT_RANGES and
+# _FLOAT32_MAX come from caprobe.ca.value_ranges), so text that parses is text that can be sent.
 
-# Integer ranges of the native types, for parse_value.  CHAR accepts -128..255 because DBF_CHAR
-# records hold signed bytes while the wire type is unsigned: both spellings of a byte are fine.
-_INT_RANGES = {SHORT: (-32768, 32767), LONG: (-(2**31), 2**31 - 1), CHAR: (-128, 255),
-               ENUM: (0, 65535)}  # fmt: skip
-_FLOAT32_MAX = 3.4028234663852886e38
 
 # --------------------------------------------------------------------------------------------
 # Alarm colours
@@ -916,7 +915,8 @@ def parse_value(text: str, native_type: int, enum_strings: Sequence[str | bytes]
     native type so a bad value is refused before anything is sent.
 
     * SHORT/LONG/CHAR: integers (decimal, ``0x1F``, ``0o17``, ``0b101``; ``1e3`` if whole),
-      range-checked (SHORT -32768..32767, LONG 32-bit, CHAR -128..255); NaN/inf refused.
+      range-checked (SHORT -32768..32767, LONG 32-bit, CHAR -128..255: a byte in either
+      spelling, -1 is sent as 0xFF, what caget prints as -1); NaN/inf refused.
     * FLOAT/DOUBLE: any float (``nan``, ``inf``, ``0x1F``); FLOAT must fit a float32.
     * ENUM: a state name (exact match, checked first, as caput does) or an index within the
       defined states (0..15 when the states are unknown) -> int index.  ``enum_mode``

@@ -623,6 +623,29 @@ def test_parse_value_integer_range(spec, number):
             fmt.parse_value(str(number), native)
 
 
+@pytest.mark.parametrize(("native", "low", "high"),
+                         [(SHORT, -32768, 32767), (LONG, -(2**31), 2**31 - 1), (CHAR, -128, 255)])
+def test_what_parses_is_what_the_encoder_sends(native, low, high):
+    # One range rule for both layers: a value parse_value accepts must not be refused by the
+    # DBR encoder afterwards (it was: '-1' for a CHAR parsed, then dbr.encode refused it).
+    from caprobe.ca import dbr
+    from caprobe.ca.errors import ValueRefused
+
+    for number in (low - 1, low, -1, 0, 1, high, high + 1):
+        try:
+            value = fmt.parse_value(str(number), native)
+        except ValueError:
+            assert not low <= number <= high
+            with pytest.raises(ValueRefused):
+                dbr.encode(native, number)
+            continue
+        payload, count = dbr.encode(native, value)
+        assert count == 1, number
+        sent = dbr.decode(native, 1, payload)[0][0]
+        # CHAR travels as the unsigned byte: -1 is 0xFF, which caget prints as -1 again.
+        assert sent == (number & 0xFF if native == CHAR else number)
+
+
 @given(st.integers(-(2**31), 2**31 - 1), st.sampled_from(["hex", "oct", "bin", "dec"]))
 def test_integer_text_matches_caget_sprint_long(value, int_format):
     text = fmt.format_value(np.array([value], ">i4"), int_format=int_format)
