@@ -8,7 +8,8 @@ The default rendering copies EPICS base's command-line tools (``caget``/``caput`
 in ``modules/ca/src/tools``), because operators compare our output with theirs:
 
 * floats use C ``%g`` unless a format is asked for (``-e/-f/-g N``, a PREC, engineering, or
-  rounding to a long printed in hex/octal/binary like ``-lx/-lo/-lb``);
+  rounding to a long printed in hex/octal/binary like ``-lx/-lo/-lb``, 0x80000000 for a value
+  with no 32-bit integer, as caget on x86); a NaN with its sign bit set is ``-nan`` as in C;
 * integers are decimal, or ``0x%X`` / ``0o%o`` / binary like ``-0x/-0o/-0b``;
 * an array is ``count v1 v2 ...``; when a caller limits the number of elements shown, the text
   says how many were left out (never a silent cut);
@@ -411,20 +412,29 @@ _SI_PREFIXES = {-24: "y", -21: "z", -18: "a", -15: "f", -12: "p", -9: "n", -6: "
 
 
 def _c_float(value: float) -> str:
-    # C printf gives "inf"/"-inf"/"nan" (glibc may print "-nan"; we never do).
+    """What glibc's printf prints for a non-finite double: ``inf``, ``-inf``, ``nan`` and, for
+    a NaN with its sign bit set, ``-nan`` as caget does (Python's own formatting drops that
+    sign). x86's default NaN, which 0/0 or inf-inf in a record gives, is such a ``-nan``."""
     if math.isnan(value):
-        return "nan"
+        return "-nan" if math.copysign(1.0, value) < 0 else "nan"
     return "inf" if value > 0 else "-inf"
 
 
+#: caget -l's result for a double with no 32-bit integer (NaN, +-inf, beyond +-2**31): its C
+#: conversion gives x86's "integer indefinite" 0x80000000, printed as that, not clamped.
+_NO_LONG = -(2**31)
+
+
 def _round_to_long(value: float) -> int:
-    """caget -l: add/subtract 0.5 and truncate to a 32-bit long (clamped instead of C's UB)."""
+    """caget -l: add/subtract 0.5 and truncate toward zero to a 32-bit long; ``_NO_LONG``
+    (0x80000000) when there is none, as caget on x86 prints."""
     if math.isnan(value):
-        return 0
+        return _NO_LONG
     rounded = value + 0.5 if value > 0.0 else value - 0.5
     if math.isinf(rounded):
-        return 2**31 - 1 if rounded > 0 else -(2**31)
-    return max(-(2**31), min(2**31 - 1, int(rounded)))
+        return _NO_LONG
+    truncated = int(rounded)
+    return truncated if -(2**31) <= truncated < 2**31 else _NO_LONG
 
 
 def _format_long(value: int, int_format: str) -> str:
@@ -641,7 +651,10 @@ def format_value(
         shown = values if max_elements is None else values[: max(0, int(max_elements))]
         # Fast paths for the common big arrays (a 1M-element waveform): no per-element branching.
         if btype in (FLOAT, DOUBLE) and fmt.kind == "g" and fmt.digits is None:
-            parts = [f"{v:g}" for v in shown]  # same text as C %g, inf/nan included
+            parts = [f"{v:g}" for v in shown]  # same text as C %g, inf/nan included...
+            if "nan" in parts:  # ... except a NaN's sign, which C prints ("-nan")
+                parts = [_c_float(v) if p == "nan" else p
+                         for p, v in zip(parts, shown, strict=True)]
         elif btype in (SHORT, LONG) and int_format == "dec":
             parts = [str(int(v)) for v in shown]
         else:
