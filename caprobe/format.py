@@ -19,7 +19,8 @@ in ``modules/ca/src/tools``), because operators compare our output with theirs:
   as epicsTimeToStrftime does), optionally with all nine nanosecond digits.
 
 Types are plain ints (``caprobe.ca.ChannelType`` is an IntEnum, so its members work too); this
-module keeps its own name tables so it does not depend on the client's internals.
+module keeps its own name tables so it does not depend on the client's internals. The ranges
+``parse_value`` checks are ``caprobe.ca.value_ranges``, the rule the DBR encoder applies too.
 """
 
 from __future__ import annotations
