@@ -249,6 +249,7 @@ def test_a_stalled_ioc_does_not_delay_another_iocs_monitor(ioc_factory, monkeypa
             queued = 0
             for request in writes:
                 engine.submit(big, request, lambda response: None, "the write")
+                engine.flush()
                 queued = big.circuit.queued_bytes
             assert queued > 1_000_000, f"only {queued} bytes queued"
             engine.poll(time.monotonic())  # what arrived while the test encoded
