@@ -664,6 +664,27 @@ def start_softioc(prefix: str | None = None, db: str | os.PathLike[str] | Iterab
                           port=port, extra_env=extra_env, start_timeout=timeout))
 
 
+def many_records_db(path: str | os.PathLike[str], count: int, *, scan: str = "Passive",
+                    read_only_every: int = 0) -> Path:
+    """Write a database of ``count`` ao records ``$(P)m0`` ... (VAL = index, PREC 2, EGU mA)
+    processed at ``scan`` (e.g. ".1 second" for 10 Hz monitors: a calc ``$(P)m<i>`` then,
+    counting up). With ``read_only_every`` N, every N-th record is in ASG RO (read only)."""
+    lines = []
+    for i in range(count):
+        asg = '    field(ASG, "RO")\n' if read_only_every and i % read_only_every == 0 else ""
+        if scan == "Passive":
+            lines.append(f'record(ao, "$(P)m{i}") {{\n    field(VAL, "{i}")\n'
+                         f'    field(PREC, "2")\n    field(EGU, "mA")\n    field(DRVH, "1e9")\n'
+                         f'    field(DRVL, "-1e9")\n{asg}}}\n')
+        else:
+            lines.append(f'record(calc, "$(P)m{i}") {{\n    field(SCAN, "{scan}")\n'
+                         f'    field(CALC, "A+1")\n    field(INPA, "$(P)m{i} NPP")\n'
+                         f'    field(PREC, "0")\n{asg}}}\n')
+    out = Path(path)
+    out.write_text("".join(lines))
+    return out
+
+
 def start_caproto_ioc(prefix: str | None = None, port: int | None = None, *,
                       extra_env: Mapping[str, str] | None = None,
                       timeout: float = DEFAULT_START_TIMEOUT) -> Server:

@@ -22,23 +22,18 @@ Beyond caproto's API (documented in the module docstrings):
   disconnect or while a PV is not found, True on (re)connection), so a chart can draw a gap.
 * :class:`SubscriptionGroup` lets another thread add and remove subscriptions while ``block()``
   runs, without disturbing the others (no sample of the remaining PVs is lost).
+* ``read_many``/``write_many``/``info_many`` and :class:`Context`: many PVs at once on shared
+  circuits (batched search, one circuit per server, every request in flight together), results
+  in the order asked with a per-PV exception object for the ones that failed
+  (:mod:`caprobe.ca.many`).
+
+Inside: ``arguments`` (checks), ``messages``/``dbr`` (the wire), ``state`` (a channel's life,
+no sockets), ``requests`` (read/write requests and their replies), ``search``, ``circuit``,
+``engine`` (the shared loop), ``channel`` (one-shot calls), ``subscription``, ``many``,
+``hostname``, ``repeater``, ``config``.
 """
 
-from caprobe.ca.client import (
-    Channel,
-    ChannelInfo,
-    ConnectionEvent,
-    Subscription,
-    SubscriptionGroup,
-    block,
-    host_name,
-    info,
-    interrupt,
-    read,
-    read_write_read,
-    subscribe,
-    write,
-)
+from caprobe.ca.channel import Channel, info, read, read_write_read, write
 from caprobe.ca.dbr import (
     AccessRights,
     AlarmSeverity,
@@ -57,6 +52,8 @@ from caprobe.ca.errors import (
     ValueRefused,
     WriteFailed,
 )
+from caprobe.ca.hostname import host_name
+from caprobe.ca.many import Context, info_many, read_many, write_many
 from caprobe.ca.messages import (
     ErrorResponse,
     EventAddResponse,
@@ -64,7 +61,9 @@ from caprobe.ca.messages import (
     ReadResponse,
     WriteNotifyResponse,
 )
+from caprobe.ca.state import ChannelInfo, ConnectionEvent
 from caprobe.ca.status import CAStatusCode
+from caprobe.ca.subscription import Subscription, SubscriptionGroup, block, interrupt, subscribe
 
 __all__ = [
     "read",
@@ -74,6 +73,10 @@ __all__ = [
     "block",
     "interrupt",
     "info",
+    "read_many",
+    "write_many",
+    "info_many",
+    "Context",
     "host_name",
     "Channel",
     "Subscription",

@@ -7,7 +7,7 @@ waveform is never copied.
 
 from __future__ import annotations
 
-import select
+import selectors
 import socket
 import time
 from typing import Any
@@ -69,6 +69,7 @@ class Circuit:
         self._partial = b""
         self._large: list[Any] | None = None  # [buffer, filled, header, raw_header]
         self._error: ProtocolError | None = None  # raised by the next receive()
+        self._out = bytearray()  # queued output of a non-blocking circuit (engine)
 
     @property
     def max_payload(self) -> int:
@@ -82,7 +83,8 @@ class Circuit:
             self.channel_max = wanted
 
     def send(self, data: bytes) -> None:
-        """Send everything; works on blocking, timeout and non-blocking sockets alike."""
+        """Send everything, waiting up to SEND_TIMEOUT for a full send buffer to drain (for
+        a one-shot call's own circuit; the engine uses :meth:`queue`)."""
         view = memoryview(data)
         deadline: float | None = None
         try:
@@ -90,17 +92,52 @@ class Circuit:
                 try:
                     sent = self.sock.send(view)
                 except (BlockingIOError, InterruptedError):
-                    # Non-blocking circuit with a full send buffer: wait until writable.
                     now = time.monotonic()
                     deadline = deadline or now + SEND_TIMEOUT
-                    if now >= deadline or not select.select([], [self.sock], [],
-                                                            deadline - now)[1]:
+                    if now >= deadline or not _wait_writable(self.sock, deadline - now):
                         raise TimeoutError("the server stopped reading") from None
                     continue
                 view = view[sent:]
         except OSError as exc:
             raise DisconnectedError(f"lost the connection to {self.host}:{self.port} "
                                     f"while sending ({exc})") from None
+
+    def queue(self, data: bytes) -> bool:
+        """Send what the socket takes now and keep the rest for :meth:`flush`; never waits,
+        so a server that stops reading holds up nobody but itself. True while output is
+        left."""
+        if self._out:
+            self._out += data
+            return True
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            raise DisconnectedError(f"lost the connection to {self.host}:{self.port} "
+                                    f"while sending ({exc})") from None
+        if sent < len(data):
+            self._out += memoryview(data)[sent:]
+            return True
+        return False
+
+    def flush(self) -> bool:
+        """Send queued output as far as the socket takes it; True while some is left."""
+        out = self._out
+        while out:
+            try:
+                sent = self.sock.send(out)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError as exc:
+                raise DisconnectedError(f"lost the connection to {self.host}:{self.port} "
+                                        f"while sending ({exc})") from None
+            del out[:sent]
+        return False
+
+    @property
+    def queued_bytes(self) -> int:
+        return len(self._out)
 
     def receive(self) -> list[Message]:
         """One recv; returns the complete messages it finished (possibly none).
@@ -204,3 +241,10 @@ class Circuit:
             self.sock.close()
         except OSError:
             pass
+
+
+def _wait_writable(sock: socket.socket, timeout: float) -> bool:
+    # selectors (epoll/poll), not select(): select() fails on descriptors >= 1024.
+    with selectors.DefaultSelector() as sel:
+        sel.register(sock, selectors.EVENT_WRITE)
+        return bool(sel.select(timeout))

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from caprobe.ca.errors import ConfigurationError
+from caprobe.ca.errors import CATimeoutError, ConfigurationError
 
 DEFAULT_SERVER_PORT = 5064
 DEFAULT_REPEATER_PORT = 5065
@@ -55,8 +55,59 @@ def _is_no(value: str) -> bool:
     return "no" in value.lower()
 
 
-def parse_address_list(var: str, value: str, default_port: int) -> tuple[tuple[str, int], ...]:
-    """Parse 'host[:port] host[:port] ...' into resolved (ipv4, port) pairs, in order."""
+def _resolve(host: str, deadline: float | None) -> str:
+    """IPv4 address of ``host``; a name lookup waits at most until ``deadline`` (it goes on
+    in the background and is cached for the next call)."""
+    try:
+        socket.inet_aton(host)
+        if host.count(".") == 3:
+            return host
+    except OSError:
+        pass
+    with _resolved_lock:
+        known = _resolved.get(host)
+        if known is not None and time.monotonic() - known[0] < _CONFIG_TTL:
+            return known[1]
+        done = _resolving.get(host)
+        if done is None:
+            done = _resolving[host] = threading.Event()
+            threading.Thread(target=_look_up, args=(host, done), daemon=True,
+                             name="caprobe-resolve").start()
+    wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+    if not done.wait(wait):
+        raise _ResolveTimeout(host)
+    with _resolved_lock:
+        known = _resolved.get(host)
+    if known is None or not known[1]:
+        raise OSError(f"cannot resolve {host!r}")
+    return known[1]
+
+
+class _ResolveTimeout(Exception):
+    pass
+
+
+_resolved: dict[str, tuple[float, str]] = {}
+_resolving: dict[str, threading.Event] = {}
+_resolved_lock = threading.Lock()
+
+
+def _look_up(host: str, done: threading.Event) -> None:
+    try:
+        ip = socket.gethostbyname(host)
+    except (OSError, UnicodeError):
+        ip = ""
+    with _resolved_lock:
+        _resolved[host] = (time.monotonic(), ip)
+        _resolving.pop(host, None)
+    done.set()
+
+
+def parse_address_list(var: str, value: str, default_port: int,
+                       deadline: float | None = None) -> tuple[tuple[str, int], ...]:
+    """Parse 'host[:port] host[:port] ...' into resolved (ipv4, port) pairs, in order.
+    Name lookups end at ``deadline`` (CATimeoutError), so a slow DNS server cannot stretch
+    a call beyond its timeout."""
     out: list[tuple[str, int]] = []
     for entry in value.split():
         host, sep, port_text = entry.partition(":")
@@ -72,7 +123,10 @@ def parse_address_list(var: str, value: str, default_port: int) -> tuple[tuple[s
             if not 1 <= port <= 65535:
                 raise ConfigurationError(f"{var} entry {entry!r}: port out of range")
         try:
-            ip = socket.gethostbyname(host)
+            ip = _resolve(host, deadline)
+        except _ResolveTimeout:
+            raise CATimeoutError(f"{var} entry {entry!r}: looking up host {host!r} took longer "
+                                 "than the timeout") from None
         except (OSError, UnicodeError):
             raise ConfigurationError(f"{var} entry {entry!r}: host {host!r} cannot be "
                                      "resolved") from None
@@ -131,8 +185,9 @@ _config_cache: dict[tuple[str | None, ...], tuple[float, CAConfig]] = {}
 _CONFIG_TTL = 5.0  # host names in the lists are re-resolved this often
 
 
-def load_config() -> CAConfig:
-    """The client configuration from the environment; malformed entries raise.
+def load_config(deadline: float | None = None) -> CAConfig:
+    """The client configuration from the environment; malformed entries raise. Host names in
+    the address lists are looked up until ``deadline`` at most (CATimeoutError after).
 
     Parsed once per distinct environment (and re-resolved every few seconds), because every
     one-shot call needs it and parsing costs more than a loopback round trip.
@@ -142,26 +197,27 @@ def load_config() -> CAConfig:
     now = time.monotonic()
     if cached is not None and now - cached[0] < _CONFIG_TTL:
         return cached[1]
-    config = _load_config()
+    config = _load_config(deadline)
     if len(_config_cache) > 32:
         _config_cache.clear()
     _config_cache[key] = (now, config)
     return config
 
 
-def _load_config() -> CAConfig:
+def _load_config(deadline: float | None) -> CAConfig:
     env = os.environ
     server_port = _port("EPICS_CA_SERVER_PORT", DEFAULT_SERVER_PORT)
     repeater_port = _port("EPICS_CA_REPEATER_PORT", DEFAULT_REPEATER_PORT)
     addresses = list(parse_address_list("EPICS_CA_ADDR_LIST", env.get("EPICS_CA_ADDR_LIST", ""),
-                                        server_port))
+                                        server_port, deadline))
     if not _is_no(env.get("EPICS_CA_AUTO_ADDR_LIST", "YES")):
         bcast = broadcast_addresses() or ("127.0.0.1",)
         for ip in bcast:
             if (ip, server_port) not in addresses:
                 addresses.append((ip, server_port))
     name_servers = parse_address_list("EPICS_CA_NAME_SERVERS",
-                                      env.get("EPICS_CA_NAME_SERVERS", ""), server_port)
+                                      env.get("EPICS_CA_NAME_SERVERS", ""), server_port,
+                                      deadline)
     raw_tmo = env.get("EPICS_CA_CONN_TMO", "").strip()
     try:
         conn_tmo = float(raw_tmo) if raw_tmo else DEFAULT_CONN_TMO

@@ -2,8 +2,9 @@
 CAPROBE_DEFAULT_PROTOCOL=pva) goes through caprobe.pva, with the tools' options and output where
 they apply; structures (NTTable, NTNDArray, custom) print as pvget prints them.
 
-Each tool's main calls :func:`route` first; only PVA names and name errors come here, CA names
-go back to the tool's CA code with their ``ca://`` stripped.
+Each tool's ``_run`` hands its whole command line here when a name has a scheme or PVA is the
+default (:func:`any_pva`); CA names, their ``ca://`` stripped, still go through the tool's own
+CA code (in argument order with the PVA ones), so a CA-only command line never comes here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from caprobe import ca, pva, pvname
@@ -85,47 +87,130 @@ def _structure(response: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# caprobe-get
+# caprobe-get and caprobe-info: every PVA PV looked up at once, printed in argument order
 
 
-def get_one(pv_name: str, name: str, args: argparse.Namespace, timeout: float) -> bool:
-    """Read one PVA PV and print it like caprobe-get prints a CA PV."""
-    response = _attempt(
-        pv_name, name, lambda: pva.read(name, timeout=timeout, force_int_enums=args.enum_as_number,
-                                  data_count=args.count or None),
-        common.connect_timeout_text(pv_name), args.verbose)
-    if response is None:
-        return False
+#: PVA PVs looked up at once (caprobe-get/info): ten missing PVs cost one timeout, not ten.
+PARALLEL_PVS = 32
+#: Set on the arguments handed back to a tool's CA code: its names are CA names already.
+RESOLVED = "pva_tools_resolved"
+
+
+def handles(args: argparse.Namespace) -> bool:
+    """True when this module should run the command line (see :func:`any_pva`)."""
+    return not getattr(args, RESOLVED, False) and any_pva(args.pvs)
+
+
+def _in_order(args: argparse.Namespace, run_ca: Callable[[argparse.Namespace], int],
+              start: Callable[[str], Any], show: Callable[[str, str, Any], bool]) -> int:
+    """Run a get/info command line that has PVA names: every PVA call starts at once
+    (``start(name)`` in a thread pool), then the names are printed in argument order,
+    consecutive CA names through the tool's own CA code in one batch (``run_ca`` with
+    ``args.pvs`` set to their bare names), PVA names by ``show(typed, name, outcome)``."""
+    routed = [(typed, *route_quietly(typed)) for typed in args.pvs]
+    pva_names = [name for _typed, protocol, name in routed if protocol == pvname.PVA]
+    ok = True
+    with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_PVS, len(pva_names)))) as pool:
+        futures: dict[str, Future[Any]] = {}
+        for name in pva_names:
+            if name not in futures:
+                futures[name] = pool.submit(_outcome_of, start, name)
+        index = 0
+        while index < len(routed):
+            typed, protocol, name = routed[index]
+            if protocol == pvname.CA:
+                batch = []
+                while index < len(routed) and routed[index][1] == pvname.CA:
+                    batch.append(routed[index][2])
+                    index += 1
+                ca_args = argparse.Namespace(**{**vars(args), "pvs": batch, RESOLVED: True})
+                ok = run_ca(ca_args) == 0 and ok
+                continue
+            index += 1
+            if protocol == "error":
+                common.report(name, args.verbose)  # the parser's message
+                ok = False
+            else:
+                ok = show(typed, name, futures[name].result()) and ok
+    return 0 if ok else 1
+
+
+def route_quietly(typed: str) -> tuple[str, str]:
+    """(protocol, name), or ('error', message) for a name no protocol takes."""
+    try:
+        target = pvname.parse(typed)
+    except pvname.PVNameError as exc:
+        return "error", str(exc)
+    return target.protocol, target.name
+
+
+def _outcome_of(start: Callable[[str], Any], name: str) -> Any:
+    try:
+        return start(name)
+    except ca.ConfigurationError:
+        raise  # p4p missing or a bad EPICS_PVA_*: one message for the whole command
+    except ca.CAError as exc:
+        return exc
+
+
+def _failed(typed: str, name: str, outcome: Any, timeout_text: str, verbose: bool) -> bool:
+    """Report a failed outcome as one line; True when it was one."""
+    if isinstance(outcome, ca.CATimeoutError):
+        common.report(timeout_text, verbose)
+        return True
+    if isinstance(outcome, ca.CAError):
+        common.report(_message(typed, name, outcome), verbose)
+        return True
+    return False
+
+
+def run_get(args: argparse.Namespace, run_ca: Callable[[argparse.Namespace], int]) -> int:
+    """caprobe-get for a command line with PVA names (see :func:`_in_order`)."""
+    timeout = common.resolve_timeout(args)
+
+    def start(name: str) -> Any:
+        return pva.read(name, timeout=timeout, force_int_enums=args.enum_as_number,
+                        data_count=args.count or None)
+
+    def show(typed: str, name: str, outcome: Any) -> bool:
+        if _failed(typed, name, outcome, common.connect_timeout_text(typed), args.verbose):
+            return False
+        common.print_line(get_text(typed, outcome, args))
+        return True
+
+    return _in_order(args, run_ca, start, show)
+
+
+def get_text(pv_name: str, response: Any, args: argparse.Namespace) -> str:
+    """What caprobe-get prints for one PVA value, with its options."""
     options = _options(args, response, show_count=True if args.count else None)
     if args.dbr_type is not None:
         options.pop("show_count", None)
         value = "" if _structure(response) else fmt.format_value(
             response, separator=args.separator, show_count=False, **options)
-        text = fpva.format_pva_details(pv_name, response, nanos=args.nanos, value_text=value)
-    elif _structure(response):
-        text = fpva.format_structure_block(pv_name, response, terse=args.terse, nanos=args.nanos)
-    elif args.wide:
-        text = wide_line(pv_name, response, separator=args.separator, nanos=args.nanos,
+        return fpva.format_pva_details(pv_name, response, nanos=args.nanos, value_text=value)
+    if _structure(response):
+        return fpva.format_structure_block(pv_name, response, terse=args.terse,
+                                           nanos=args.nanos)
+    if args.wide:
+        return wide_line(pv_name, response, separator=args.separator, nanos=args.nanos,
                          **options)
-    elif args.terse:
-        text = fmt.format_value(response, separator=args.separator, **options)
-    else:
-        text = fmt.format_value_line(pv_name, response, separator=args.separator, **options)
-    common.print_line(text)
-    return True
+    if args.terse:
+        return fmt.format_value(response, separator=args.separator, **options)
+    return fmt.format_value_line(pv_name, response, separator=args.separator, **options)
 
 
-# ---------------------------------------------------------------------------------------------
-# caprobe-info
+def run_info(args: argparse.Namespace, run_ca: Callable[[argparse.Namespace], int]) -> int:
+    """caprobe-info for a command line with PVA names (see :func:`_in_order`)."""
+    timeout = common.resolve_timeout(args)
 
+    def show(typed: str, name: str, outcome: Any) -> bool:
+        if _failed(typed, name, outcome, common.connect_timeout_text(typed), args.verbose):
+            return False
+        common.print_line(fpva.format_pva_info(outcome, pv_name=typed))
+        return True
 
-def info_one(pv_name: str, name: str, args: argparse.Namespace, timeout: float) -> bool:
-    channel = _attempt(pv_name, name, lambda: pva.info(name, timeout=timeout),
-                             common.connect_timeout_text(pv_name), args.verbose)
-    if channel is None:
-        return False
-    common.print_line(fpva.format_pva_info(channel, pv_name=pv_name))
-    return True
+    return _in_order(args, run_ca, lambda name: pva.info(name, timeout=timeout), show)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,6 +385,8 @@ def _mixed_monitor(args: argparse.Namespace) -> Any:
                 self.on_connection(channel, response)
                 return
             channel.once_connected = True
+            if self.args.max_updates and self.updates >= self.args.max_updates:
+                return  # more arrived in the same read as the last one wanted
             channel.elements = int(getattr(response, "data_count", 0) or 0)
             time_text = self._time_text(channel, ca_monitor._server_ns(response),
                                         ca_monitor.time.time_ns())
@@ -320,6 +407,18 @@ def run_monitor(args: argparse.Namespace, timeout: float) -> int:
     """caprobe-monitor for a list that has PVA (or ca://) names: CA and PVA PVs monitored
     together, CA in this thread, PVA in a helper thread."""
     monitor, ca_monitor = _mixed_monitor(args)
+    # -s and -# need the CA PVs' native types: looked up all at once, as the CA-only path does
+    ca_names = []
+    for typed in dict.fromkeys(args.pvs):
+        protocol, name = route_quietly(typed)
+        if protocol == pvname.CA:
+            try:
+                ca.subscribe(name)  # a malformed name is reported below, not looked up
+                ca_names.append(name)
+            except ca.CAError:
+                pass
+    ca_types = dict(zip(ca_names, ca_monitor._data_types(args, ca_names, timeout),
+                        strict=True))
     ca_subs: list[Any] = []
     pva_subs: list[Any] = []
     failed = False
@@ -334,7 +433,7 @@ def run_monitor(args: argparse.Namespace, timeout: float) -> int:
             if protocol == pvname.PVA:
                 sub: Any = pva.subscribe(name, data_count=args.count or None)
             else:
-                data_type, data_count = ca_monitor._data_type(args, name, timeout)
+                data_type, data_count = ca_types.get(name, (None, None))
                 sub = ca.subscribe(name, priority=args.priority, data_type=data_type,
                                    data_count=data_count, mask=args.mask)
         except ca.ConfigurationError:

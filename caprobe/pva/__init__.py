@@ -31,7 +31,6 @@ monitor masks have no PVA meaning and are ignored. The environment (``EPICS_PVA_
 ``EPICS_PVA_BROADCAST_PORT``) is read at each call.
 """
 
-from caprobe.ca.client import ConnectionEvent
 from caprobe.ca.errors import (
     CAError,
     CATimeoutError,
@@ -41,6 +40,7 @@ from caprobe.ca.errors import (
     ValueRefused,
     WriteFailed,
 )
+from caprobe.ca.state import ConnectionEvent
 from caprobe.pva.backend import INSTALL_HINT, PVAUnavailable, available, reset
 from caprobe.pva.client import info, read, read_write_read, write
 from caprobe.pva.response import PVAChannelInfo, PVAMetadata, PVAResponse, PVAWriteResponse

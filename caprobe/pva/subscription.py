@@ -31,8 +31,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from caprobe.ca.client import ConnectionEvent
 from caprobe.ca.errors import CAError, ValueRefused
+from caprobe.ca.state import ConnectionEvent
 from caprobe.pva import backend
 from caprobe.pva.client import _check_data_type, check_pv_name, check_timeout
 from caprobe.pva.response import PVAChannelInfo, PVAResponse, channel_info, layout_of

@@ -12,7 +12,7 @@ from ca_helpers import TIMEOUT, read, write
 
 from caprobe import ca
 from caprobe.ca import CATimeoutError, DisconnectedError, WriteFailed, WriteNotifyResponse
-from caprobe.ca import client as ca_client
+from caprobe.ca import channel as ca_client
 
 
 def channel(server: Any, suffix: str, **kwargs: Any) -> ca.Channel:

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from caprobe.ca import dbr
 from caprobe.ca import messages as msg
 from caprobe.ca.circuit import Circuit
-from caprobe.ca.client import _parse_search_reply
 from caprobe.ca.dbr import ChannelType
 from caprobe.ca.errors import DisconnectedError, ProtocolError
+from caprobe.ca.search import parse_search_reply as _parse_search_reply
 
 FAST = settings(max_examples=100, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from caprobe.ca import client as ca_client
 from caprobe.ca import host_name
+from caprobe.ca import hostname as ca_client
 
 
 @pytest.fixture(autouse=True)

@@ -746,7 +746,7 @@ def test_unknown_data_type_is_refused(softioc_env, data_type):
 
 
 def test_repeater_false_never_tries_to_spawn_a_repeater(softioc_env, restore, monkeypatch):
-    from caprobe.ca import client
+    from caprobe.ca import search as client
 
     def refuse(port: int) -> None:
         raise AssertionError(f"repeater spawn attempted on port {port}")

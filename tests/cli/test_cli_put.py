@@ -227,7 +227,7 @@ def test_put_the_ioc_refuses_is_a_write_error_and_no_new_value(ioc, options):
 def test_put_does_everything_on_one_circuit(softioc_env, monkeypatch, capsys):
     # caput's sequence (enum states, old value, write, new value) on one channel: one search,
     # one TCP connection; not one per step.
-    from caprobe.ca import client as ca_client
+    from caprobe.ca import channel as ca_client
     from caprobe.cli import put as put_tool
 
     opened = []

@@ -184,3 +184,28 @@ def test_without_p4p_one_line_says_how_to_install() -> None:
     assert result.stderr.strip().splitlines()[-1].endswith(
         "install it with: pip install 'caprobe[pva]'")
     assert "Traceback" not in result.stderr
+
+
+def test_get_ca_and_pva_in_argument_order(qsrv_server: Any) -> None:
+    q = qsrv_server
+    env = {**q.env, **q.pva_env}
+    result = run("get", q.pv("ai"), f"pva://{q.pv('ai')}", f"ca://{q.pv('bo')}",
+                 f"pva://{q.pv('str')}", q.pv("long"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{q.pv('ai'):<30} 1.5",
+        f"{'pva://' + q.pv('ai'):<30} 1.5",
+        f"{q.pv('bo'):<30} Off",  # a ca:// name goes through the CA code as its bare name
+        f"{'pva://' + q.pv('str'):<30} hello",
+        f"{q.pv('long'):<30} 42",
+    ]
+
+
+def test_ca_names_with_pva_as_the_default(qsrv_server: Any) -> None:
+    q = qsrv_server
+    env = {**q.env, **q.pva_env, "CAPROBE_DEFAULT_PROTOCOL": "pva"}
+    result = run("info", f"ca://{q.pv('ai')}", q.pv("ai"), env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == q.pv("ai") and "    Native data type: DBF_DOUBLE" in lines
+    assert "    Protocol:         PV Access" in lines  # the bare name went over PVA

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-pytest.importorskip("caprobe.ca.client", reason="caprobe.ca client not available yet")
+pytest.importorskip("caprobe.ca", reason="caprobe.ca client not available yet")
 
 from caprobe.chart_data import SEVERITY_DISCONNECTED  # noqa: E402
 from caprobe.gui.strip_chart import StripChartPanel  # noqa: E402

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("caprobe.ca.client", reason="caprobe.ca client not available yet")
+pytest.importorskip("caprobe.ca", reason="caprobe.ca client not available yet")
 
 from caprobe.ca import write  # noqa: E402
 from caprobe.gui.waveform import WaveformView  # noqa: E402
