@@ -266,3 +266,35 @@ def test_name_servers_are_used(p4p: Any, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("EPICS_PVA_ADDR_LIST", "")
     monkeypatch.setenv("EPICS_PVA_NAME_SERVERS", f"127.0.0.1:{p4p.pva_port}")
     assert pva.read(p4p.pv("long"), timeout=5).data.tolist() == [42]
+
+
+def test_notify_waits_for_the_record_to_finish_processing(qsrv: Any) -> None:
+    import time
+
+    began = time.monotonic()
+    done = pva.write(qsrv.pv("slow"), 1.0, notify=True, timeout=5)
+    took = time.monotonic() - began
+    assert done is not None and done.completed
+    assert took >= 0.45  # the record's 0.5 s delay: completion, not just acceptance
+    with pytest.raises(pva.CATimeoutError, match="may still complete"):
+        pva.write(qsrv.pv("slow"), 2.0, notify=True, timeout=0.2)
+
+
+def test_access_rights_changed_at_run_time_are_honoured(qsrv: Any) -> None:
+    try:
+        pva.write(qsrv.pv("gated"), 2.0, notify=True)
+        assert pva.read(qsrv.pv("gated")).data.tolist() == [2.0]
+        pva.write(qsrv.pv("gate"), "Closed", notify=True)
+        with pytest.raises(pva.WriteFailed, match="no write access"):
+            pva.write(qsrv.pv("gated"), 3.0)
+        assert pva.read(qsrv.pv("gated")).data.tolist() == [2.0]
+    finally:
+        pva.write(qsrv.pv("gate"), "Open", notify=True)
+        pva.write(qsrv.pv("gated"), 1.0)
+
+
+def test_a_put_the_record_refuses_is_reported(qsrv: Any) -> None:
+    with pytest.raises(pva.WriteFailed) as info:
+        pva.write(qsrv.pv("disabled"), 1.0, notify=True)
+    assert "disabled" in str(info.value) and "\n" not in str(info.value)
+    assert pva.read(qsrv.pv("disabled")).data.tolist() == [2.5]
