@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-shot set-up on a fresh Debian/Ubuntu machine: the system libraries PyQt5 needs (offscreen
-# and under X), fonts, then a virtual environment in .venv with caprobe and its test/demo extras.
+# and under X), fonts, then a virtual environment in .venv with caprobe and its test/demo/pva extras.
 # Safe to run again: every step is idempotent and fast when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +36,5 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test,demo,packaging]'
+.venv/bin/python -m pip install -q -e '.[test,demo,packaging,pva]'
 echo "setup: done (.venv ready)"

@@ -8,7 +8,8 @@ The default rendering copies EPICS base's command-line tools (``caget``/``caput`
 in ``modules/ca/src/tools``), because operators compare our output with theirs:
 
 * floats use C ``%g`` unless a format is asked for (``-e/-f/-g N``, a PREC, engineering, or
-  rounding to a long printed in hex/octal/binary like ``-lx/-lo/-lb``);
+  rounding to a long printed in hex/octal/binary like ``-lx/-lo/-lb``, 0x80000000 for a value
+  with no 32-bit integer, as caget on x86); a NaN with its sign bit set is ``-nan`` as in C;
 * integers are decimal, or ``0x%X`` / ``0o%o`` / binary like ``-0x/-0o/-0b``;
 * an array is ``count v1 v2 ...``; when a caller limits the number of elements shown, the text
   says how many were left out (never a silent cut);
@@ -18,7 +19,8 @@ in ``modules/ca/src/tools``), because operators compare our output with theirs:
   as epicsTimeToStrftime does), optionally with all nine nanosecond digits.
 
 Types are plain ints (``caprobe.ca.ChannelType`` is an IntEnum, so its members work too); this
-module keeps its own name tables so it does not depend on the client's internals.
+module keeps its own name tables so it does not depend on the client's internals. The ranges
+``parse_value`` checks are ``caprobe.ca.value_ranges``, the rule the DBR encoder applies too.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from caprobe.ca.errors import printable
+from caprobe.ca.value_ranges import FLOAT32_MAX as _FLOAT32_MAX
+from caprobe.ca.value_ranges import INT_RANGE as _INT_RANGES
 
 __all__ = [
     "ALARM_COLORS",
@@ -102,12 +106,9 @@ _DBR_NAMES = (
     + ("DBR_PUT_ACKT", "DBR_PUT_ACKS", "DBR_STSACK_STRING", "DBR_CLASS_NAME")
 )
 _TYPE_CLASSES = ("native", "status", "time", "graphic", "control")
+# parse_value range-checks with the very rule the DBR encoder applies (_INT_RANGES and
+# _FLOAT32_MAX come from caprobe.ca.value_ranges), so text that parses is text that can be sent.
 
-# Integer ranges of the native types, for parse_value.  CHAR accepts -128..255 because DBF_CHAR
-# records hold signed bytes while the wire type is unsigned: both spellings of a byte are fine.
-_INT_RANGES = {SHORT: (-32768, 32767), LONG: (-(2**31), 2**31 - 1), CHAR: (-128, 255),
-               ENUM: (0, 65535)}  # fmt: skip
-_FLOAT32_MAX = 3.4028234663852886e38
 
 # --------------------------------------------------------------------------------------------
 # Alarm colours
@@ -412,20 +413,29 @@ _SI_PREFIXES = {-24: "y", -21: "z", -18: "a", -15: "f", -12: "p", -9: "n", -6: "
 
 
 def _c_float(value: float) -> str:
-    # C printf gives "inf"/"-inf"/"nan" (glibc may print "-nan"; we never do).
+    """What glibc's printf prints for a non-finite double: ``inf``, ``-inf``, ``nan`` and, for
+    a NaN with its sign bit set, ``-nan`` as caget does (Python's own formatting drops that
+    sign). x86's default NaN, which 0/0 or inf-inf in a record gives, is such a ``-nan``."""
     if math.isnan(value):
-        return "nan"
+        return "-nan" if math.copysign(1.0, value) < 0 else "nan"
     return "inf" if value > 0 else "-inf"
 
 
+#: caget -l's result for a double with no 32-bit integer (NaN, +-inf, beyond +-2**31): its C
+#: conversion gives x86's "integer indefinite" 0x80000000, printed as that, not clamped.
+_NO_LONG = -(2**31)
+
+
 def _round_to_long(value: float) -> int:
-    """caget -l: add/subtract 0.5 and truncate to a 32-bit long (clamped instead of C's UB)."""
+    """caget -l: add/subtract 0.5 and truncate toward zero to a 32-bit long; ``_NO_LONG``
+    (0x80000000) when there is none, as caget on x86 prints."""
     if math.isnan(value):
-        return 0
+        return _NO_LONG
     rounded = value + 0.5 if value > 0.0 else value - 0.5
     if math.isinf(rounded):
-        return 2**31 - 1 if rounded > 0 else -(2**31)
-    return max(-(2**31), min(2**31 - 1, int(rounded)))
+        return _NO_LONG
+    truncated = int(rounded)
+    return truncated if -(2**31) <= truncated < 2**31 else _NO_LONG
 
 
 def _format_long(value: int, int_format: str) -> str:
@@ -642,7 +652,10 @@ def format_value(
         shown = values if max_elements is None else values[: max(0, int(max_elements))]
         # Fast paths for the common big arrays (a 1M-element waveform): no per-element branching.
         if btype in (FLOAT, DOUBLE) and fmt.kind == "g" and fmt.digits is None:
-            parts = [f"{v:g}" for v in shown]  # same text as C %g, inf/nan included
+            parts = [f"{v:g}" for v in shown]  # same text as C %g, inf/nan included...
+            if "nan" in parts:  # ... except a NaN's sign, which C prints ("-nan")
+                parts = [_c_float(v) if p == "nan" else p
+                         for p, v in zip(parts, shown, strict=True)]
         elif btype in (SHORT, LONG) and int_format == "dec":
             parts = [str(int(v)) for v in shown]
         else:
@@ -916,7 +929,8 @@ def parse_value(text: str, native_type: int, enum_strings: Sequence[str | bytes]
     native type so a bad value is refused before anything is sent.
 
     * SHORT/LONG/CHAR: integers (decimal, ``0x1F``, ``0o17``, ``0b101``; ``1e3`` if whole),
-      range-checked (SHORT -32768..32767, LONG 32-bit, CHAR -128..255); NaN/inf refused.
+      range-checked (SHORT -32768..32767, LONG 32-bit, CHAR -128..255: a byte in either
+      spelling, -1 is sent as 0xFF, what caget prints as -1); NaN/inf refused.
     * FLOAT/DOUBLE: any float (``nan``, ``inf``, ``0x1F``); FLOAT must fit a float32.
     * ENUM: a state name (exact match, checked first, as caput does) or an index within the
       defined states (0..15 when the states are unknown) -> int index.  ``enum_mode``

@@ -9,6 +9,9 @@ Fixtures
 - ``ca_env`` (function): ``ca_env(server)`` applies any server's env; returns the server.
 - ``ioc_factory`` (function): private servers a test may kill/stop/restart; all killed after.
 - ``free_port`` (function): a free CA port P (P, P+1 free), reserved for the test.
+- ``p4p_server`` / ``qsrv_server`` (session): PV Access servers (tests/pva_servers.py): the p4p
+  server with every normative type, and test.db over CA and QSRV.
+- ``pva_env`` (function): ``pva_env(server)`` points this test's PVA client environment at it.
 
 The session servers are shared: a test that changes a PV should restore it or use
 ``ioc_factory``.
@@ -50,6 +53,16 @@ os.environ.update({
     "EPICS_CA_ADDR_LIST": servers.LOCALHOST,
     "EPICS_CA_SERVER_PORT": str(_NULL_PORT.port),
     "EPICS_CA_REPEATER_PORT": str(_NULL_PORT.port + 1),
+})
+# The same for PV Access (caprobe.pva, p4p): loopback only, a reserved pair nobody serves on.
+_NULL_PVA_PORT = servers.reserve_port()
+os.environ.update({
+    "EPICS_PVA_AUTO_ADDR_LIST": "NO",
+    "EPICS_PVA_ADDR_LIST": servers.LOCALHOST,
+    "EPICS_PVA_NAME_SERVERS": "",
+    "EPICS_PVA_INTF_ADDR_LIST": servers.LOCALHOST,
+    "EPICS_PVA_SERVER_PORT": str(_NULL_PVA_PORT.port),
+    "EPICS_PVA_BROADCAST_PORT": str(_NULL_PVA_PORT.port + 1),
 })
 
 
@@ -212,3 +225,45 @@ def free_port() -> Iterator[int]:
         yield lock.port
     finally:
         lock.release()
+
+
+# ---------------------------------------------------------------------------------------------
+# PV Access (tests/pva_servers.py)
+
+
+@pytest.fixture(scope="session")
+def p4p_server() -> Iterator[servers.Server]:
+    """Session-wide p4p server (tests/ioc/p4p_server.py, PVs in pva_servers.P4P_PVS)."""
+    pva_servers = pytest.importorskip("pva_servers")
+    pytest.importorskip("p4p")
+    server = pva_servers.start_p4p_server()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def qsrv_server() -> Iterator[servers.Server]:
+    """Session-wide soft IOC with tests/ioc/test.db served over CA and PVA (QSRV)."""
+    pva_servers = pytest.importorskip("pva_servers")
+    pytest.importorskip("p4p")
+    server = pva_servers.start_qsrv_ioc()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def pva_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], Any]:
+    """``pva_env(server)``: point this test's PVA client environment at ``server`` (revived
+    first if an earlier test killed it)."""
+
+    def apply(server: Any) -> Any:
+        _revived(server)
+        for key, value in server.pva_env.items():
+            monkeypatch.setenv(key, value)
+        return server
+
+    return apply

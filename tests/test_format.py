@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import time
 from types import SimpleNamespace
 
@@ -85,7 +86,65 @@ def test_long_rounding_like_caget_dash_l():
     assert fmt.format_value(f64(2.5), float_format="hex") == "0x3"
     assert fmt.format_value(f64(-2.5), float_format="hex") == "0xFFFFFFFD"
     assert fmt.format_value(f64(0.2), float_format="bin") == "0"
-    assert fmt.format_value(f64(1e300), float_format="hex") == "0x7FFFFFFF"
+    assert fmt.format_value(f64(1e300), float_format="hex") == "0x80000000"  # see below
+
+
+NEG_NAN = -float("nan")  # sign bit set: x86's default NaN, what 0/0 gives in a record
+assert math.copysign(1.0, NEG_NAN) < 0
+
+
+@pytest.mark.parametrize("value", [
+    float("nan"), NEG_NAN, float("inf"), float("-inf"), 1e10, -1e10, 2147483647.6,
+    -2147483648.6, 3e9, float(2**31) - 0.5])
+def test_dash_l_of_a_double_with_no_32_bit_integer_is_0x80000000_like_caget(value):
+    # Deliberate choice (README): caget converts with a C cast, which on x86 gives the
+    # "integer indefinite" 0x80000000 for NaN, inf and anything beyond 32 bits; caprobe prints
+    # the same rather than clamping (a NaN shown as 0x0 read as a real, all-bits-clear value).
+    assert fmt.format_value(f64(value), float_format="hex") == "0x80000000"
+    assert fmt.format_value(f64(value), float_format="oct") == "0o20000000000"
+    assert fmt.format_value(f64(value), float_format="bin") == "1" + "0" * 31
+    assert fmt.format_value(np.array([value], ">f4"), float_format="hex") == "0x80000000"
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (2147483647.4, "0x7FFFFFFF"), (2147483646.5, "0x7FFFFFFF"), (-2147483648.4, "0x80000000"),
+    (-2147483647.5, "0x80000000"), (-0.4, "0x0"), (0.5, "0x1"), (-0.5, "0xFFFFFFFF")])
+def test_dash_l_at_the_32_bit_edges(value, expected):
+    assert fmt.format_value(f64(value), float_format="hex") == expected
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    (None, "-nan"), ("e3", "-nan"), ("f2", "-nan"), ("g4", "-nan"), ("%.4f", "-nan"),
+    ("eng", "-nan"), ("prec", "-nan")])
+def test_negative_nan_prints_minus_nan_like_caget(spec, expected):
+    # Deliberate choice (README): glibc's printf, hence caget and camonitor, prints a NaN's
+    # sign bit; so does caprobe, which tells x86's default NaN (an invalid operation: 0/0,
+    # inf-inf) from one written on purpose ("nan").
+    assert fmt.format_value(f64(NEG_NAN), float_format=spec) == expected
+    assert fmt.format_value(f64(float("nan")), float_format=spec) == "nan"
+    assert fmt.format_value(np.array([NEG_NAN], ">f4"), float_format=spec) == expected
+
+
+def test_nan_signs_in_an_array_and_elsewhere():
+    values = f64(float("nan"), NEG_NAN, 1.5, NEG_NAN)
+    assert fmt.format_value(values) == "4 nan -nan 1.5 -nan"
+    assert fmt.format_value(values, float_format="f1") == "4 nan -nan 1.5 -nan"
+    assert fmt.format_value(values, max_elements=2) == "4 nan -nan ... (2 more)"
+    assert fmt.format_engineering(NEG_NAN, units="V") == "-nan V"
+    assert fmt.format_value(f64(NEG_NAN), precision=3, units="mm") == "-nan mm"
+    details = fmt.format_details(response(f64(NEG_NAN), CTRL_DOUBLE, SimpleNamespace(
+        status=0, severity=0, units=b"", precision=2, upper_disp_limit=NEG_NAN,
+        lower_disp_limit=float("nan"), upper_alarm_limit=0.0, upper_warning_limit=0.0,
+        lower_warning_limit=0.0, lower_alarm_limit=0.0, upper_ctrl_limit=0.0,
+        lower_ctrl_limit=0.0)), pv_name="X")
+    assert "    Value:            -nan" in details.splitlines()
+    assert "    Hi disp limit:    -nan" in details.splitlines()
+    assert "    Lo disp limit:    nan" in details.splitlines()
+    # What an operator types back is the same NaN, sign included.
+    assert math.copysign(1.0, fmt.parse_value("-nan", DOUBLE)) < 0
+
+
+
 
 
 def test_precision_from_caller_and_metadata():
@@ -604,6 +663,32 @@ def test_float_text_equals_c_printf(value, kind, digits):
     assert fmt.format_value(f64(value)) == _c_printf(b"%g", value)
 
 
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="the reference is x86's double-to-int conversion (caget's C cast)")
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.floats(width=64), st.floats(-(2.0**32), 2.0**32),
+                 st.sampled_from([2**31 - 0.5, -(2**31) - 0.5, 2**31 - 0.6, -(2**31) - 0.4])))
+def test_dash_l_equals_the_c_conversion_on_x86(value):
+    # numpy's float64 -> int32 cast is the same cvttsd2si caget's `val_long = x + 0.5` runs.
+    rounded = np.array([value + 0.5 if value > 0.0 else value - 0.5])
+    with np.errstate(invalid="ignore"):
+        c_long = int(rounded.astype(np.int32)[0])
+    assert fmt.format_value(f64(value), float_format="hex") == f"0x{c_long & 0xFFFFFFFF:X}"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**51 - 1), st.booleans(), st.sampled_from(["g", "e", "f"]),
+       st.integers(0, 18))
+def test_nan_text_equals_c_printf(payload, negative, kind, digits):
+    # Every NaN (any payload, either sign) prints as glibc's printf prints it.
+    bits = (0xFFF8 if negative else 0x7FF8) << 48 | payload
+    value = np.array([bits], dtype=np.uint64).view(np.float64)[0].item()
+    assert math.isnan(value)
+    assert fmt.format_value(f64(value), float_format=f"{kind}{digits}") == _c_printf(
+        f"%-.{digits}{kind}".encode(), value)
+    assert fmt.format_value(f64(value)) == _c_printf(b"%g", value)
+
+
 @given(st.binary(max_size=64))
 def test_escape_round_trip_and_single_line(raw):
     text = fmt.escape_bytes(raw)
@@ -621,6 +706,29 @@ def test_parse_value_integer_range(spec, number):
     else:
         with pytest.raises(ValueError, match="out of range"):
             fmt.parse_value(str(number), native)
+
+
+@pytest.mark.parametrize(("native", "low", "high"),
+                         [(SHORT, -32768, 32767), (LONG, -(2**31), 2**31 - 1), (CHAR, -128, 255)])
+def test_what_parses_is_what_the_encoder_sends(native, low, high):
+    # One range rule for both layers: a value parse_value accepts must not be refused by the
+    # DBR encoder afterwards (it was: '-1' for a CHAR parsed, then dbr.encode refused it).
+    from caprobe.ca import dbr
+    from caprobe.ca.errors import ValueRefused
+
+    for number in (low - 1, low, -1, 0, 1, high, high + 1):
+        try:
+            value = fmt.parse_value(str(number), native)
+        except ValueError:
+            assert not low <= number <= high
+            with pytest.raises(ValueRefused):
+                dbr.encode(native, number)
+            continue
+        payload, count = dbr.encode(native, value)
+        assert count == 1, number
+        sent = dbr.decode(native, 1, payload)[0][0]
+        # CHAR travels as the unsigned byte: -1 is 0xFF, which caget prints as -1 again.
+        assert sent == (number & 0xFF if native == CHAR else number)
 
 
 @given(st.integers(-(2**31), 2**31 - 1), st.sampled_from(["hex", "oct", "bin", "dec"]))

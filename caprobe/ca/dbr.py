@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from caprobe.ca.errors import ProtocolError, ValueRefused
+from caprobe.ca.value_ranges import FLOAT32_MAX, INT_RANGE
 
 EPICS_EPOCH_OFFSET = 631152000  # 1990-01-01T00:00:00Z in Unix seconds
 MAX_STRING_SIZE = 40
@@ -130,10 +131,8 @@ VALUE_DTYPE: dict[int, np.dtype] = {
     6: np.dtype(">f8"),
 }
 VALUE_SIZE = {0: 40, 1: 2, 2: 4, 3: 2, 4: 1, 5: 4, 6: 8}
-# Integer range of each native type, used to refuse values that would wrap on the wire.
-INT_RANGE = {1: (-(2**15), 2**15 - 1), 3: (0, 2**16 - 1), 4: (0, 255),
-             5: (-(2**31), 2**31 - 1)}
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+# INT_RANGE (integer range of each native type, used to refuse values that would wrap on the
+# wire) and FLOAT32_MAX come from value_ranges, the rule caprobe.format.parse_value uses too.
 
 _DBF_NAMES = ("STRING", "SHORT", "FLOAT", "ENUM", "CHAR", "LONG", "DOUBLE")
 
@@ -529,6 +528,8 @@ def encode(data_type: int, data: Any, *, metadata: Any = None, encoding: str = "
         if native is not None and native in INT_RANGE and native != value_native:
             check_numeric(values, native, f" (the PV is {_DBF_NAMES[native]})")
         arr = np.asarray(values, dtype=np.float64 if value_native in (2, 6) else np.int64)
+        if value_native == 4:
+            arr &= 0xFF  # a CHAR's signed spelling (-1) is the byte 0xFF: see value_ranges
         body = arr.astype(VALUE_DTYPE[value_native]).tobytes()
         count = len(values)
     raw = md + body

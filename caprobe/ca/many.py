@@ -33,6 +33,7 @@ from caprobe.ca.engine import Engine, EngineChannel, Operation
 from caprobe.ca.errors import CAError, CATimeoutError, ErrorResponseReceived
 from caprobe.ca.messages import ReadNotifyResponse, ReadResponse, WriteNotifyResponse
 from caprobe.ca.requests import (
+    Request,
     check_data_count,
     check_read,
     check_write,
@@ -44,6 +45,8 @@ from caprobe.ca.state import ChannelInfo
 
 __all__ = ["Context", "read_many", "write_many", "info_many"]
 
+Judge = Callable[[Any], Any]  # a reply (or CAError) -> the result to return
+Starter = Callable[[int, EngineChannel], tuple[Request, str, Judge]]
 ReadResult = ReadNotifyResponse | ReadResponse | CAError
 WriteResult = WriteNotifyResponse | None | CAError
 InfoResult = ChannelInfo | CAError
@@ -77,14 +80,19 @@ class Context:
     # -- public calls ----------------------------------------------------------------------
 
     def read_many(self, pv_names: Iterable[str], *, data_type: Any = None,
-                  data_count: int | None = None, timeout: float | None = None,
+                  data_count: Any = None, timeout: float | None = None,
                   notify: bool = True, force_int_enums: bool = False) -> list[ReadResult]:
-        """Read every PV; arguments as :func:`caprobe.ca.read`."""
-        check_data_count(data_count)
+        """Read every PV; arguments as :func:`caprobe.ca.read`. ``data_type`` and
+        ``data_count`` are one value for all, or a list with one per PV (caget asks each PV
+        for DBR_TIME of its own native type)."""
+        names = list(pv_names)
+        types = _one_each("data_type", data_type, len(names))
+        counts = _one_each("data_count", data_count, len(names))
+        for count in counts:
+            check_data_count(count)
 
-        def start(chan: EngineChannel, done: Any) -> tuple[Any, str, Callable[[Any], Any]]:
-            request = read_request(chan.state, data_type, data_count, notify,
-                                   force_int_enums)
+        def start(i: int, chan: EngineChannel) -> tuple[Request, str, Judge]:
+            request = read_request(chan.state, types[i], counts[i], notify, force_int_enums)
 
             def judge(response: Any) -> Any:
                 if isinstance(response, CAError) or not notify:
@@ -96,7 +104,7 @@ class Context:
 
             return request, "the read reply", judge
 
-        return self._run(list(pv_names), start, timeout)
+        return self._run(names, start, timeout)
 
     def write_many(self, pv_names: Iterable[str], values: Iterable[Any], *,
                    notify: bool = False, data_type: Any = None, metadata: Any = None,
@@ -111,24 +119,23 @@ class Context:
         values = list(values)
         if len(values) != len(names):
             raise ValueError(f"{len(names)} PV names but {len(values)} values")
-        def start_for(i: int) -> Callable[..., Any]:
-            def start(chan: EngineChannel, done: Any) -> tuple[Any, str, Callable[[Any], Any]]:
-                request = write_request(chan.state, values[i], data_type, metadata, notify)
 
-                def judge(response: Any) -> Any:
-                    if isinstance(response, ErrorResponseReceived):
-                        return write_failed(chan.pv_name, response)
-                    if isinstance(response, CAError) or response is None:
-                        return response
-                    try:
-                        return check_write(chan.pv_name, response, check)
-                    except CAError as exc:
-                        return exc
+        def start(i: int, chan: EngineChannel) -> tuple[Request, str, Judge]:
+            request = write_request(chan.state, values[i], data_type, metadata, notify)
 
-                return request, "put completion" if notify else "the write", judge
-            return start
+            def judge(response: Any) -> Any:
+                if isinstance(response, ErrorResponseReceived):
+                    return write_failed(chan.pv_name, response)
+                if isinstance(response, CAError) or response is None:
+                    return response
+                try:
+                    return check_write(chan.pv_name, response, check)
+                except CAError as exc:
+                    return exc
 
-        return self._run(names, start_for, timeout, per_index=True)
+            return request, "put completion" if notify else "the write", judge
+
+        return self._run(names, start, timeout)
 
     def info_many(self, pv_names: Iterable[str], *, timeout: float | None = None
                   ) -> list[InfoResult]:
@@ -144,8 +151,8 @@ class Context:
             self._engine = engine
         return self._engine
 
-    def _run(self, names: Sequence[str], start: Any, timeout: float | None,
-             per_index: bool = False) -> list[Any]:
+    def _run(self, names: Sequence[str], start: Starter | None, timeout: float | None
+             ) -> list[Any]:
         call_timeout = self.timeout if timeout is None else check_timeout(timeout)
         deadline = time.monotonic() + call_timeout
         engine = self._ensure_engine(deadline)
@@ -171,9 +178,8 @@ class Context:
                 elif start is None:
                     finish(i, chan.info)
                 else:
-                    begin = start(i) if per_index else start
                     try:
-                        request, what, judge = begin(chan, None)
+                        request, what, judge = start(i, chan)
                     except CAError as exc:  # refused before sending: no access, bad value
                         finish(i, exc)
                         return
@@ -230,7 +236,15 @@ class Context:
                               f"{engine.config.describe_destinations()}{extra}")
 
 
-def read_many(pv_names: Iterable[str], *, data_type: Any = None, data_count: int | None = None,
+def _one_each(what: str, value: Any, count: int) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        if len(value) != count:
+            raise ValueError(f"{count} PV names but {len(value)} values of {what}")
+        return list(value)
+    return [value] * count
+
+
+def read_many(pv_names: Iterable[str], *, data_type: Any = None, data_count: Any = None,
               timeout: float = 1.0, priority: int = 0, notify: bool = True,
               force_int_enums: bool = False, repeater: bool = True) -> list[ReadResult]:
     """Read many PVs at once on shared circuits (see the module docstring)."""

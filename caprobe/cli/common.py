@@ -11,22 +11,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from caprobe import __version__, ca
 from caprobe.format import FloatFormat
 
 DEFAULT_TIMEOUT = 1.0
 CA_PRIORITY_MAX = 99
-#: PVs looked up at once by caprobe-get/info: caget connects all its channels in parallel, so
-#: ten dead PVs cost one timeout, not ten.  Each takes a UDP and a TCP socket while it runs.
-PARALLEL_PVS = 32
 
-T = TypeVar("T")
-_captured = threading.local()  # .lines: a worker's (stream, text) output, emitted in PV order
 
 
 class UsageError(Exception):
@@ -63,11 +57,7 @@ def warn(message: str) -> None:
 
 
 def _emit(stream: Any, text: str) -> None:
-    lines = getattr(_captured, "lines", None)
-    if lines is not None:
-        lines.append((stream, text))
-    else:
-        print(text, file=stream, flush=True)
+    print(text, file=stream, flush=True)
 
 
 def _timeout(text: str) -> float:
@@ -242,51 +232,6 @@ def report(message: str, verbose: bool = False) -> None:
         _emit(sys.stderr, traceback.format_exc().rstrip("\n"))
 
 
-def for_each_pv(pv_names: Sequence[str], work: Callable[[str], T],
-                parallel: int = PARALLEL_PVS) -> Iterator[T]:
-    """``work(pv_name)`` for every PV, up to ``parallel`` at once, yielding the results in the
-    order of ``pv_names``.  What ``work`` prints (print_line, warn, report) is held back and
-    printed just before its result is yielded, so the output reads as if the PVs had been done
-    one after another.  An exception from ``work`` is raised at its PV's turn.  Workers are
-    daemon threads: Ctrl+C returns at once instead of waiting for their timeouts."""
-    if len(pv_names) <= 1 or parallel <= 1:
-        yield from (work(name) for name in pv_names)
-        return
-    done: dict[int, tuple[list[tuple[Any, str]], bool, Any]] = {}
-    ready = threading.Condition()
-    next_index = iter(range(len(pv_names)))
-    index_lock = threading.Lock()
-
-    def worker() -> None:
-        while True:
-            with index_lock:
-                index = next(next_index, None)
-            if index is None:
-                return
-            _captured.lines = []
-            try:
-                outcome: tuple[list[tuple[Any, str]], bool, Any] = (
-                    _captured.lines, True, work(pv_names[index]))
-            except BaseException as exc:  # re-raised in the caller's thread, in order
-                outcome = (_captured.lines, False, exc)
-            with ready:
-                done[index] = outcome
-                ready.notify()
-
-    for _ in range(min(parallel, len(pv_names))):
-        threading.Thread(target=worker, name="caprobe-pv", daemon=True).start()
-    for index in range(len(pv_names)):
-        with ready:
-            while index not in done:
-                ready.wait(0.5)  # a timed wait keeps Ctrl+C prompt
-            lines, succeeded, value = done.pop(index)
-        for stream, text in lines:
-            print(text, file=stream, flush=True)
-        if not succeeded:
-            raise value
-        yield value
-
-
 def silence_stdout() -> None:
     """After the reader of stdout went away: send the rest (and the flush at exit, which
     would raise BrokenPipeError again) to /dev/null."""
@@ -304,6 +249,16 @@ def connect_timeout_text(pv_name: str) -> str:
 
 def read_timeout_text(pv_name: str) -> str:
     return f"Read operation timed out: '{pv_name}' data was not read."
+
+
+def report_error(pv_name: str, exc: BaseException, timeout_text: str, verbose: bool) -> None:
+    """One line for a PV's failure (caget's wording for timeouts); with -v the traceback.
+    A ConfigurationError is raised instead: the environment is wrong for every PV."""
+    if isinstance(exc, ca.ConfigurationError):
+        raise exc
+    warn(timeout_text if isinstance(exc, ca.CATimeoutError) else pv_message(pv_name, exc))
+    if verbose:
+        _emit(sys.stderr, "".join(traceback.format_exception(exc)).rstrip("\n"))
 
 
 def attempt(pv_name: str, call: Callable[[], Any], timeout_text: str, verbose: bool) -> Any:

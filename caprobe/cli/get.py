@@ -17,7 +17,7 @@ from typing import Any
 
 from caprobe import ca
 from caprobe import format as fmt
-from caprobe.cli import common
+from caprobe.cli import common, pva_tools
 
 DESCRIPTION = """\
 Read EPICS Channel Access PVs and print their values, like caget.
@@ -82,57 +82,66 @@ def request_count(native_count: int, requested: int, dynamic: bool) -> int:
     return 0 if dynamic else native_count
 
 
-def get_one(pv_name: str, args: argparse.Namespace, timeout: float) -> bool:
-    """Read and print one PV on one channel (native type first, then the read caget would
-    make); errors as one stderr line.  True on success."""
-    channel = common.attempt(
-        pv_name, lambda: ca.Channel(pv_name, timeout=timeout, priority=args.priority),
-        common.connect_timeout_text(pv_name), args.verbose)
-    if channel is None:
-        return False
-    with channel:
-        return _read_and_print(channel, pv_name, args)
-
-
-def _read_and_print(channel: ca.Channel, pv_name: str, args: argparse.Namespace) -> bool:
-    if not channel.info.can_read:
-        common.report(f"{pv_name}: no read access", args.verbose)
-        return False
-    native = int(channel.info.native_data_type)
-    data_type: Any
+def _request(info: ca.ChannelInfo, args: argparse.Namespace) -> tuple[Any, int]:
+    """(data type, count) caget would ask this channel for."""
+    native = int(info.native_data_type)
     if args.dbr_type is not None:
-        data_type = args.dbr_type
+        data_type: Any = args.dbr_type
     else:
         data_type = request_type(native, enum_as_number=args.enum_as_number,
                                  float_as_string=args.float_as_string)
-    count = request_count(channel.info.native_data_count, args.count, args.dynamic)
-    response = common.attempt(
-        pv_name, lambda: channel.read(data_type=data_type, data_count=count),
-        common.read_timeout_text(pv_name), args.verbose)
-    if response is None:
-        return False
+    return data_type, request_count(info.native_data_count, args.count, args.dynamic)
 
+
+def _line(pv_name: str, info: ca.ChannelInfo, response: Any, args: argparse.Namespace) -> str:
     # caget prints the count whenever one was asked for (-#), even for a single element.
     options = common.value_options(args, show_count=True if args.count else None)
     if args.dbr_type is not None:
         options.pop("show_count", None)
-        text = fmt.format_details(response, pv_name=pv_name, native_type=native,
-                                  nanos=args.nanos, separator=args.separator, **options)
-    elif args.wide:
-        text = fmt.format_wide_line(pv_name, response, separator=args.separator,
+        return fmt.format_details(response, pv_name=pv_name,
+                                  native_type=int(info.native_data_type), nanos=args.nanos,
+                                  separator=args.separator, **options)
+    if args.wide:
+        return fmt.format_wide_line(pv_name, response, separator=args.separator,
                                     nanos=args.nanos, **options)
-    elif args.terse:
-        text = fmt.format_value(response, separator=args.separator, **options)
-    else:
-        text = fmt.format_value_line(pv_name, response, separator=args.separator, **options)
-    common.print_line(text)
-    return True
+    if args.terse:
+        return fmt.format_value(response, separator=args.separator, **options)
+    return fmt.format_value_line(pv_name, response, separator=args.separator, **options)
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Connect every PV at once (one search burst, one circuit per server), read every
+    readable one at once, then print in argument order, errors as caget words them."""
+    if pva_tools.handles(args):  # pva://, ca://, or PVA as the default protocol
+        return pva_tools.run_get(args, _run)
     timeout = common.resolve_timeout(args)
-    results = common.for_each_pv(args.pvs, lambda pv_name: get_one(pv_name, args, timeout))
-    return 0 if all(list(results)) else 1
+    pvs = args.pvs
+    with ca.Context(timeout=timeout, priority=args.priority) as ctx:
+        infos = ctx.info_many(pvs)
+        to_read = [i for i, info in enumerate(infos)
+                   if isinstance(info, ca.ChannelInfo) and info.can_read]
+        requests = [_request(infos[i], args) for i in to_read]
+        responses = ctx.read_many([pvs[i] for i in to_read],
+                                  data_type=[r[0] for r in requests],
+                                  data_count=[r[1] for r in requests])
+    read_results = dict(zip(to_read, responses, strict=True))
+    ok = True
+    for i, pv_name in enumerate(pvs):
+        info = infos[i]
+        if isinstance(info, ca.CAError):
+            common.report_error(pv_name, info, common.connect_timeout_text(pv_name),
+                                args.verbose)
+            ok = False
+        elif i not in read_results:
+            common.report(f"{pv_name}: no read access", args.verbose)
+            ok = False
+        elif isinstance(read_results[i], ca.CAError):
+            common.report_error(pv_name, read_results[i], common.read_timeout_text(pv_name),
+                                args.verbose)
+            ok = False
+        else:
+            common.print_line(_line(pv_name, info, read_results[i], args))
+    return 0 if ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,12 +6,11 @@
 from __future__ import annotations
 
 import argparse
-import functools
 from collections.abc import Sequence
 
 from caprobe import ca
 from caprobe import format as fmt
-from caprobe.cli import common
+from caprobe.cli import common, pva_tools
 
 DESCRIPTION = """\
 Connect to EPICS Channel Access PVs and print, like cainfo, their connection state, the
@@ -25,20 +24,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def info_one(pv_name: str, args: argparse.Namespace, timeout: float) -> bool:
-    channel = common.attempt(
-        pv_name, functools.partial(ca.info, pv_name, timeout=timeout, priority=args.priority),
-        common.connect_timeout_text(pv_name), args.verbose)
-    if channel is None:
-        return False
-    common.print_line(fmt.format_info(channel, pv_name=pv_name, host=ca.host_name(channel.host)))
-    return True
-
-
 def _run(args: argparse.Namespace) -> int:
+    """Connect every PV at once, then print each in argument order."""
+    if pva_tools.handles(args):  # pva://, ca://, or PVA as the default protocol
+        return pva_tools.run_info(args, _run)
     timeout = common.resolve_timeout(args)
-    results = common.for_each_pv(args.pvs, lambda pv_name: info_one(pv_name, args, timeout))
-    return 0 if all(list(results)) else 1
+    infos = ca.info_many(args.pvs, timeout=timeout, priority=args.priority)
+    ok = True
+    for pv_name, info in zip(args.pvs, infos, strict=True):
+        if isinstance(info, ca.CAError):
+            common.report_error(pv_name, info, common.connect_timeout_text(pv_name),
+                                args.verbose)
+            ok = False
+            continue
+        common.print_line(fmt.format_info(info, pv_name=pv_name,
+                                          host=ca.host_name(info.host)))
+    return 0 if ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 from caprobe import ca
 from caprobe import format as fmt
-from caprobe.cli import common
+from caprobe.cli import common, pva_tools
 
 DESCRIPTION = """\
 Monitor EPICS Channel Access PVs and print each update, like camonitor:
@@ -212,6 +212,8 @@ class Monitor:
             self.on_connection(channel, response)
             return
         channel.once_connected = True
+        if self.args.max_updates and self.updates >= self.args.max_updates:
+            return  # more arrived in the same read as the last one wanted
         channel.elements = int(getattr(response, "data_count", 0) or 0)
         time_text = self._time_text(channel, _server_ns(response), time.time_ns())
         line = fmt.format_wide_line(sub.pv_name, response, separator=self.args.separator,
@@ -236,33 +238,48 @@ class Monitor:
         common.print_line(f"{self._name(channel)}{sep}{now} *** disconnected{extra}")
 
 
-def _data_type(args: argparse.Namespace, pv_name: str, timeout: float) -> tuple[Any, Any]:
-    """(data_type, data_count) for a subscription; None leaves it to the client, which picks
+def _data_types(args: argparse.Namespace, pv_names: Sequence[str], timeout: float
+                ) -> list[tuple[Any, Any]]:
+    """(data_type, data_count) per subscription; None leaves it to the client, which picks
     DBR_TIME_<native> (enums as TIME_STRING) and every element.  -s and -# need the native
-    type or count, so they look the channel up first (if it is not there yet, the defaults)."""
+    type or count, so they look the channels up first, all at once (a PV that is not there
+    yet gets the defaults)."""
     if not args.float_as_string and not args.count:
-        return None, None
-    try:
-        channel = ca.info(pv_name, timeout=timeout, priority=args.priority)
-    except ca.CAError:
-        return None, (args.count or None)
-    native = int(channel.native_data_type)
-    data_type = None
-    if args.float_as_string and native in (fmt.FLOAT, fmt.DOUBLE):
-        data_type = 14  # DBR_TIME_STRING: the server formats with PREC
-    count = min(args.count, channel.native_data_count) if args.count else None
-    return data_type, count
+        return [(None, None)] * len(pv_names)
+    out: list[tuple[Any, Any]] = []
+    for info in ca.info_many(pv_names, timeout=timeout, priority=args.priority):
+        if isinstance(info, ca.ConfigurationError):
+            raise info
+        if isinstance(info, ca.CAError):
+            out.append((None, args.count or None))
+            continue
+        native = int(info.native_data_type)
+        data_type = None
+        if args.float_as_string and native in (fmt.FLOAT, fmt.DOUBLE):
+            data_type = 14  # DBR_TIME_STRING: the server formats with PREC
+        out.append((data_type, min(args.count, info.native_data_count) if args.count
+                    else None))
+    return out
 
 
 def _run(args: argparse.Namespace) -> int:
     timeout = common.resolve_timeout(args)
+    if pva_tools.any_pva(args.pvs):  # pva://, ca:// or PVA as the default protocol
+        return pva_tools.run_monitor(args, timeout)
     monitor = Monitor(args)
     subscriptions = []
     failed = False
-    for pv_name in args.pvs:
-        if pv_name in monitor.channels:
-            continue  # the same PV twice would print every update twice
-        data_type, data_count = _data_type(args, pv_name, timeout)
+    unique = list(dict.fromkeys(args.pvs))  # the same PV twice would print every update twice
+    valid = []
+    for pv_name in unique:
+        try:
+            ca.subscribe(pv_name)  # a malformed name is reported below, not looked up
+            valid.append(pv_name)
+        except ca.CAError:
+            pass
+    types = dict(zip(valid, _data_types(args, valid, timeout), strict=True))
+    for pv_name in unique:
+        data_type, data_count = types.get(pv_name, (None, None))
         try:
             sub = ca.subscribe(pv_name, priority=args.priority, data_type=data_type,
                                data_count=data_count, mask=args.mask)

@@ -102,11 +102,29 @@ def test_decode_is_a_view_not_a_copy():
 @pytest.mark.parametrize(("native", "value"), [
     (ChannelType.INT, 70000), (ChannelType.INT, -40000), (ChannelType.LONG, math.nan),
     (ChannelType.LONG, 2**31), (ChannelType.LONG, 2.5), (ChannelType.ENUM, -1),
-    (ChannelType.CHAR, 256), (ChannelType.FLOAT, 1e39), (ChannelType.DOUBLE, "abc"),
+    (ChannelType.CHAR, 256), (ChannelType.CHAR, -129), (ChannelType.FLOAT, 1e39), (ChannelType.DOUBLE, "abc"),
 ])
 def test_values_that_would_wrap_are_refused(native, value):
     with pytest.raises(ValueRefused):
         dbr.encode(native, [value])
+
+
+def test_char_takes_a_byte_in_either_spelling():
+    # DBR_CHAR is unsigned on the wire, but caget prints it signed and DBF_CHAR fields are
+    # signed: -128..-1 are the bytes 0x80..0xFF (what rsrv stores and caget shows as -128..-1).
+    payload, count = dbr.encode(ChannelType.CHAR, [-128, -1, 0, 127, 128, 255])
+    assert count == 6 and payload[:6] == bytes([0x80, 0xFF, 0x00, 0x7F, 0x80, 0xFF])
+    payload, _ = dbr.encode(ChannelType.CHAR, np.array([-1, 5], dtype=np.int8))
+    assert payload[:2] == b"\xff\x05"
+    payload, _ = dbr.encode(ChannelType.TIME_CHAR, -1, metadata=None)
+    assert payload[dbr.LAYOUTS[ChannelType.TIME_CHAR].md_size] == 0xFF
+    for outside in (-129, 256, -1.5, math.nan):
+        with pytest.raises(ValueRefused, match="CHAR"):
+            dbr.encode(ChannelType.CHAR, [0, outside])
+    # Sent as a wider type to a CHAR PV: the IOC casts, so the CHAR range is checked here.
+    dbr.encode(ChannelType.INT, -128, native=ChannelType.CHAR)
+    with pytest.raises(ValueRefused, match=r"CHAR.*-128 to 255"):
+        dbr.encode(ChannelType.INT, 300, native=ChannelType.CHAR)
 
 
 def test_native_range_checked_when_sent_as_another_type():

@@ -7,8 +7,11 @@ them from EPICS base's modules/ca/src/tools against the libca in the test venv, 
 with ``E=.venv/lib/python3.11/site-packages/epicscorelibs`` (likewise caput, camonitor,
 cainfo), then ``CAPROBE_EPICS_TOOLS=bin .venv/bin/python -m pytest tests/cli/test_against_epics_tools.py``. Both tools talk to
 the same soft IOC with the same environment (TZ=UTC), so every line must be identical except
-where the README names a deliberate difference (per-PV errors on stderr, ``caprobe-put -c``
-that times out). Timestamps of PVs that are not processed between the two runs match too.
+where the README names a deliberate difference (per-PV errors on stderr, cainfo/caget giving
+up on all PVs when one is missing, values caput lets through or wraps, CHAR bytes above 127 to
+a signed DBF_CHAR, ``caprobe-put -c`` that times out); each of those is pinned by a test here.
+On edge values (tests/ioc/edge_values.db) caprobe prints what caget prints on Linux x86-64.
+Timestamps of PVs that are not processed between the two runs match too.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -321,3 +325,129 @@ def test_values_caput_lets_through_are_refused_by_caprobe_put(ioc, suffix, value
         assert ours.stderr.strip().endswith("nothing was written")
     finally:
         epics("caput", "-t", ioc.pv(suffix), before.strip(), server=ioc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Edge values where C leaves the text to the platform (tests/ioc/edge_values.db): caprobe prints
+# what caget and camonitor print on Linux x86-64. -lx/-lo/-lb of a double with no 32-bit
+# integer (NaN, inf, beyond +-2**31) is 0x80000000, C's conversion on x86 (caprobe clamped to
+# 0x7FFFFFFF and printed NaN as 0x0 until issue 12); a NaN with its sign bit set is "-nan" (was
+# "nan"); a CHAR prints as a signed byte.
+
+EDGE_PVS = ["char", "uchar", "chars", "uchars", "nan", "neg_nan", "inf", "neg_inf", "big",
+            "neg_big", "just_over", "just_under", "wf_edges", "wf_float_edges", "zero_by_zero"]
+EDGE_OPTIONS = [[], ["-lx"], ["-lo"], ["-lb"], ["-e", "3"], ["-f", "2"], ["-g", "4"], ["-s"],
+                ["-a"], ["-0x"], ["-d", "DBR_CTRL_DOUBLE"], ["-d", "DBR_TIME_CHAR"]]
+
+
+@pytest.fixture(scope="module")
+def edge_ioc() -> Iterator[servers.Server]:
+    server = servers.start_softioc(db=servers.IOC_DIR / "edge_values.db", acf=None, ramps=())
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("options", EDGE_OPTIONS, ids=lambda o: " ".join(o) or "default")
+def test_caget_edge_values_match(edge_ioc, options):
+    theirs, ours = both("caget", *options, *pvs(edge_ioc, EDGE_PVS), server=edge_ioc)
+    assert theirs.returncode == 0, theirs.stderr
+    assert ours.stdout.splitlines() == theirs.stdout.splitlines()
+    assert ours.returncode == theirs.returncode
+
+
+def test_camonitor_edge_values_match(edge_ioc):
+    from cli_helpers import tool_command
+
+    assert EPICS_TOOLS is not None
+    names = pvs(edge_ioc, ["neg_nan", "nan", "zero_by_zero", "char", "uchars", "wf_edges"])
+    theirs = _first_lines([str(EPICS_TOOLS / "camonitor"), *names], edge_ioc, len(names))
+    ours = _first_lines([*tool_command("monitor"), *names], edge_ioc, len(names))
+    assert ours == theirs
+
+
+#: Values caput writes to a CHAR-native PV (it sends the text; the IOC parses it with
+#: epicsParseInt8 for DBF_CHAR, -128..127, and epicsParseUInt8 for DBF_UCHAR, -128..255).
+CAPUT_CHAR_CASES = [("char", v) for v in ("-128", "-1", "0", "127")] + [
+    ("uchar", v) for v in ("-128", "-1", "0", "127", "128", "255")]
+
+
+@pytest.mark.parametrize(("suffix", "value"), CAPUT_CHAR_CASES, ids=lambda v: v)
+def test_caput_char_boundaries_match(edge_ioc, suffix, value):
+    name = edge_ioc.pv(suffix)
+    before = epics("caget", "-t", name, server=edge_ioc).stdout.strip()
+    try:
+        theirs = epics("caput", "-t", name, value, server=edge_ioc)
+        their_caget = epics("caget", name, server=edge_ioc).stdout
+        epics("caput", "-t", name, before, server=edge_ioc)
+        ours = run("put", "-t", name, value, server=edge_ioc)
+        our_caget = epics("caget", name, server=edge_ioc).stdout
+    finally:
+        epics("caput", "-t", name, before, server=edge_ioc)
+    assert theirs.stderr == "" and theirs.returncode == 0
+    assert (ours.stdout, ours.returncode) == (theirs.stdout, theirs.returncode)
+    assert our_caget == their_caget  # what caget shows after either write
+
+
+@pytest.mark.parametrize("value", ["128", "255"])
+def test_caput_refuses_bytes_above_127_for_a_signed_char_where_caprobe_put_writes_them(
+        edge_ioc, value):
+    # Deliberate difference: CA does not say whether a CHAR PV is a signed DBF_CHAR or an
+    # unsigned DBF_UCHAR. caput sends text, which the IOC refuses for DBF_CHAR beyond 127 (a CA
+    # exception dump, exit 0); caprobe-put sends the byte (DBR_CHAR is unsigned on the wire), so
+    # 255 is stored as -1 in DBF_CHAR as in DBF_UCHAR, and caget shows -1 for both.
+    name = edge_ioc.pv("char")
+    before = epics("caget", "-t", name, server=edge_ioc).stdout.strip()
+    try:
+        theirs = epics("caput", "-t", name, value, server=edge_ioc)
+        assert theirs.returncode == 0 and "Channel write request failed" in theirs.stderr
+        assert epics("caget", "-t", name, server=edge_ioc).stdout.strip() == before
+        ours = run("put", "-t", name, value, server=edge_ioc)
+        assert ours.returncode == 0 and ours.stderr == ""
+        signed = str(int(value) - 256)
+        assert ours.stdout == f"{signed}\n"
+        assert epics("caget", "-t", name, server=edge_ioc).stdout == f"{signed}\n"
+    finally:
+        epics("caput", "-t", name, before, server=edge_ioc)
+
+
+@pytest.mark.parametrize(("suffix", "value", "caput_stores"), [
+    ("char", "-129", None), ("uchar", "256", None), ("uchar", "-129", "127")])
+def test_char_values_beyond_a_byte(edge_ioc, suffix, value, caput_stores):
+    # caput exits 0 after the IOC's refusal (a CA exception dump), or, for a DBF_UCHAR, lets
+    # epicsParseUInt8 wrap -129..-255 silently (-129 is stored as 127); caprobe-put refuses
+    # first, one line, exit 1 (as in test_values_caput_lets_through_are_refused_by_caprobe_put).
+    name = edge_ioc.pv(suffix)
+    before = epics("caget", "-t", name, server=edge_ioc).stdout
+    try:
+        theirs = epics("caput", "-t", name, value, server=edge_ioc)
+        assert theirs.returncode == 0
+        if caput_stores is None:
+            assert "Channel write request failed" in theirs.stderr
+            assert epics("caget", "-t", name, server=edge_ioc).stdout == before
+        else:
+            assert theirs.stderr == "" and theirs.stdout == f"{caput_stores}\n"
+        epics("caput", "-t", name, before.strip(), server=edge_ioc)
+        ours = run("put", name, value, server=edge_ioc)
+        assert ours.returncode == 1 and ours.stdout == ""
+        assert ours.stderr.strip().endswith("nothing was written")
+        assert epics("caget", "-t", name, server=edge_ioc).stdout == before
+    finally:
+        epics("caput", "-t", name, before.strip(), server=edge_ioc)
+
+
+def test_cainfo_missing_pv(edge_ioc):
+    # Deliberate difference: cainfo gives up on all PVs when one is not found ("some PV(s) not
+    # found", no blocks); caprobe-info prints the block of every PV it found and names each
+    # missing one, as caprobe-get does (exit code 1 either way).
+    names = [edge_ioc.pv("char"), "no:such:pv", edge_ioc.pv("nan")]
+    theirs, ours = both("cainfo", "-w", "0.3", *names, server=edge_ioc)
+    assert theirs.stderr == "Channel connect timed out: some PV(s) not found.\n"
+    assert theirs.stdout == ""
+    assert ours.returncode == theirs.returncode == 1
+    assert ours.stdout.splitlines() == epics("cainfo", names[0], names[2],
+                                             server=edge_ioc).stdout.splitlines()
+    assert ours.stderr == "Channel connect timed out: 'no:such:pv' not found.\n"
+    single = epics("cainfo", "-w", "0.3", "no:such:pv", server=edge_ioc)
+    assert single.stderr == ours.stderr  # one PV: the same line as cainfo

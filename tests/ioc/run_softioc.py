@@ -1,7 +1,8 @@
 """Run an EPICS base (rsrv) soft IOC for the tests: ``run_softioc.py --prefix P --db FILE``.
 
 Started as a subprocess by tests/servers.py, which also sets the EPICS_CA*/EPICS_CAS* variables
-that keep it on loopback and on its own ports. No interactive shell: it serves until killed.
+that keep it on loopback and on its own ports (EPICS_PVAS* too when --pva serves the
+records over PV Access as well). No interactive shell: it serves until killed.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def main() -> None:
     parser.add_argument("--acf", help="access security file")
     parser.add_argument("--ramp", action="append", default=[], metavar="SUFFIX",
                         help="after iocInit fill DOUBLE waveform <prefix>SUFFIX with 0, 1, 2, ...")
+    parser.add_argument("--pva", action="store_true",
+                        help="also serve the records over PV Access (QSRV, pvxsIoc)")
     parser.add_argument("--parent-pid", type=int, help="exit when this process dies")
     args = parser.parse_args()
 
@@ -59,7 +62,7 @@ def main() -> None:
         dbCore.asSetSubstitutions(f"P={args.prefix}")
 
     # Records here are plain database records; no Python device support needs a dispatcher.
-    softioc.iocInit(dispatcher=lambda func, *func_args: func(*func_args), enable_pva=False)
+    softioc.iocInit(dispatcher=lambda func, *func_args: func(*func_args), enable_pva=args.pva)
     for suffix in args.ramp:
         _write_ramp(args.prefix + suffix)
     print(f"run_softioc: ready in {time.monotonic() - started:.3f} s, pid {os.getpid()}",
