@@ -52,11 +52,13 @@ def make_application(argv: Sequence[str] | None = None) -> QApplication:
 
 def run_gui(pv_names: Sequence[str] = (), *, on_exit: Callable[[], None] | None = None,
             chart_pvs: Sequence[str] = (),
-            configure: Callable[[MainWindow], None] | None = None) -> int:
+            configure: Callable[[MainWindow], None] | None = None,
+            settings: QSettings | None = None) -> int:
     """Open the main window with ``pv_names`` (and ``chart_pvs`` on the strip chart) and run
-    until it closes.  ``configure(window)`` runs once the PVs are open."""
+    until it closes.  ``configure(window)`` runs once the PVs are open; ``settings`` replaces
+    the user's (the demo keeps its own)."""
     app = make_application()
-    window = MainWindow()
+    window = MainWindow(settings)
     _report_exceptions_in_status_bar(window)
     for name in pv_names:
         window.open_pv(name)
