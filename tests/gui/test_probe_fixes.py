@@ -140,3 +140,33 @@ def test_window_marks_connected_names(qtbot, make_window, softioc_env) -> None:
     ready(qtbot, probe)
     assert window.recent.completions()[0] == softioc_env.pv("ai")
     assert window.recent.completions()[-1] == "never:connects"
+
+
+def test_bad_custom_time_window_asks_again_with_the_reason(qtbot, monkeypatch) -> None:
+    from PyQt5.QtCore import QObject, pyqtSignal
+
+    from caprobe.gui import strip_chart
+
+    class FakeWorker(QObject):  # no CA: the dialog is what is tested
+        samples_ready = pyqtSignal(object)
+        error = pyqtSignal(str)
+
+        def start(self) -> None: ...
+        def stop(self) -> bool: return True
+        def add_pv(self, name: str) -> None: ...
+        def remove_pv(self, name: str) -> None: ...
+
+    panel = strip_chart.StripChartPanel(worker=FakeWorker())
+    qtbot.addWidget(panel)
+    answers = iter([("abc", True), ("90 s", True)])
+    prompts: list[tuple[str, str]] = []
+
+    def get_text(_parent, _title, prompt, text=""):
+        prompts.append((prompt, text))
+        return next(answers)
+
+    monkeypatch.setattr(strip_chart.QInputDialog, "getText", staticmethod(get_text))
+    panel._ask_custom_window()
+    assert len(prompts) == 2  # asked again after 'abc' instead of closing
+    assert prompts[1][1] == "abc" and prompts[1][0] != prompts[0][0]  # kept, with the reason
+    assert panel.time_window() == 90
