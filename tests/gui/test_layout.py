@@ -108,6 +108,7 @@ def test_enum_write_does_not_move_the_header(qtbot, window_at, softioc_env) -> N
     ready(qtbot, probe)
     panel = probe.write_panel
     window.focus_write()
+    qtbot.wait(100)  # layout settled after the first value
     before = header_positions(window, probe)
     try:
         for state in ("Three", "Zero"):

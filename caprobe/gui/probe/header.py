@@ -11,8 +11,8 @@ Rows (each wraps rather than clipping, so nothing is cut at 800 px):
 
 from __future__ import annotations
 
-from PyQt5.QtCore import QEvent, Qt
-from PyQt5.QtGui import QFont, QFontMetrics
+from PyQt5.QtCore import QEvent, QSize, Qt
+from PyQt5.QtGui import QFont, QFontMetrics, QResizeEvent
 from PyQt5.QtWidgets import (
     QApplication,
     QComboBox,
@@ -31,6 +31,8 @@ from caprobe.gui.probe.labels import DraggableName, Field
 
 #: The badge is at least this wide, so common texts do not change the value frame's width.
 BADGE_SAMPLE = "MAJOR - STATE"
+TIME_SAMPLES = ("IOC time 2026-12-07 16:22:21.858390523",
+                "IOC time: never processed (EPICS epoch)")
 #: The widest texts of the age field (it has a fixed width: a changing age never moves the time)
 AGE_SAMPLES = ("(59.9 min ago)", "(47.9 h ago)", "(999 days ago)", "(future: clock?)")
 VALUE_SCALE = 1.8
@@ -101,7 +103,8 @@ class ProbeHeader(QWidget):
         self.timestamp_label.setToolTip("IOC timestamp of the value (local time, to the "
                                         "nanosecond) and its age")
         self.timestamp_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        self.timestamp_label.setWordWrap(True)
+        # one line: it is short (about 40 characters), and a date broken from its time reads
+        # badly; the connection line beside it wraps instead
         self.age_label = QLabel()
         self.age_label.setTextFormat(Qt.PlainText)
         self.age_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
@@ -125,8 +128,9 @@ class ProbeHeader(QWidget):
         grid.addWidget(self.connection_label, 3, 0)
         grid.addWidget(self.timestamp_label, 3, 1)
         grid.addWidget(self.age_label, 3, 2)
-        grid.setColumnStretch(0, 3)
-        grid.setColumnStretch(1, 2)
+        # the connection line takes what is left; the time keeps its one-line width
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 0)
         self._apply_fonts()
         self.apply_theme()
 
@@ -149,8 +153,26 @@ class ProbeHeader(QWidget):
         self.alarm_badge.setMinimumWidth(metrics.horizontalAdvance(BADGE_SAMPLE) + 24)
         metrics = QFontMetrics(base)
         self.age_label.setFixedWidth(max(metrics.horizontalAdvance(t) for t in AGE_SAMPLES) + 6)
+        # the time's text has a constant length: a fixed width keeps it (and the connection
+        # line beside it) still while values, ages and host names change
+        self.timestamp_label.setFixedWidth(
+            max(metrics.horizontalAdvance(t) for t in TIME_SAMPLES) + 6)
         # Two lines of value text at least: the frame never collapses to nothing.
         self.value_frame.setMinimumHeight(QFontMetrics(value_font).height() + 10)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        """At least the height the wrapped rows need at the current width, so a short window
+        (or the splitter) can squeeze the details but never the header."""
+        hint = super().minimumSizeHint()
+        layout = self.layout()
+        if self.width() > 0 and layout is not None and layout.hasHeightForWidth():
+            hint.setHeight(max(hint.height(), layout.totalHeightForWidth(self.width())))
+        return hint
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.updateGeometry()  # wrapping changed: the minimum height may have too
 
     def apply_theme(self) -> None:
         self.desc_label.setStyleSheet(style.dim_text_style())
