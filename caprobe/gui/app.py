@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -79,7 +80,17 @@ def run_gui(pv_names: Sequence[str] = (), *, on_exit: Callable[[], None] | None 
     wakeup.timeout.connect(lambda: None)
     wakeup.start(200)
     window.show()
+    settle_heap()
     return app.exec_()
+
+
+def settle_heap() -> None:
+    """Collect once, then move everything alive (Qt wrappers, pyqtgraph, numpy, the window)
+    out of the collector's sight: a full collection then scans only what was made since,
+    instead of stalling the event loop for 20-60 ms every so often (measured with ~80,000
+    objects) while the operator watches a value."""
+    gc.collect()
+    gc.freeze()
 
 
 def _report_exceptions_in_status_bar(window: MainWindow) -> None:

@@ -72,23 +72,6 @@ def default_settings() -> QSettings:
     return QSettings(QSettings.IniFormat, QSettings.UserScope, "caprobe", "caprobe")
 
 
-def _tab_stops(view: QWidget | None) -> list[QWidget]:
-    """The widgets inside ``view`` that Tab stops at, in their focus-chain order (a generic Qt
-    walk, so the window needs to know nothing of the view's children)."""
-    if view is None:
-        return []
-    stops: list[QWidget] = []
-    widget = view.nextInFocusChain()
-    for _ in range(2000):
-        if widget is None or widget is view:
-            break
-        if view.isAncestorOf(widget) and widget.focusPolicy() & Qt.TabFocus and \
-                widget not in stops:
-            stops.append(widget)
-        widget = widget.nextInFocusChain()
-    return stops
-
-
 def _state_icon(color: str, hollow: bool) -> QIcon:
     """A dot for the tab: filled in the alarm colour, or hollow when not connected."""
     size = 64  # drawn large; Qt scales it down crisply on any DPI
@@ -472,8 +455,9 @@ class MainWindow(QMainWindow):
         probe = self.current_probe()
         if probe is not None:
             chain.extend(probe.focus_chain())
-        for view in (self.chart, self.waveform):
-            chain.extend(_tab_stops(view))
+        # a view moves as a block: Qt carries a widget's descendants along with it, so the
+        # chart keeps its own order (and the window needs to know nothing of its children)
+        chain.extend(view for view in (self.chart, self.waveform) if view is not None)
         for before, after in zip(chain, chain[1:], strict=False):
             QWidget.setTabOrder(before, after)
 

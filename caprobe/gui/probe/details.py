@@ -110,7 +110,9 @@ class ColumnsWidget(QWidget):
         self._count = 0
         self._row = QHBoxLayout(self)
         self._row.setContentsMargins(8, 0, 8, 8)
-        self._layout_for(3)
+        for column in columns:
+            for box in column:
+                box.setParent(self)  # laid out at the first fit(), when the width is known
 
     def column_count(self) -> int:
         return self._count

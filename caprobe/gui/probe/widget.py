@@ -113,6 +113,7 @@ class ProbeWidget(QWidget):
         #: what the main window last drew in this PV's tab icon (colour, connected)
         self.tab_icon_key: tuple[str, bool] | None = None
         self.precision_override: int | None = None
+        self._details_shape: tuple[Any, ...] | None = None
         self._build()
         self._refresh_all()
 
@@ -400,8 +401,7 @@ class ProbeWidget(QWidget):
         prec = getattr(c, "precision", None)
         self.units_label.setText(units or ("—" if c is None else "none"))
         self.prec_label.setText("—" if prec is None else str(prec))
-        self.limits_box.show_numeric_rows(self.native_type != ChannelType.STRING and
-                                          not self.is_char_array())
+        numeric = self.native_type != ChannelType.STRING and not self.is_char_array()
 
         def lim(low: str, high: str) -> str:
             if c is None or not hasattr(c, low):
@@ -415,6 +415,11 @@ class ProbeWidget(QWidget):
         self.alarm_limits_label.setText(lim("lower_alarm_limit", "upper_alarm_limit"))
         strings = self.enum_strings()
         is_enum = self.native_type == ChannelType.ENUM or bool(strings)
+        shape = (numeric, is_enum, tuple(strings))
+        if shape == self._details_shape:
+            return  # rebuilding lists and columns on every connection event costs for nothing
+        self._details_shape = shape
+        self.limits_box.show_numeric_rows(numeric)
         self.enum_box.setVisible(is_enum)
         self.limits_box.setVisible(not is_enum)
         if is_enum:
