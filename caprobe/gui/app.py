@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -52,11 +53,13 @@ def make_application(argv: Sequence[str] | None = None) -> QApplication:
 
 def run_gui(pv_names: Sequence[str] = (), *, on_exit: Callable[[], None] | None = None,
             chart_pvs: Sequence[str] = (),
-            configure: Callable[[MainWindow], None] | None = None) -> int:
+            configure: Callable[[MainWindow], None] | None = None,
+            settings: QSettings | None = None) -> int:
     """Open the main window with ``pv_names`` (and ``chart_pvs`` on the strip chart) and run
-    until it closes.  ``configure(window)`` runs once the PVs are open."""
+    until it closes.  ``configure(window)`` runs once the PVs are open; ``settings`` replaces
+    the user's (the demo keeps its own)."""
     app = make_application()
-    window = MainWindow()
+    window = MainWindow(settings)
     _report_exceptions_in_status_bar(window)
     for name in pv_names:
         window.open_pv(name)
@@ -77,7 +80,17 @@ def run_gui(pv_names: Sequence[str] = (), *, on_exit: Callable[[], None] | None 
     wakeup.timeout.connect(lambda: None)
     wakeup.start(200)
     window.show()
+    settle_heap()
     return app.exec_()
+
+
+def settle_heap() -> None:
+    """Collect once, then move everything alive (Qt wrappers, pyqtgraph, numpy, the window)
+    out of the collector's sight: a full collection then scans only what was made since,
+    instead of stalling the event loop for 20-60 ms every so often (measured with ~80,000
+    objects) while the operator watches a value."""
+    gc.collect()
+    gc.freeze()
 
 
 def _report_exceptions_in_status_bar(window: MainWindow) -> None:

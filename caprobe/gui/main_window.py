@@ -25,9 +25,11 @@ from PyQt5.QtGui import (
 )
 from PyQt5.QtWidgets import (
     QAction,
+    QActionGroup,
     QApplication,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMessageBox,
     QPushButton,
@@ -38,7 +40,7 @@ from PyQt5.QtWidgets import (
 )
 
 import caprobe
-from caprobe.gui import display, style
+from caprobe.gui import display, style, theme
 from caprobe.gui.array_view import ArrayDialog
 from caprobe.gui.chart_worker import ChartWorker, WaveformWorker
 from caprobe.gui.history import History, HistoryCollector
@@ -46,13 +48,19 @@ from caprobe.gui.probe import Connection, ProbeWidget
 from caprobe.gui.pv_entry import (
     PVEntry,
     RecentPVs,
+    WindowShortcutsFirst,
     pv_name_problem,
     pv_names_from_mime,
     short_name,
 )
 from caprobe.gui.service import acquire_shared, release_shared
+from caprobe.gui.shortcuts import ShortcutsDialog
 
 DRAIN_INTERVAL_MS = 100
+#: The strip chart's share of a short window, in text lines (toolbar, plot, legend), and the
+#: least it ever gets (the splitter takes the rest from the probe's details, not its header).
+CHART_LINES = 24
+CHART_MIN_LINES = 15
 TICK_INTERVAL_MS = 500
 SETTINGS_GEOMETRY = "main_window/geometry"
 SETTINGS_STATE = "main_window/state"
@@ -112,10 +120,17 @@ class MainWindow(QMainWindow):
         self._tick_timer.timeout.connect(self._tick)
         self._tick_timer.start()
 
+        self._shortcuts_first = WindowShortcutsFirst(self)
+        self._splitter_pending = False
+        theme.restore(self.settings)
         self._build_ui()
         self._build_actions()
+        app = QApplication.instance()
+        if app is not None:
+            app.focusChanged.connect(self._reveal_focus)
         self.setAcceptDrops(True)
         self._restore_settings()
+        self._link_focus_chain()
 
     # ==== layout ==============================================================================
     def _build_ui(self) -> None:
@@ -124,6 +139,7 @@ class MainWindow(QMainWindow):
         self.pv_entry.refused.connect(lambda text: self.statusBar().showMessage(text, 10000))
         open_button = QPushButton("Open")
         open_button.setToolTip("Open the PV(s) typed on the left (Enter)")
+        open_button.setFocusPolicy(Qt.NoFocus)  # Enter does it; Tab goes on to the value
         open_button.clicked.connect(self.pv_entry.returnPressed)
         entry_row = QHBoxLayout()
         entry_label = QLabel("&PV:")
@@ -139,12 +155,15 @@ class MainWindow(QMainWindow):
         self.tabs.setUsesScrollButtons(True)
         self.tabs.tabCloseRequested.connect(lambda i: self.close_pv(self.tabs.widget(i).pv_name))
         self.tabs.currentChanged.connect(self._current_changed)
+        self.tabs.tabBar().setFocusPolicy(Qt.NoFocus)  # Ctrl+PgUp/PgDown switch tabs
         self.empty_hint = QLabel(
             "Type a PV name above and press Enter, or drop PV names here.\n\n"
             "Ctrl+L  PV field    Ctrl+W  close tab    F2  edit value    Ctrl+T  add to chart\n"
-            "Ctrl+Shift+C  copy PV name    Ctrl+Alt+C  copy value    Ctrl+E  all elements")
+            "Ctrl+Shift+C  copy PV name    Ctrl+Alt+C  copy value    Ctrl+E  all elements\n"
+            "Ctrl++ / Ctrl+-  bigger / smaller text    F1  every shortcut")
         self.empty_hint.setAlignment(Qt.AlignCenter)
-        self.empty_hint.setStyleSheet("color: #606060;")
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.setStyleSheet(style.dim_text_style())
         top = QWidget()
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
@@ -166,6 +185,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setChildrenCollapsible(False)
+        self.lower_tabs.setMinimumHeight(CHART_MIN_LINES * self.fontMetrics().height())
 
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -264,8 +284,27 @@ class MainWindow(QMainWindow):
         for number, mode in enumerate(display.DisplayFormat, start=1):
             action(view_menu, f"{mode.value} format", f"Ctrl+{number}",
                    lambda _=False, m=mode: self._set_format(m))
+        view_menu.addSeparator()
+        zoom_in = action(view_menu, "Bigger text", QKeySequence.ZoomIn,
+                         lambda: self.zoom(1), "Scale the whole window up (Ctrl++)")
+        zoom_in.setShortcuts([QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")])
+        action(view_menu, "Smaller text", "Ctrl+-", lambda: self.zoom(-1),
+               "Scale the whole window down")
+        action(view_menu, "Normal text size", "Ctrl+0", lambda: self.zoom(0))
+        theme_menu = view_menu.addMenu("&Theme")
+        self.theme_group = QActionGroup(self)
+        for name, label in (("light", "Light"), ("dark", "Dark (control room)")):
+            act = action(theme_menu, label, None,
+                         lambda _=False, n=name: self.set_theme(n),
+                         f"{label} colours; alarm colours stay the MEDM ones")
+            act.setCheckable(True)
+            act.setChecked(theme.current().name == name)
+            act.setData(name)
+            self.theme_group.addAction(act)
 
         help_menu = bar.addMenu("&Help")
+        action(help_menu, "Keyboard shortcuts", "F1", self.show_shortcuts,
+               "Every keyboard shortcut of the window")
         action(help_menu, "About caprobe", None, self._about)
 
     # ==== PVs =================================================================================
@@ -287,6 +326,9 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(probe)
             return probe
         probe = ProbeWidget(name, self.service)
+        for widget in probe.focus_chain():
+            if isinstance(widget, QLineEdit):
+                widget.installEventFilter(self._shortcuts_first)
         probe.stateChanged.connect(lambda p=probe: self._update_tab(p))
         probe.showArrayRequested.connect(self.show_array)
         probe.resetHistoryRequested.connect(self.reset_history)
@@ -386,6 +428,8 @@ class MainWindow(QMainWindow):
         if index < 0:
             return
         connected = probe.state is Connection.CONNECTED
+        if connected:
+            self.recent.mark_connected(probe.pv_name)
         severity = getattr(getattr(probe.response, "metadata", None), "severity", None)
         if connected and severity is not None:
             color = style.severity_color(int(severity))
@@ -417,6 +461,20 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{probe.pv_name} — caprobe" if probe else "caprobe")
         if probe is not None:
             self._sync_waveform(probe)
+        self._link_focus_chain()
+
+    def _link_focus_chain(self) -> None:
+        """Tab: PV field -> the current probe's write field -> Write -> its details -> the
+        chart, whatever order the widgets were created in."""
+        chain: list[QWidget] = [self.pv_entry]
+        probe = self.current_probe()
+        if probe is not None:
+            chain.extend(probe.focus_chain())
+        # a view moves as a block: Qt carries a widget's descendants along with it, so the
+        # chart keeps its own order (and the window needs to know nothing of its children)
+        chain.extend(view for view in (self.chart, self.waveform) if view is not None)
+        for before, after in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(before, after)
 
     def _update_empty_hint(self) -> None:
         empty = not self.probes
@@ -435,7 +493,7 @@ class MainWindow(QMainWindow):
     def focus_write(self) -> None:
         probe = self.current_probe()
         if probe is not None:
-            probe.write_panel.editor_stack.currentWidget().setFocus(Qt.ShortcutFocusReason)
+            probe.focus_write()
 
     def close_current(self) -> None:
         probe = self.current_probe()
@@ -486,7 +544,7 @@ class MainWindow(QMainWindow):
         if probe is None or probe.response is None:
             return
         self._sync_waveform(probe)
-        dialog = ArrayDialog(name, probe.response.data, stamp_text=probe.timestamp_label.text(),
+        dialog = ArrayDialog(name, probe.response.data, stamp_text=probe.timestamp_text(),
                              units=probe.units(), precision=probe.precision(), parent=self)
         dialog.setAttribute(Qt.WA_DeleteOnClose)
         # 'finished' (not 'destroyed'): it fires while both objects are still whole.
@@ -525,13 +583,34 @@ class MainWindow(QMainWindow):
         if probe is not None:
             probe.set_display_format(mode)
 
+    def zoom(self, steps: int) -> None:
+        """Bigger (+1), smaller (-1) or normal (0) text in the whole window; remembered."""
+        factor = theme.step_zoom(steps)
+        theme.save(self.settings)
+        self.statusBar().showMessage(f"Text size {factor:.0%}", 3000)
+
+    def set_theme(self, name: str) -> None:
+        """'light' or 'dark'; remembered."""
+        theme.apply(name)
+        theme.save(self.settings)
+        for act in self.theme_group.actions():
+            act.setChecked(act.data() == name)
+        self.empty_hint.setStyleSheet(style.dim_text_style())
+        for probe in self.probes.values():
+            probe.tab_icon_key = None
+            self._update_tab(probe)
+
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self.menuBar(), self).exec_()
+
     def _about(self) -> None:
         QMessageBox.about(
             self, "About caprobe",
             f"<b>caprobe {caprobe.__version__}</b><br>A probe for EPICS Channel Access PVs."
-            "<p>Alarm colours follow the MEDM convention: green NO_ALARM, yellow MINOR, red "
-            "MAJOR, white INVALID; a grey dashed frame means not connected.  Severity and "
-            "status are always written out next to the colour.</p>")
+            "<p>Alarm colours follow the MEDM/Phoebus convention in both themes: green "
+            "NO_ALARM, yellow MINOR, red MAJOR, white INVALID; a grey dashed frame means not "
+            "connected.  Severity and status are always written out next to the colour.</p>"
+            "<p>Help ▸ Keyboard shortcuts (F1) lists every key.</p>")
 
     # ==== drag and drop anywhere in the window =================================================
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -555,12 +634,52 @@ class MainWindow(QMainWindow):
         if isinstance(splitter, QByteArray) and not splitter.isEmpty():
             self.splitter.restoreState(splitter)
         else:
-            self.splitter.setSizes([470, 530])  # scaled to the real height by Qt
+            self._splitter_pending = True  # sized at first show, when heights are known
         if self.chart is not None and hasattr(self.chart, "restore_settings"):
             try:
                 self.chart.restore_settings(self.settings)
             except Exception as exc:  # a corrupt chart section must not stop the probe
                 self.statusBar().showMessage(f"Strip chart settings ignored: {exc}", 10000)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if self._splitter_pending:
+            self._splitter_pending = False
+            self._default_splitter()
+
+    def _header_height(self) -> int:
+        """Height of the tab bar plus a probe header (estimated while no PV is open)."""
+        probe = self.current_probe()
+        line = self.fontMetrics().height()
+        header = probe.header.sizeHint().height() if probe is not None else int(line * 6.5)
+        return self.tabs.tabBar().sizeHint().height() + header + 4
+
+    def _default_splitter(self) -> None:
+        """The chart gets at least CHART_LINES lines of height (about 360 px at 100 %);
+        what is left above the probe header goes to the details, so at 800x600 the details
+        start collapsed (the splitter, Tab or F2 bring them back) and the chart stays usable."""
+        available = sum(self.splitter.sizes()) or self.splitter.height()
+        line = self.fontMetrics().height()
+        chart = max(CHART_LINES * line, available // 2)
+        header = self._header_height()
+        top = max(header, available - chart)
+        if top - header < 4 * line:
+            top = header  # a sliver of details helps nobody: collapse them
+        self.splitter.setSizes([top, max(available - top, 0)])
+
+    def _reveal_focus(self, _old: QWidget | None, new: QWidget | None) -> None:
+        """Tab or F2 into the collapsed details opens them far enough to see the field."""
+        probe = self.current_probe()
+        if new is None or probe is None or not probe.isAncestorOf(new):
+            return
+        needed = probe.details_height_for(new)
+        if needed <= 0:
+            return
+        sizes = self.splitter.sizes()
+        grow = needed - probe.details_scroll.viewport().height()
+        if grow > 0 and len(sizes) == 2:
+            grow = min(grow, max(sizes[1] - 120, 0))
+            self.splitter.setSizes([sizes[0] + grow, sizes[1] - grow])
 
     def _default_size(self) -> None:
         """About 80 % of the screen, so 1366x768 and 4K both start sensibly."""
@@ -576,6 +695,7 @@ class MainWindow(QMainWindow):
     def save_settings(self) -> None:
         self.settings.setValue(SETTINGS_GEOMETRY, self.saveGeometry())
         self.settings.setValue(SETTINGS_SPLITTER, self.splitter.saveState())
+        theme.save(self.settings)
         self.recent.save()
         if self.chart is not None and hasattr(self.chart, "save_settings"):
             try:
@@ -599,6 +719,12 @@ class MainWindow(QMainWindow):
                 widget.shutdown()
         self.probe_client.close()
         self.service.failed.disconnect(self._service_failed)
+        app = QApplication.instance()
+        if app is not None:
+            try:
+                app.focusChanged.disconnect(self._reveal_focus)
+            except TypeError:
+                pass
         release_shared(self.service)
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -338,8 +338,9 @@ class _Loop(QThread):
     """One protocol and priority: a QThread inside ``SubscriptionGroup.block()``."""
 
     def __init__(self, backend: Backend, priority: int, search_timeout: float,
-                 parent: QObject | None = None) -> None:
+                 control: CARunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self.control = control
         self.setObjectName(f"caprobe-{backend.name}-priority-{priority}")
         self.backend = backend
         self.priority = priority
@@ -351,15 +352,22 @@ class _Loop(QThread):
         self.failure: Callable[[str], None] = lambda text: None
 
     def add(self, sub: Any) -> None:
-        self.group.add(sub)
+        # group.add/remove wake block() through a socket and take the client's lock, which
+        # block() holds while it works: done on the control thread, in order, so the GUI
+        # thread neither touches a socket nor waits on a lock
         self.count += 1
+        self.control.submit(lambda: self._group_op(self.group.add, sub))
         self._wake.set()
         if not self.isRunning() and not self._stop.is_set():
             self.start()
 
     def remove(self, sub: Any) -> None:
-        self.group.remove(sub)
         self.count -= 1
+        self.control.submit(lambda: self._group_op(self.group.remove, sub))
+
+    def _group_op(self, op: Callable[[Any], None], sub: Any) -> None:
+        op(sub)
+        self._wake.set()
 
     def run(self) -> None:
         while not self._stop.is_set():
@@ -413,6 +421,8 @@ class PVService(QObject):
         super().__init__(parent)
         self.search_timeout = search_timeout
         self.runner = CARunner(self, max_threads=max_call_threads)
+        # subscription changes, one at a time in the order the views asked
+        self._control = CARunner(self, max_threads=1)
         self._feeds: dict[FeedKey, _Feed] = {}
         self._loops: dict[tuple[str, int], _Loop] = {}
         self._clients: list[PVClient] = []
@@ -478,11 +488,23 @@ class PVService(QObject):
         return [(key, len(feed.targets)) for key, feed in self._feeds.items()]
 
     def loop_subscriptions(self) -> dict[tuple[str, int], int]:
-        """(protocol, priority) -> subscriptions in that loop's group."""
+        """(protocol, priority) -> subscriptions in that loop's group (after :meth:`settle`)."""
+        self.settle()
         return {key: len(loop.group.subscriptions) for key, loop in self._loops.items()}
 
     def is_running(self) -> bool:
-        return any(loop.isRunning() for loop in self._loops.values()) or self.runner.is_busy()
+        return (any(loop.isRunning() for loop in self._loops.values())
+                or self.runner.is_busy() or self._control.is_busy())
+
+    def settle(self, timeout: float = 2.0) -> bool:
+        """Wait until every subscription change asked for has reached its loop (tests and
+        diagnostics; the GUI never needs to wait)."""
+        deadline = time.monotonic() + timeout
+        while self._control.is_busy():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     # ---- subscriptions (GUI thread) -------------------------------------------------------
     def _attach(self, client: PVClient, pv: str) -> None:
@@ -544,7 +566,7 @@ class PVService(QObject):
     def _loop(self, protocol: str, priority: int) -> _Loop:
         loop = self._loops.get((protocol, priority))
         if loop is None:
-            loop = _Loop(_backends[protocol], priority, self.search_timeout, self)
+            loop = _Loop(_backends[protocol], priority, self.search_timeout, self._control, self)
             loop.failure = self.failed.emit
             self._loops[(protocol, priority)] = loop
         return loop
@@ -640,7 +662,7 @@ class PVService(QObject):
         self._flush_timer.stop()
         for client in list(self._clients):
             client.close()
-        finished = True
+        finished = self._control.shutdown(timeout_ms)
         for loop in self._loops.values():
             finished = loop.stop(timeout_ms) and finished
         finished = self.runner.shutdown(timeout_ms) and finished

@@ -982,18 +982,18 @@ class StripChartPanel(QWidget):
             event.acceptProposedAction()
 
     def _ask_custom_window(self) -> None:
-        text, ok = QInputDialog.getText(
-            self, "Time window", "Show the last (e.g. 90 s, 5 min, 2 h):",
-            text=format_duration(self._window_s),
-        )  # fmt: skip
-        if not ok:
-            self._window_buttons.get(self._window_s, self.custom_window_button).setChecked(True)
-            return
-        try:
-            self.set_time_window(parse_duration(text))
-        except ValueError as exc:
-            QMessageBox.warning(self, "Time window", str(exc))
-            self._window_buttons.get(self._window_s, self.custom_window_button).setChecked(True)
+        text, prompt = format_duration(self._window_s), "Show the last (e.g. 90 s, 5 min, 2 h):"
+        while True:  # a bad entry asks again, with the reason, keeping what was typed
+            text, ok = QInputDialog.getText(self, "Time window", prompt, text=text)
+            if not ok:
+                self._window_buttons.get(self._window_s,
+                                         self.custom_window_button).setChecked(True)
+                return
+            try:
+                self.set_time_window(parse_duration(text))
+                return
+            except ValueError as exc:
+                prompt = f"{exc}\nShow the last (e.g. 90 s, 5 min, 2 h):"
 
     # ---------------------------------------------------------- legend
     def _add_legend_row(self, trace: _Trace) -> None:
