@@ -74,7 +74,8 @@ def test_live_snapshot_differences_restore(qtbot, ioc, table, monkeypatch):
     assert view.add_text("\n".join(names(ioc)) + "\n# comment\n")
     qtbot.waitUntil(lambda: all_connected(view.model), timeout=20000)
     first = many_ioc.set_name(ioc.prefix, 12)
-    assert cell(view, first, COL_VALUE) == "1.200 A"  # PREC 3 and units
+    # PREC 3 and units, once the service has read the metadata (once per PV)
+    qtbot.waitUntil(lambda: cell(view, first, COL_VALUE) == "1.200 A", timeout=10000)
     assert cell(view, ioc.pv("mode"), COL_VALUE) == "Standby"
 
     view.take_snapshot()
