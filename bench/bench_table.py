@@ -122,13 +122,13 @@ def main() -> int:
             metadata_s = time.monotonic() - started
             pump(app, 3.0)  # settle
             delivered = [0]
-            original_ingest = view.model.ingest
+            original_ingest = view.model.ingest_newest
 
             def counting_ingest(batch: dict) -> None:
                 delivered[0] += len(batch)
                 original_ingest(batch)
 
-            view.feed.client.updates.disconnect(view.model.ingest)
+            view.feed.client.updates.disconnect(view.model.ingest_newest)
             view.feed.client.updates.connect(counting_ingest)
             arrived = itertools.count()
             collector = view.feed.client.collector

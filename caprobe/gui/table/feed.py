@@ -11,8 +11,31 @@ from typing import Any
 
 from PyQt5.QtCore import QObject
 
-from caprobe.gui.service import LatestCollector, PVService
+from caprobe.gui.service import Collector, PVService
 from caprobe.gui.table.model import PVTableModel
+
+
+class NewestCollector(Collector):
+    """``{pv: item}``: only each PV's newest item (value or connection event), which is all a
+    table row shows. ``add`` runs in the CA thread for every update (50,000 a second for
+    5,000 PVs at 10 Hz), so it is one dict store under an uncontended lock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: dict[str, Any] = {}
+
+    def add(self, pv: str, item: Any) -> None:
+        with self.lock:
+            self._pending[pv] = item
+
+    def discard(self, pv: str) -> None:
+        with self.lock:
+            self._pending.pop(pv, None)
+
+    def drain(self) -> dict[str, Any]:
+        with self.lock:
+            pending, self._pending = self._pending, {}
+        return pending
 
 
 class ServiceFeed(QObject):
@@ -21,9 +44,9 @@ class ServiceFeed(QObject):
         super().__init__(parent)
         self.service = service
         self.model = model
-        # Newest value per PV per batch: a table repaints what a person can read.
-        self.client = service.client(LatestCollector(), priority=0, data_type=None)
-        self.client.updates.connect(model.ingest)
+        # Newest state per PV per batch: a table repaints what a person can read.
+        self.client = service.client(NewestCollector(), priority=0, data_type=None)
+        self.client.updates.connect(model.ingest_newest)
         self.client.metadata_ready.connect(model.set_metadata)
         model.namesChanged.connect(self.sync)
         self.refused: list[tuple[str, str]] = []

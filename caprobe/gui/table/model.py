@@ -114,6 +114,7 @@ class PVTableModel(QAbstractTableModel):
         self._index: dict[str, int] = {}
         self._dirty: set[int] = set()
         self._to_compare: set[int] = set()  # rows with a saved value and a new live one
+        self._event_types: dict[type, bool] = {}  # item type -> is a connection event
         self.default_tolerance: Tolerance = EXACT
         self._differing = 0
 
@@ -169,15 +170,25 @@ class PVTableModel(QAbstractTableModel):
     # ---- live data -------------------------------------------------------------------------
     def ingest(self, batch: dict[str, list[Any]]) -> None:
         """Take one batch from the PV service: ``{pv: [item, ...]}``, newest last."""
+        self.ingest_newest({name: items[-1] for name, items in batch.items() if items})
+
+    def ingest_newest(self, batch: dict[str, Any]) -> None:
+        """Take each PV's newest item: ``{pv: item}`` (a value response or a connection
+        event)."""
         now = time.monotonic()
         index = self._index
-        for name, items in batch.items():
+        events = self._event_types
+        for name, item in batch.items():
             position = index.get(name)
-            if position is None or not items:
+            if position is None:
                 continue
             row = self.rows[position]
-            item = items[-1]
-            if hasattr(item, "connected") and not hasattr(item, "data"):
+            kind = type(item)
+            is_event = events.get(kind)
+            if is_event is None:
+                is_event = events[kind] = hasattr(item, "connected") and \
+                    not hasattr(item, "data")
+            if is_event:
                 row.connected = bool(item.connected)
                 row.reason = "" if item.connected else (getattr(item, "reason", "") or "")
                 if item.connected:
