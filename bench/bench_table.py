@@ -198,6 +198,7 @@ def main() -> int:
         "paints_per_s": round(watch.count / elapsed, 1),
         "ioc_cpu_pct": round(100 * ioc_cpu / elapsed, 1),
         "load_average": os.getloadavg()[0],
+        "model_age_median_s": round(statistics.median(model_ages), 3),
         "model_age_max_s": round(max(worst_rows), 3),
         "model_age_p99_s": round(percentile(model_ages, 0.99), 3),
         "shown_age_median_s": round(statistics.median(watch.ages), 3) if watch.ages else None,
