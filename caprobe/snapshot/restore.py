@@ -74,6 +74,20 @@ class RestoreItem:
     def new_text(self) -> str:
         return value_text(self.saved)
 
+    def display_texts(self) -> tuple[str, str]:
+        """(now, will write) as a display shows them: the PV's PREC and units."""
+        if self.live is None or self.live.pv.value is None:
+            return self.old_text, self.new_text
+        live = self.live.pv
+        precision = live.precision if live.dbf in ("FLOAT", "DOUBLE") else None
+        units = f" {live.units}" if live.units and not live.is_array else ""
+        old = value_text(live, precision=precision, quote=False)
+        new = value_text(self.saved, precision=precision if self.saved.dbf in (
+            "FLOAT", "DOUBLE", None) and not isinstance(self.saved.value, str) else None,
+            quote=False)
+        return old + units, new + (units if self.saved.value is not None
+                                   and not self.saved.is_array else "")
+
     def line(self) -> str:
         """One line naming the PV, for the CLI and the result table."""
         if self.outcome == READY:

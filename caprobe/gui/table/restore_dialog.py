@@ -10,6 +10,8 @@ from PyQt5.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QTableWidget,
@@ -32,16 +34,28 @@ class RestorePreview(QDialog):
         ready = [item for item in self.items if item.ready]
         blocked = len(self.items) - len(ready)
         summary = QLabel(
-            f"{len(ready)} PV(s) will be written with put-callback (timeout {timeout:g} s), "
-            "then read back." + (f"  {blocked} cannot be written (listed in red) and are "
-                                 "left as they are." if blocked else ""))
+            f"{len(ready)} PV(s) will be written with put-callback, then read back."
+            + (f"  {blocked} cannot be written (listed in red) and are left as they are."
+               if blocked else ""))
         summary.setWordWrap(True)
+        self.timeout_spin = QDoubleSpinBox()
+        self.timeout_spin.setRange(0.1, 3600.0)
+        self.timeout_spin.setDecimals(1)
+        self.timeout_spin.setSuffix(" s")
+        self.timeout_spin.setValue(timeout)
+        self.timeout_spin.setToolTip("How long to wait for the IOCs to complete the writes "
+                                     "(all PVs together)")
+        timeout_row = QHBoxLayout()
+        timeout_row.addWidget(QLabel("Put-callback timeout:"))
+        timeout_row.addWidget(self.timeout_spin)
+        timeout_row.addStretch(1)
         table = QTableWidget(len(self.items), 4)
         table.setHorizontalHeaderLabels(["PV", "Now", "Will write", "Note"])
         table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         table.verticalHeader().hide()
         for row, item in enumerate(self.items):
-            cells = [item.name, item.old_text, item.new_text if item.ready else "—",
+            now, will_write = item.display_texts()
+            cells = [item.name, now, will_write if item.ready else "—",
                      "" if item.ready else f"{item.outcome}: {item.reason}"]
             for column, text in enumerate(cells):
                 cell = QTableWidgetItem(text)
@@ -62,6 +76,11 @@ class RestorePreview(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(summary)
         layout.addWidget(table, 1)
+        layout.addLayout(timeout_row)
         layout.addWidget(buttons)
         self.resize(760, 420)
         self.setAttribute(Qt.WA_DeleteOnClose, False)
+
+    @property
+    def timeout(self) -> float:
+        return float(self.timeout_spin.value())

@@ -162,6 +162,7 @@ class PVTableView(QWidget):
         self.feed = ServiceFeed(service, self.model, self)
         self.proxy = _Filter(self.model)
         self.snapshot_time: int | None = None
+        self.restore_timeout = RESTORE_TIMEOUT  # the preview offers to change it
         self._busy = False
         self._build()
         self._repaint_timer = QTimer(self)
@@ -405,6 +406,8 @@ class PVTableView(QWidget):
                 self.model.set_default_tolerance(snapshot.tolerance)
                 self.tolerance_edit.setText(tolerance_text(snapshot.tolerance))
             self.snapshot_time = snapshot.time_ns or self.snapshot_time
+            if snapshot.timeout:
+                self.restore_timeout = snapshot.timeout
         self._update_summary()
         self._say(f"Opened {os.path.basename(path)}: {len(snapshot.pvs)} PV(s)"
                   + (", saved values shown" if with_values else ""))
@@ -419,7 +422,7 @@ class PVTableView(QWidget):
                               "tolerance": row.tolerance})
             pvs.append(copy)
         return Snapshot(pvs=pvs, time_ns=self.snapshot_time,
-                        tolerance=self.model.default_tolerance, timeout=RESTORE_TIMEOUT)
+                        tolerance=self.model.default_tolerance, timeout=self.restore_timeout)
 
     def save_file(self) -> None:
         path, chosen = QFileDialog.getSaveFileName(self, "Save table", "table.snap",
@@ -521,26 +524,27 @@ class PVTableView(QWidget):
         self._set_busy(True, f"Checking {len(names)} PV(s) before writing…")
 
         def plan() -> list[restoring.RestoreItem]:
-            with capture.context_for(RESTORE_TIMEOUT) as context:
+            with capture.context_for(SNAPSHOT_TIMEOUT) as context:
                 return restoring.plan(snapshot, context)
 
         self.feed.submit(plan, self._confirm_restore, self._failed)
 
     def _confirm_restore(self, items: list[restoring.RestoreItem]) -> None:
         self._set_busy(False)
-        self.preview = RestorePreview(items, RESTORE_TIMEOUT, self)
-        self.preview.accepted.connect(lambda: self._write(items))
+        self.preview = RestorePreview(items, self.restore_timeout, self)
+        self.preview.accepted.connect(lambda: self._write(items, self.preview.timeout))
         self.preview.rejected.connect(lambda: self._say("Restore cancelled: nothing was "
                                                         "written"))
         self.preview.open()
 
-    def _write(self, items: list[restoring.RestoreItem]) -> None:
+    def _write(self, items: list[restoring.RestoreItem], timeout: float) -> None:
         ready = sum(1 for item in items if item.ready)
         self._set_busy(True, f"Writing {ready} PV(s)…")
+        self.restore_timeout = timeout
 
         def execute() -> list[restoring.RestoreItem]:
-            with capture.context_for(RESTORE_TIMEOUT) as context:
-                return restoring.execute(items, context, timeout=RESTORE_TIMEOUT)
+            with capture.context_for(timeout) as context:
+                return restoring.execute(items, context, timeout=timeout)
 
         self.feed.submit(execute, self._restore_done, self._failed)
 
