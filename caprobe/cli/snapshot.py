@@ -137,7 +137,8 @@ def _run_save(args: argparse.Namespace) -> int:
     files.save(args.file, snapshot)
     missing = [item.pv for item in live if not item.connected]
     for pv in missing:
-        _complain(f"{pv.name}: {pv.error} (saved without a value)")
+        _complain(f"{common.pv_message(pv.name, ValueError(pv.error))} (saved without a "
+                  "value)")
     _say(f"Saved {len(names) - len(missing)} of {len(names)} PVs to {args.file}")
     return EXIT_SOME if missing else EXIT_SAME
 

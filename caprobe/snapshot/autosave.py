@@ -168,6 +168,8 @@ def value_text(pv: SavedPV) -> str:
             text = text.replace("\\", "\\\\").replace('"', '\\"')
             items.append(f'"{text}"')
         return f"{ARRAY_MARKER} {{ " + "".join(f"{item} " for item in items) + "}"
+    if pv.dbf == "ENUM" and isinstance(pv.value, str) and pv.value in pv.states:
+        return str(pv.states.index(pv.value))  # autosave keeps an enum as its index
     return _element_text(pv.value, pv.dbf)
 
 

@@ -91,7 +91,10 @@ class RestoreItem:
     def line(self) -> str:
         """One line naming the PV, for the CLI and the result table."""
         if self.outcome == READY:
-            return f"{self.name} {self.old_text} -> {self.new_text}"
+            same = self.live is not None and compare_pv(
+                self.saved, self.live.pv, self.tolerance).state == "same"
+            return f"{self.name} {self.old_text} -> {self.new_text}" + (
+                " (already equal)" if same else "")
         if self.outcome == DONE:
             now = value_text(self.readback) if self.readback is not None else self.new_text
             return f"{self.name} restored: {self.old_text} -> {now}"
