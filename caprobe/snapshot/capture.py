@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from caprobe import ca
+from caprobe import ca, pvname
 from caprobe import format as fmt
 from caprobe.snapshot.model import TYPE_NAMES, SavedPV, Snapshot, now_ns
 
@@ -109,16 +109,45 @@ def saved_from(name: str, timed: Any, control: Any = None) -> LivePV:
     return LivePV(pv, channel, limits)
 
 
+def wire_name(name: str) -> str:
+    """The Channel Access name of a table/file name (``ca://X`` and bare ``X`` -> ``X``).
+    Raises ValueError for what snapshots cannot do over CA (``pva://``, unknown schemes)."""
+    parsed = pvname.parse(name)
+    if parsed.protocol != pvname.CA:
+        raise ValueError(f"{name}: PV Access PVs cannot be saved or restored yet "
+                         "(Channel Access only)")
+    return parsed.name
+
+
 def read_live(names: Sequence[str], context: Any) -> list[LivePV]:
-    """Read every PV (TIME and CTRL) on one ``ca.Context``; same order as ``names``."""
+    """Read every PV (TIME and CTRL) on one ``ca.Context``; same order as ``names``. A name
+    that is not a Channel Access name gets its reason instead of a value."""
     names = list(names)
-    timed = context.read_many(names, data_type="time")
+    wire: list[str | None] = []
+    refused: dict[int, str] = {}
+    for position, name in enumerate(names):
+        try:
+            wire.append(wire_name(name))
+        except ValueError as exc:
+            wire.append(None)
+            refused[position] = str(exc)
+    if refused:
+        usable = [i for i in range(len(names)) if i not in refused]
+        found = read_live([wire[i] for i in usable], context) if usable else []
+        out: list[LivePV] = [LivePV(SavedPV(name=names[i], error=refused.get(i, "")))
+                             for i in range(len(names))]
+        for position, live in zip(usable, found, strict=True):
+            live.pv.name = names[position]
+            out[position] = live
+        return out
+    query = [w for w in wire if w is not None]
+    timed = context.read_many(query, data_type="time")
     wanted = [i for i, r in enumerate(timed)
               if not isinstance(r, BaseException)
               and int(r.channel.native_data_type) != fmt.STRING]
     controls: list[Any] = [None] * len(names)
     if wanted:
-        replies = context.read_many([names[i] for i in wanted], data_type="control",
+        replies = context.read_many([query[i] for i in wanted], data_type="control",
                                     data_count=1)
         for i, reply in zip(wanted, replies, strict=True):
             controls[i] = reply

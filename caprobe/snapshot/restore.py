@@ -20,7 +20,7 @@ import numpy as np
 
 from caprobe import ca
 from caprobe import format as fmt
-from caprobe.snapshot.capture import LivePV, error_text, read_live
+from caprobe.snapshot.capture import LivePV, error_text, read_live, wire_name
 from caprobe.snapshot.capture import context_for as _context
 from caprobe.snapshot.compare import compare_pv, value_text
 from caprobe.snapshot.model import EXACT, TYPE_NAMES, SavedPV, Snapshot, Tolerance
@@ -224,7 +224,7 @@ def execute(items: Sequence[RestoreItem], context: Any, *, timeout: float | None
     options: dict[str, Any] = {"notify": True}
     if timeout is not None:
         options["timeout"] = timeout
-    replies = context.write_many([item.name for item in ready],
+    replies = context.write_many([wire_name(item.name) for item in ready],
                                  [item.value for item in ready], **options)
     elapsed = time.monotonic() - started
     written = []

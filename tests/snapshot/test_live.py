@@ -175,3 +175,18 @@ def test_pvs_file_keeps_tolerance_for_compare(many_env, snapshot, tmp_path):
     with capture.context_for(10.0) as context:
         live = [item.pv for item in capture.read_live([name], context)]
     assert compare(phoebus.read(path), live)[0].state == SAME
+
+
+def test_protocol_prefixes(many_env):
+    name = many_ioc.set_name(many_env.prefix, 8)
+    with capture.context_for(5.0) as context:
+        live = capture.read_live([f"ca://{name}", f"pva://{name}", f"sim://{name}", name],
+                                 context)
+    assert [item.pv.name for item in live] == [f"ca://{name}", f"pva://{name}",
+                                              f"sim://{name}", name]
+    assert live[0].pv.value == live[3].pv.value == 0.8
+    assert "PV Access PVs cannot be saved or restored yet" in live[1].pv.error
+    assert "unknown protocol" in live[2].pv.error
+    items = restoring.restore(Snapshot(pvs=[SavedPV(f"ca://{name}", 0.8, "DOUBLE"),
+                                            SavedPV(f"pva://{name}", 0.8, "DOUBLE")]))
+    assert [item.outcome for item in items] == [restoring.DONE, restoring.NOT_CONNECTED]
