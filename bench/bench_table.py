@@ -91,6 +91,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pvs", type=int, default=5000)
     parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--snapshot", action="store_true",
+                        help="take a snapshot first: every row then has a saved value, and "
+                             "each update is also compared with it")
     args = parser.parse_args()
 
     from caprobe.gui.service import PVService
@@ -120,6 +123,10 @@ def main() -> int:
                 if time.monotonic() - started > 180:
                     raise RuntimeError("metadata did not arrive within 180 s")
             metadata_s = time.monotonic() - started
+            if args.snapshot:
+                view.take_snapshot()
+                while view.snapshot_time is None:
+                    pump(app, 0.05)
             pump(app, 3.0)  # settle
             delivered = [0]
             original_ingest = view.model.ingest_newest
@@ -186,6 +193,7 @@ def main() -> int:
 
     result = {
         "pvs": args.pvs,
+        "snapshot": args.snapshot,
         "duration_s": round(elapsed, 1),
         "connect_s": round(connect_s, 2),
         "metadata_s": round(metadata_s, 2),

@@ -87,7 +87,8 @@ def test_live_snapshot_differences_restore(qtbot, ioc, table, monkeypatch):
     other_write(second, 77.0, repeater=False, timeout=5, notify=True)  # saved 25.0
     qtbot.waitUntil(lambda: view.model.differing == 2, timeout=10000)
     row = view.model.rows[view.model.row_of(first)]
-    assert row.differs and row.diff_text == "+0.050"
+    from caprobe.gui.table.model import COL_DIFF
+    assert row.differs and cell(view, first, COL_DIFF) == "+0.050"
 
     # a per-row tolerance hides the small change; the table-wide default too
     view.model.set_tolerance([view.model.row_of(first)], Tolerance(0.1))
@@ -267,3 +268,24 @@ def test_drop_paste_and_two_file_comparison(qtbot, ioc, table, tmp_path):
     assert dialog is not None
     assert dialog.text.toPlainText() == f"{ioc.pv('limited')} 5 -> 6.5 (+1.5)"
     dialog.close()
+
+
+def test_comparison_budget_reaches_every_row():
+    """More changed rows than the per-tick budget: all are compared within a few ticks, the
+    visible ones first."""
+    from caprobe.snapshot.model import SavedPV as Saved
+
+    model = PVTableModel()
+    model.add_names([f"R{i}" for i in range(50)])
+    model.set_saved([Saved(f"R{i}", 1.0, "DOUBLE") for i in range(50)])
+    for row in model.rows:  # a live value that differs, as the service would deliver
+        row.connected = True
+        row.dbf = "DOUBLE"
+        row.response = type("R", (), {"data": __import__("numpy").array([2.0]),
+                                      "metadata": None})()
+    model._to_compare = set(range(50))
+    model.update_differences(visible=[49], budget=10)
+    assert model.rows[49].differs and sum(r.differs for r in model.rows) == 11
+    for _ in range(4):
+        model.update_differences(budget=10)
+    assert all(row.differs for row in model.rows) and model.differing == 50

@@ -343,11 +343,12 @@ class PVTableView(QWidget):
 
     def repaint_visible(self) -> None:
         """The timer: repaint the viewport when a row on screen changed since last time."""
-        self.model.update_differences()
+        visible = self.visible_source_rows() if self.table.isVisible() else []
+        self.model.update_differences(visible)
         dirty = self.model.take_dirty()
-        if not dirty or not self.table.isVisible():
+        if not dirty or not visible:
             return
-        if any(row in dirty for row in self.visible_source_rows()):
+        if any(row in dirty for row in visible):
             self.table.viewport().update()
 
     def _refresh_filter(self) -> None:
