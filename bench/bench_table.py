@@ -18,6 +18,7 @@ for ``--duration`` seconds after every PV has connected. Measured in this proces
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import os
 import random
@@ -168,6 +169,17 @@ def main() -> int:
             sampler = QTimer()
             sampler.setInterval(1000)
             sampler.timeout.connect(sample_currency)
+            collections: list[tuple[int, float]] = []  # (generation, seconds), this process
+            started_gc: list[float] = [0.0]
+
+            def on_gc(phase: str, info: dict) -> None:
+                if phase == "start":
+                    started_gc[0] = time.perf_counter()
+                else:
+                    collections.append((info["generation"],
+                                        time.perf_counter() - started_gc[0]))
+
+            gc.callbacks.append(on_gc)
             watch.recording = True
             ticker.start()
             sampler.start()
@@ -184,6 +196,7 @@ def main() -> int:
             updates = next(arrived) - arrived0
             ticker.stop()
             sampler.stop()
+            gc.callbacks.remove(on_gc)
             del app_loop_end
             gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
             view.shutdown()
@@ -205,6 +218,8 @@ def main() -> int:
         "gui_thread_cpu_pct": round(100 * gui_cpu / elapsed, 1),
         "paints_per_s": round(watch.count / elapsed, 1),
         "ioc_cpu_pct": round(100 * ioc_cpu / elapsed, 1),
+        "full_gc_count": sum(1 for gen, _ in collections if gen == 2),
+        "longest_gc_ms": round(1000 * max((d for _, d in collections), default=0.0), 1),
         "load_average": os.getloadavg()[0],
         "model_age_median_s": round(statistics.median(model_ages), 3),
         "model_age_max_s": round(max(worst_rows), 3),
