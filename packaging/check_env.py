@@ -51,15 +51,18 @@ def _version(name: str) -> str:
 def main() -> int:
     missing = []
     found = []
+    missing_names: list[str] = []
     for module, name, purpose in REQUIRED:
-        if any(entry.startswith(name.split(".")[0] + " ") for entry in missing):
+        if name.split(".")[0] in missing_names:
             continue  # PyQt5.QtSvg when PyQt5 itself is missing: said once
         problem = _problem(module)
         if problem is None:
             if "." not in name:
                 found.append(f"{name} {_version(name)}")
-        else:
+        elif not any(root in problem for root in missing_names):
+            # (pyqtgraph failing for want of PyQt5 is the same problem, already named)
             missing.append(f"{name} ({purpose}: {problem})")
+            missing_names.append(name)
     for module, name, purpose in OPTIONAL:
         if importlib.util.find_spec(name) is None:
             found.append(f"no {name} (bundle without {purpose})")

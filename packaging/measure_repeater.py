@@ -21,6 +21,7 @@ import argparse
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -99,49 +100,61 @@ def tree_size(path: Path) -> int:
     return total
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("program", help="frozen caprobe (or a caprobe script)")
-    parser.add_argument("--timeout", type=float, default=30.0)
-    args = parser.parse_args(argv)
+def answers_registration(port: int) -> bool:
+    """The repeater confirms a client registration (it works, not only holds the port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.bind(("127.0.0.1", 0))
+        client.settimeout(2.0)
+        client.sendto(struct.pack(">HHHHII", 24, 0, 0, 0, 0, 0), ("127.0.0.1", port))
+        try:
+            reply, _ = client.recvfrom(1024)
+        except OSError:
+            return False
+    return struct.unpack(">H", reply[:2])[0] == 17  # REPEATER_CONFIRM
 
+
+def measure(program: str, timeout: float = 30.0) -> dict[str, float]:
+    """Spawn the repeater through ``program get`` and measure it (see the module docstring).
+
+    Keys: bound_seconds, processes, rss_mib, unpacked_mib, held_mib, held_files, answers.
+    """
     tmpdir = Path(tempfile.gettempdir())
     before = {p.name for p in tmpdir.glob("_MEI*")}
     port = free_udp_port()
     env = {**os.environ, "EPICS_CA_REPEATER_PORT": str(port),
            "EPICS_CA_AUTO_ADDR_LIST": "NO", "EPICS_CA_ADDR_LIST": "127.0.0.1"}
     started = time.perf_counter()
-    client = subprocess.Popen([args.program, "get", "-w", "0.5",
-                               f"caprobe:measure:nobody:{port}"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = subprocess.Popen([program, "get", "-w", "0.5", f"caprobe:measure:nobody:{port}"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     bound_after = None
     repeaters: list[int] = []
     try:
-        while time.perf_counter() - started < args.timeout:
+        while time.perf_counter() - started < timeout:
             if bound_after is None and udp_port_bound(port):
                 bound_after = time.perf_counter() - started
             if bound_after is not None and client.poll() is not None:
                 break
             time.sleep(0.002)
-        client.wait(timeout=args.timeout)
+        client.wait(timeout=timeout)
         if bound_after is None:
-            print("measure_repeater: no repeater bound its port", file=sys.stderr)
-            return 1
+            raise RuntimeError(f"{program}: no repeater bound its port")
         time.sleep(1.0)  # let the one-file parent of `get` finish deleting its directory
         repeaters = [pid for pid in processes_with_env("EPICS_CA_REPEATER_PORT", str(port))
                      if pid != client.pid]
         new_dirs = [p for p in tmpdir.glob("_MEI*") if p.name not in before]
-        unpacked = sum(tree_size(p) for p in new_dirs)
         held: dict[str, int] = {}
         for pid in repeaters:
             held.update(deleted_files_held(pid))
-        rss = sum(rss_kib(pid) for pid in repeaters)
-        print(f"{args.program}: repeater bound {bound_after:.3f} s after launching `get`; "
-              f"{len(repeaters)} process(es), RSS {rss / 1024:.1f} MiB; in {tmpdir}: "
-              f"{unpacked / 2**20:.1f} MiB unpacked ({len(new_dirs)} _MEI dir(s)) + "
-              f"{sum(held.values()) / 2**20:.1f} MiB deleted but held ({len(held)} files); "
-              f"load average {os.getloadavg()[0]:.1f}")
-        return 0
+        return {
+            "bound_seconds": bound_after,
+            "processes": len(repeaters),
+            "rss_mib": sum(rss_kib(pid) for pid in repeaters) / 1024,
+            "unpacked_mib": sum(tree_size(p) for p in new_dirs) / 2**20,
+            "unpacked_dirs": len(new_dirs),
+            "held_mib": sum(held.values()) / 2**20,
+            "held_files": len(held),
+            "answers": answers_registration(port),
+        }
     finally:
         if client.poll() is None:
             client.kill()
@@ -151,6 +164,25 @@ def main(argv: list[str] | None = None) -> int:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("program", help="frozen caprobe (or a caprobe script)")
+    parser.add_argument("--timeout", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    try:
+        m = measure(args.program, args.timeout)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+        print(f"measure_repeater: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.program}: repeater bound {m['bound_seconds']:.3f} s after launching `get`; "
+          f"{m['processes']} process(es), RSS {m['rss_mib']:.1f} MiB; in "
+          f"{tempfile.gettempdir()}: {m['unpacked_mib']:.1f} MiB unpacked "
+          f"({m['unpacked_dirs']} _MEI dir(s)) + {m['held_mib']:.1f} MiB deleted but held "
+          f"({m['held_files']} files); answers a registration: {m['answers']}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    return 0 if m["answers"] else 1
 
 
 if __name__ == "__main__":

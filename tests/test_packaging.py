@@ -8,6 +8,10 @@ when asked:
                                   info from it; CAPROBE_TEST_BUNDLE=0 skips the bundle tests
     CAPROBE_TEST_BUNDLE=full      also the single file and the .deb
     CAPROBE_TEST_BUNDLE=prebuilt  test whatever packaging/build.sh left in dist/ (no build)
+    CAPROBE_TEST_BUNDLE=fresh     only the fresh-clone test: git clone of this repository's
+                                  committed HEAD, `bash packaging/build.sh` there with no .venv
+                                  (it runs .ci/setup.sh: downloads, ~10 min), then the single
+                                  file's --self-test and get against the soft IOC
 """
 
 from __future__ import annotations
@@ -256,6 +260,101 @@ def test_build_script_rejects_unknown_options() -> None:
     assert "unknown option '--bogus'" in result.stderr
 
 
+# ---- build environment: build.sh refuses one it cannot freeze ---------------------------------
+
+
+def make_venv(where: Path, *, hide: tuple[str, ...] = (), share_packages: bool = True) -> Path:
+    """A virtual environment without pip (fast). With ``share_packages`` it sees this test
+    run's site-packages (a .pth file), minus the top-level packages in ``hide``, which import
+    as missing (None in sys.modules, set by a .pth line at start-up)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True,
+                   timeout=120)
+    python = where / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; "
+                                "print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    lines = []
+    if share_packages:
+        import sysconfig
+
+        lines.append(sysconfig.get_paths()["purelib"])
+    lines += [f"import sys; sys.modules[{name!r}] = None" for name in hide]
+    (site / "zz_caprobe_test.pth").write_text("\n".join(lines) + "\n")
+    return python
+
+
+def run_build(python: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHON": str(python)}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(["bash", str(PACKAGING / "build.sh"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_check_env_accepts_this_environment() -> None:
+    result = subprocess.run([sys.executable, str(PACKAGING / "check_env.py")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("PyQt5", "pyqtgraph", "numpy", "PyInstaller"):
+        assert name in result.stdout
+
+
+def test_build_stops_in_one_line_when_pyqt5_is_missing(tmp_path: Path) -> None:
+    """Everything but PyQt5 importable: build.sh names PyQt5, exits 1, builds nothing."""
+    python = make_venv(tmp_path / "venv", hide=("PyQt5",))
+    before = sorted((ROOT / "dist").iterdir()) if (ROOT / "dist").is_dir() else []
+    result = run_build(python, "--dir-only")
+    assert result.returncode == 1
+    error_lines = result.stderr.strip().splitlines()
+    assert len(error_lines) == 1, result.stderr
+    assert error_lines[0].startswith("build.sh: error: ")
+    assert "PyQt5 (runtime: not installed)" in error_lines[0]
+    assert "pyqtgraph" not in error_lines[0] and "numpy" not in error_lines[0]
+    assert "done" not in result.stdout
+    after = sorted((ROOT / "dist").iterdir()) if (ROOT / "dist").is_dir() else []
+    assert after == before
+
+
+def test_build_names_everything_an_empty_environment_lacks(tmp_path: Path) -> None:
+    python = make_venv(tmp_path / "venv", share_packages=False)
+    result = run_build(python, "--dir-only")
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert "\n" not in line
+    for name in ("PyQt5", "pyqtgraph", "numpy", "PyInstaller"):
+        assert name in line
+
+
+def test_build_refuses_a_missing_interpreter() -> None:
+    result = run_build("/nonexistent/python3", "--dir-only")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "build.sh: error: PYTHON=/nonexistent/python3: no such " \
+        "interpreter"
+
+
+# ---- caprobe --check from source -----------------------------------------------------------------
+
+
+def test_check_passes_here() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "caprobe", "--check"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("caprobe --check: ok: ")
+    assert "main window drawn" in result.stdout and "offscreen runs" in result.stdout
+    assert result.stderr == ""
+
+
+def test_check_names_a_missing_qt_without_a_traceback(tmp_path: Path) -> None:
+    python = make_venv(tmp_path / "venv", hide=("PyQt5",))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([str(python), "-m", "caprobe", "--check"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert "No module named 'PyQt5'" in result.stderr or "PyQt5" in result.stderr
+    assert all(line.startswith("caprobe --check: ") for line in result.stderr.splitlines())
+
+
 def test_install_desktop_installs_and_uninstalls(tmp_path: Path) -> None:
     """Into a scratch HOME, with a stand-in program (no build needed)."""
     program = tmp_path / "build" / "caprobe"
@@ -322,6 +421,9 @@ BUNDLE_MODE = os.environ.get("CAPROBE_TEST_BUNDLE", "1")
 needs_bundle = pytest.mark.skipif(BUNDLE_MODE not in ("1", "full", "prebuilt"),
                                   reason="CAPROBE_TEST_BUNDLE=0: the PyInstaller bundle is "
                                          "not built")
+needs_fresh_clone = pytest.mark.skipif(BUNDLE_MODE != "fresh",
+                                       reason="CAPROBE_TEST_BUNDLE=fresh runs the fresh-clone "
+                                              "build (minutes, downloads)")
 FROZEN_DIR = ROOT / "dist" / "caprobe-dir" / "caprobe"
 FROZEN_ONEFILE = ROOT / "dist" / "caprobe"
 
@@ -334,7 +436,10 @@ def built() -> Path:
         assert FROZEN_DIR.is_file(), "no dist/caprobe-dir: run packaging/build.sh first"
         return ROOT / "dist"
     args = [] if BUNDLE_MODE == "full" else ["--dir-only"]
-    result = subprocess.run(["bash", str(PACKAGING / "build.sh"), *args], cwd=ROOT,
+    # Freeze the environment running the tests (CI: .venv; a worktree may share another).
+    env = {**os.environ, "PYTHON": sys.executable}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(["bash", str(PACKAGING / "build.sh"), *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return ROOT / "dist"
@@ -470,3 +575,47 @@ def test_deb_layout(built: Path) -> None:
                              text=True, check=True).stdout
     for package in ("libgl1", "libegl1", "libxkbcommon-x11-0", "fonts-dejavu-core"):
         assert package in depends
+
+
+@pytest.mark.slow
+@needs_bundle
+def test_single_file_repeater_is_small(built: Path) -> None:
+    """The repeater a single file spawns runs without numpy and Qt from the single file's own
+    unpacked directory (not a second ~130 MB copy) and survives that directory's deletion."""
+    if FROZEN_ONEFILE not in frozen_programs():
+        pytest.skip("no single file: it is built only with CAPROBE_TEST_BUNDLE=full")
+    measure = load_packaging_module("measure_repeater").measure(str(FROZEN_ONEFILE))
+    assert measure["processes"] == 1
+    assert measure["answers"], "the repeater does not confirm a registration"
+    assert measure["unpacked_dirs"] == 0  # not a second unpacked copy
+    assert measure["held_mib"] < 20, measure  # libpython and a few modules (87 MiB before)
+    assert measure["rss_mib"] < 25, measure  # 39 MiB with numpy and QtCore
+
+
+@pytest.mark.slow
+@needs_fresh_clone
+def test_fresh_clone_build_yields_a_working_single_file(tmp_path: Path, softioc_server) -> None:
+    """The README's packaging instructions, as a new user runs them: clone, build.sh, nothing
+    else (no .venv, no PYTHON)."""
+    clone = tmp_path / "caprobe"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=300)
+    assert not (clone / ".venv").exists()
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PYTHON", "PYTHONPATH", "VIRTUAL_ENV")}
+    result = subprocess.run(["bash", "packaging/build.sh"], cwd=clone, env=env,
+                            capture_output=True, text=True, timeout=3600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "build.sh: done:" in result.stdout
+    assert (clone / ".venv" / "bin" / "python").is_file()
+    program = clone / "dist" / "caprobe"
+    pv = softioc_server.pv("ai")
+    run_env = {**softioc_server.client_environ(), "QT_QPA_PLATFORM": "offscreen"}
+    self_test = subprocess.run([str(program), "--self-test", pv], env=run_env,
+                               capture_output=True, text=True, timeout=120)
+    assert self_test.returncode == 0, self_test.stderr
+    assert self_test.stdout.split()[:2] == [pv, "1.500"]
+    get = subprocess.run([str(program), "get", pv], env=run_env, capture_output=True,
+                         text=True, timeout=120)
+    assert get.returncode == 0, get.stderr
+    assert get.stdout.split() == [pv, "1.5"]
+    assert (clone / "dist" / f"caprobe_{pyproject_version()}_amd64.deb").is_file()
