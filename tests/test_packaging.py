@@ -331,6 +331,49 @@ def test_build_refuses_a_missing_interpreter() -> None:
         "interpreter"
 
 
+# ---- smoke test (what build.sh runs on each artefact), on stand-ins -----------------------------
+
+
+def stand_in(path: Path, body: str) -> Path:
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return path
+
+
+def run_smoke_test(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(PACKAGING / "smoke_test.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_smoke_test_fails_a_program_whose_check_fails(tmp_path: Path) -> None:
+    good = stand_in(tmp_path / "good", 'echo "caprobe --check: ok: stand-in"')
+    bad = stand_in(tmp_path / "bad", 'echo "caprobe --check: No module named PyQt5" >&2; exit 1')
+    result = run_smoke_test("--no-ioc", str(good), str(bad))
+    assert result.returncode == 1
+    assert f"ok    {good} --check" in result.stdout
+    assert f"FAIL  {bad} --check: exit 1: caprobe --check: No module named PyQt5" in result.stdout
+
+
+def test_smoke_test_runs_self_test_and_get_against_a_soft_ioc(tmp_path: Path) -> None:
+    """The source caprobe behind a wrapper script: the IOC half of the smoke test, no freezing."""
+    program = stand_in(tmp_path / "caprobe",
+                       f'PYTHONPATH="{ROOT}" exec "{sys.executable}" -m caprobe "$@"')
+    result = run_smoke_test(str(program))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["ok", "ok", "ok"], result.stdout
+    assert "--self-test" in lines[1] and lines[1].endswith(":ai 1.500 mm")
+    assert " get " in lines[2]
+
+
+def test_smoke_test_fails_a_wrong_value(tmp_path: Path) -> None:
+    program = stand_in(tmp_path / "caprobe",
+                       'case "$1" in --check) echo ok;; *) echo "$2 9.999";; esac')
+    result = run_smoke_test(str(program))
+    assert result.returncode == 1
+    assert "FAIL" in result.stdout and "--self-test" in result.stdout
+
+
 # ---- caprobe --check from source -----------------------------------------------------------------
 
 
