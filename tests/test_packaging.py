@@ -384,6 +384,10 @@ def test_check_passes_here() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("caprobe --check: ok: ")
     assert "main window drawn" in result.stdout and "offscreen runs" in result.stdout
+    if importlib.util.find_spec("p4p") is not None:  # the pva extra: a loopback PVA read too
+        assert "(PV Access: loopback read ok)" in result.stdout
+    else:
+        assert "no p4p (CA only)" in result.stdout
     assert result.stderr == ""
 
 
