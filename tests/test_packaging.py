@@ -25,6 +25,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import ModuleType
@@ -33,6 +34,7 @@ import pytest
 
 import caprobe
 from caprobe import resources
+from caprobe.ca.repeater import repeater_port_free
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = ROOT / "resources"
@@ -666,3 +668,23 @@ def test_fresh_clone_build_yields_a_working_single_file(tmp_path: Path, softioc_
     assert get.returncode == 0, get.stderr
     assert get.stdout.split() == [pv, "1.5"]
     assert (clone / "dist" / f"caprobe_{pyproject_version()}_amd64.deb").is_file()
+
+
+@pytest.mark.slow
+@needs_bundle
+def test_frozen_repeater_loads_neither_numpy_nor_qt(built: Path, free_port: int) -> None:
+    """`caprobe repeater` skips caprobe.ca's package (numpy) and PyInstaller's PyQt5 hook
+    (QtCore, ICU): it may run for the host's uptime."""
+    port = free_port + 1
+    process = subprocess.Popen([str(FROZEN_DIR), "repeater", "--quiet", "--port", str(port)])
+    try:
+        deadline = time.monotonic() + 60
+        while repeater_port_free(port) and time.monotonic() < deadline:
+            assert process.poll() is None, "the repeater exited"
+            time.sleep(0.01)
+        assert not repeater_port_free(port)
+        maps = Path(f"/proc/{process.pid}/maps").read_text()
+        assert "numpy" not in maps and "libQt5Core" not in maps and "libicudata" not in maps
+    finally:
+        process.kill()
+        process.wait()
