@@ -14,7 +14,8 @@
 #   --no-deb    bundle and single file, no .deb
 #   --clean     discard PyInstaller's caches in build/ first (slower, from scratch)
 #   --measure   afterwards time launch-to-window of each build under a private Xvfb
-#               (packaging/measure_start.py; needs Xvfb and xwininfo)
+#               (packaging/measure_start.py; needs Xvfb and xwininfo) and what the CA
+#               repeater each spawns costs (packaging/measure_repeater.py)
 #
 # Steps: (1) the Python environment: .venv (created by .ci/setup.sh when missing or incomplete),
 # or the interpreter named by PYTHON, into which nothing is ever installed; packaging/check_env.py
@@ -225,6 +226,11 @@ if [ "$MEASURE" -eq 1 ]; then
         for program in dist/caprobe-dir/caprobe dist/caprobe; do
             [ -x "$program" ] || continue
             "$PYTHON" packaging/measure_start.py --runs 5 "$program" | sed 's/^/    /'
+        done
+        say "the CA repeater each one spawns (packaging/measure_repeater.py):"
+        for program in dist/caprobe-dir/caprobe dist/caprobe; do
+            [ -x "$program" ] || continue
+            "$PYTHON" packaging/measure_repeater.py "$program" | sed 's/^/    /'
         done
     else
         say "--measure needs Xvfb and xwininfo (apt: xvfb x11-utils)"
