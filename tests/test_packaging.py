@@ -688,3 +688,28 @@ def test_frozen_repeater_loads_neither_numpy_nor_qt(built: Path, free_port: int)
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.mark.slow
+@needs_bundle
+def test_build_ships_nothing_when_the_frozen_program_is_broken(tmp_path: Path) -> None:
+    """A trimming mistake (pyqtgraph excluded: --self-test still passes, the chart would not
+    open) fails the smoke test: exit 1, one error line, nothing in dist/."""
+    if BUNDLE_MODE != "full":
+        pytest.skip("a second PyInstaller build: only with CAPROBE_TEST_BUNDLE=full")
+    clone = tmp_path / "caprobe"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=300)
+    spec = clone / "packaging" / "caprobe.spec"
+    text = spec.read_text()
+    assert '    "pytest", "_pytest",' in text
+    spec.write_text(text.replace('    "pytest", "_pytest",', '    "pyqtgraph", "pytest", "_pytest",'))
+    env = {**os.environ, "PYTHON": sys.executable}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(["bash", "packaging/build.sh", "--dir-only"], cwd=clone, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 1
+    assert "FAIL" in result.stdout and "No module named 'pyqtgraph'" in result.stdout
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "build.sh: error: smoke test failed")
+    assert "build.sh: done" not in result.stdout
+    assert not (clone / "dist" / "caprobe-dir").exists()
