@@ -543,26 +543,46 @@ def _head(data: Any, n: int) -> Any:
     return data
 
 
-def _unpack(response_or_data: Any, data_type: int | None) -> tuple[Any, int, Any]:
-    """(data, data_type, metadata) from a response object or from bare data."""
-    # A numpy array also has a .data (its buffer): only objects without a dtype are responses.
-    if hasattr(response_or_data, "data") and not hasattr(response_or_data, "dtype"):
-        data = response_or_data.data
-        metadata = getattr(response_or_data, "metadata", None)
+def _unpack(response_or_data: Any, data_type: int | None, limit: int | None = None
+            ) -> tuple[Any, int, Any, int]:
+    """(data, data_type, metadata, element count) from a response object or from bare data;
+    ``limit``: data holds only the first that many elements (the count is still all)."""
+    # A numpy array also has a .data (its buffer) and a .tolist: only objects without a
+    # dtype are responses. caprobe.ca responses decode to plain Python values without numpy
+    # (.tolist; .data would import it), so a command-line read of a scalar never loads numpy
+    # and a cut array decodes only its head.
+    bare = hasattr(response_or_data, "dtype")
+    tolist = None
+    if not bare and hasattr(response_or_data, "data_count"):
+        tolist = getattr(response_or_data, "tolist", None)
+    if callable(tolist) or (not bare and hasattr(response_or_data, "data")):
+        response = response_or_data
+        metadata = getattr(response, "metadata", None)
         if data_type is None:
-            data_type = getattr(response_or_data, "data_type", None)
+            data_type = getattr(response, "data_type", None)
+        if callable(tolist):
+            data = tolist(limit)
+            count = int(response.data_count)
+            limit = None
+        else:
+            data = response.data
+            count = _length(data)
         # CLASS_NAME / STSACK_STRING: caproto-style responses keep the string in metadata.
         if data_type is not None and int(data_type) in (_CLASS_NAME, _STSACK_STRING):
-            if not _elements(data):
+            if count == 0:
                 value = getattr(metadata, "value", None)
                 if value is None:
                     value = getattr(metadata, "class_name", None)
                 data = [] if value is None else [value]
+                count = len(data)
     else:
         data, metadata = response_or_data, None
+        count = _length(data)
     if data_type is None:
         data_type = _infer_type(data)
-    return data, int(data_type), metadata
+    if limit is not None:
+        data = _head(data, limit)
+    return data, int(data_type), metadata, count
 
 
 def format_value(
@@ -607,7 +627,11 @@ def format_value(
         are escaped byte by byte as caget does (``caf\\xc3\\xa9``).
     """
     text_of = to_text if decode_text else escape_bytes
-    data, dtype, metadata = _unpack(response_or_data, data_type)
+    # Convert only what will be shown: the GUI cuts million-element waveforms (a CHAR array
+    # shown as a string is cut by its NUL instead).
+    cut = None if max_elements is None else max(0, int(max_elements))
+    data, dtype, metadata, count = _unpack(response_or_data, data_type,
+                                           None if char_as_string else cut)
     btype = base_type(dtype)
     fmt = parse_float_format(float_format)
     if fmt.kind == "prec" and precision is None:
@@ -616,10 +640,8 @@ def format_value(
         fmt = FloatFormat("prec")
     if int_format not in ("dec", "hex", "oct", "bin"):
         raise ValueError(f"unknown integer format {int_format!r} (use dec, hex, oct or bin)")
-    count = _length(data)
-    if max_elements is not None and not (char_as_string and btype == CHAR):
-        # Convert only what will be shown: the GUI truncates million-element waveforms.
-        data = _head(data, max(0, int(max_elements)))
+    if cut is not None and char_as_string and btype != CHAR:
+        data = _head(data, cut)
     values = _elements(data)
 
     if char_as_string and btype == CHAR and (count > 1 or show_count):
@@ -754,7 +776,7 @@ def format_value_line(pv_name: str, response: Any, *, separator: str = " ",
     separator is the default space,
     the separator, then :func:`format_value` (``value_options`` are passed on)."""
     # caget pads by the element count only (a scalar read with -# 1 is still padded).
-    count = _length(_unpack(response, value_options.get("data_type"))[0])
+    count = _unpack(response, value_options.get("data_type"), 0)[3]
     if count <= 1 and separator == " ":
         name = f"{pv_name:<30}"
     else:
@@ -770,8 +792,7 @@ def format_wide_line(pv_name: str, response: Any, *, separator: str = " ", nanos
     time_text replaces the server timestamp (camonitor's client, relative or no-time modes;
     pass ``''`` for none).  Arrays print their count before the elements.
     """
-    data, _dtype, metadata = _unpack(response, value_options.get("data_type"))
-    count = _length(data)
+    _data, _dtype, metadata, count = _unpack(response, value_options.get("data_type"), 0)
     if count <= 1 and separator == " ":
         name = f"{pv_name:<30}"
     else:
@@ -835,7 +856,7 @@ def format_details(response: Any, *, pv_name: str, native_type: int | None = Non
     DBR_CLASS_NAME prints only ``Class Name:``.  Array values are listed without a count.
     native_type defaults to ``response.channel.native_data_type``.
     """
-    data, dtype, metadata = _unpack(response, value_options.pop("data_type", None))
+    data, dtype, metadata, count = _unpack(response, value_options.pop("data_type", None), 1)
     if native_type is None:
         channel = getattr(response, "channel", None)
         native_type = getattr(channel, "native_data_type", None)
@@ -846,8 +867,7 @@ def format_details(response: Any, *, pv_name: str, native_type: int | None = Non
         values = _elements(data)
         lines.append(_field("Class Name", to_text(values[0]) if values else ""))
         return "\n".join(lines)
-    values = _elements(data)
-    lines.append(_field("Element count", str(len(values))))
+    lines.append(_field("Element count", str(count)))
     # caget lists array values without the leading count in this view.
     value_options.setdefault("show_count", False)
     value_text = format_value(response, data_type=dtype, separator=separator, **value_options)

@@ -1,7 +1,8 @@
 """Channel Access messages: the 16/24-byte header, request encoders, response objects.
 
 No sockets here. Responses keep the exact wire bytes (``bytes(res)``) and decode lazily:
-``.data`` is a numpy view on the received memory, built on first access.
+``.data`` is a numpy view on the received memory, built on first access; ``.metadata`` and
+``.tolist()`` (plain Python values) never import numpy.
 """
 
 from __future__ import annotations
@@ -196,32 +197,53 @@ class _WireMessage:
 
 
 class _DataResponse(_WireMessage):
+    # _decoded: None until decoded, then (numpy data or None until asked for, metadata, offset
+    # of the values): the metadata alone never needs numpy.
     __slots__ = ("_decoded",)
 
-    def _decode(self) -> tuple[Any, Any]:
-        decoded = self._decoded
-        if decoded is None:
-            h = self.header
-            try:
-                decoded = dbr.decode(h.data_type, h.data_count, self._payload)
-            except ProtocolError as exc:
-                channel = self.channel
-                if channel is None:
-                    raise
-                # Name the PV and the server: with many PVs open, that says which IOC is wrong.
-                raise ProtocolError(f"PV {channel.pv_name!r} from {channel.address}: {exc}"
-                                    ) from None
-            self._decoded = decoded
-        return decoded
+    def _decode_with(self, decoder: Any, *args: Any) -> Any:
+        h = self.header
+        try:
+            return decoder(h.data_type, h.data_count, self._payload, *args)
+        except ProtocolError as exc:
+            channel = self.channel
+            if channel is None:
+                raise
+            # Name the PV and the server: with many PVs open, that says which IOC is wrong.
+            raise ProtocolError(f"PV {channel.pv_name!r} from {channel.address}: {exc}"
+                                ) from None
 
     @property
     def data(self) -> Any:
         """numpy array viewing the received bytes, or a list of bytes for string types."""
-        return self._decode()[0]
+        decoded = self._decoded
+        if decoded is None or decoded[0] is None:
+            data, metadata = self._decode_with(dbr.decode)
+            if decoded is not None:
+                metadata = decoded[1]  # the object already handed out stays the one
+            decoded = self._decoded = (data, metadata)
+        return decoded[0]
 
     @property
     def metadata(self) -> dbr.DbrMetadata | None:
-        return self._decode()[1]
+        decoded = self._decoded
+        if decoded is None:
+            metadata = self._decode_with(dbr.locate)[0]
+            decoded = self._decoded = (None, metadata)
+        return decoded[1]
+
+    def tolist(self, limit: int | None = None) -> list:
+        """The values as a list of plain Python values (float, int; bytes for strings), equal
+        to ``.data.tolist()`` (``list(.data)`` for strings) but decoded without numpy, which
+        a command-line read of a scalar then never loads; ``limit``: only the first ones."""
+        decoded = self._decoded
+        if decoded is not None and decoded[0] is not None:
+            data = decoded[0] if limit is None else decoded[0][:max(0, limit)]
+            return list(data) if isinstance(data, list) else data.tolist()
+        values, metadata = self._decode_with(dbr.decode_list, limit)
+        if decoded is None:
+            self._decoded = (None, metadata)
+        return values
 
     @property
     def data_type(self) -> ChannelType:
