@@ -585,6 +585,26 @@ def _unpack(response_or_data: Any, data_type: int | None, limit: int | None = No
     return data, int(data_type), metadata, count
 
 
+class _Unpacked(tuple):
+    """(data, data_type, metadata, element count) a line function already took from a
+    response with :func:`_unpack`, handed to :func:`format_value` so it is done once."""
+
+    __slots__ = ()
+
+
+def _unpack_limit(max_elements: int | None, char_as_string: bool) -> int | None:
+    # Convert only what will be shown: the GUI cuts million-element waveforms (a CHAR array
+    # shown as a string is cut by its NUL instead, so it is converted whole).
+    return None if max_elements is None or char_as_string else max(0, int(max_elements))
+
+
+def _unpack_for(response: Any, value_options: dict[str, Any]) -> _Unpacked:
+    """:func:`_unpack` as :func:`format_value` does it with these options."""
+    return _Unpacked(_unpack(response, value_options.get("data_type"),
+                             _unpack_limit(value_options.get("max_elements"),
+                                           value_options.get("char_as_string", False))))
+
+
 def format_value(
     response_or_data: Any,
     *,
@@ -627,11 +647,11 @@ def format_value(
         are escaped byte by byte as caget does (``caf\\xc3\\xa9``).
     """
     text_of = to_text if decode_text else escape_bytes
-    # Convert only what will be shown: the GUI cuts million-element waveforms (a CHAR array
-    # shown as a string is cut by its NUL instead).
-    cut = None if max_elements is None else max(0, int(max_elements))
-    data, dtype, metadata, count = _unpack(response_or_data, data_type,
-                                           None if char_as_string else cut)
+    if isinstance(response_or_data, _Unpacked):
+        data, dtype, metadata, count = response_or_data
+    else:
+        data, dtype, metadata, count = _unpack(response_or_data, data_type,
+                                               _unpack_limit(max_elements, char_as_string))
     btype = base_type(dtype)
     fmt = parse_float_format(float_format)
     if fmt.kind == "prec" and precision is None:
@@ -640,8 +660,8 @@ def format_value(
         fmt = FloatFormat("prec")
     if int_format not in ("dec", "hex", "oct", "bin"):
         raise ValueError(f"unknown integer format {int_format!r} (use dec, hex, oct or bin)")
-    if cut is not None and char_as_string and btype != CHAR:
-        data = _head(data, cut)
+    if max_elements is not None and char_as_string and btype != CHAR:
+        data = _head(data, max(0, int(max_elements)))
     values = _elements(data)
 
     if char_as_string and btype == CHAR and (count > 1 or show_count):
@@ -775,13 +795,13 @@ def format_value_line(pv_name: str, response: Any, *, separator: str = " ",
     """caget's default line: name padded to 30 when at most one element arrived and the
     separator is the default space,
     the separator, then :func:`format_value` (``value_options`` are passed on)."""
+    unpacked = _unpack_for(response, value_options)
     # caget pads by the element count only (a scalar read with -# 1 is still padded).
-    count = _unpack(response, value_options.get("data_type"), 0)[3]
-    if count <= 1 and separator == " ":
+    if unpacked[3] <= 1 and separator == " ":
         name = f"{pv_name:<30}"
     else:
         name = pv_name
-    return f"{name}{separator}{format_value(response, separator=separator, **value_options)}"
+    return f"{name}{separator}{format_value(unpacked, separator=separator, **value_options)}"
 
 
 def format_wide_line(pv_name: str, response: Any, *, separator: str = " ", nanos: bool = False,
@@ -792,14 +812,15 @@ def format_wide_line(pv_name: str, response: Any, *, separator: str = " ", nanos
     time_text replaces the server timestamp (camonitor's client, relative or no-time modes;
     pass ``''`` for none).  Arrays print their count before the elements.
     """
-    _data, _dtype, metadata, count = _unpack(response, value_options.get("data_type"), 0)
+    unpacked = _unpack_for(response, value_options)
+    metadata, count = unpacked[2], unpacked[3]
     if count <= 1 and separator == " ":
         name = f"{pv_name:<30}"
     else:
         name = pv_name
     if time_text is None:
         time_text = format_response_time(metadata, nanos=nanos) or ""
-    value_text = format_value(response, separator=separator, **value_options)
+    value_text = format_value(unpacked, separator=separator, **value_options)
     status = int(getattr(metadata, "status", 0) or 0)
     severity = int(getattr(metadata, "severity", 0) or 0)
     if status or severity:

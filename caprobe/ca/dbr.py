@@ -407,6 +407,28 @@ def _numpy() -> Any:
     return _np
 
 
+def values_array(native: int, count: int, payload: memoryview | bytes, offset: int) -> Any:
+    """The values at ``offset`` (from :func:`locate`) as a read-only numpy view on
+    ``payload``; strings as a list of bytes."""
+    if native == 0:
+        return decode_strings(payload, offset, count)
+    np = _np if _np is not None else _numpy()
+    return np.frombuffer(payload, _DTYPES[native], count, offset)
+
+
+def values_list(native: int, count: int, payload: memoryview | bytes, offset: int,
+                limit: int | None = None) -> list:
+    """The values at ``offset`` (from :func:`locate`) as plain Python values (float, int;
+    bytes for strings), equal to ``values_array(...).tolist()``, without numpy; ``limit``:
+    only the first that many."""
+    if native == 0:
+        strings = decode_strings(payload, offset, count)
+        return strings if limit is None else strings[:max(0, limit)]
+    if limit is not None:
+        count = max(0, min(limit, count))
+    return list(struct.unpack_from(f">{count}{VALUE_CODE[native]}", payload, offset))
+
+
 def decode(data_type: int, data_count: int, payload: memoryview | bytes
            ) -> tuple[Any, DbrMetadata | None]:
     """Decode a payload into (data, metadata). Numeric data is a read-only numpy view on
@@ -424,12 +446,7 @@ def decode_list(data_type: int, data_count: int, payload: memoryview | bytes,
     bytes for strings), equal to ``decode(...)[0].tolist()``, without numpy; ``limit``: only
     the first that many values (the payload is checked as a whole either way)."""
     metadata, offset, native = locate(data_type, data_count, payload)
-    if native == 0:
-        strings = decode_strings(payload, offset, data_count)
-        return (strings if limit is None else strings[:max(0, limit)]), metadata
-    count = data_count if limit is None else max(0, min(limit, data_count))
-    values = struct.unpack_from(f">{count}{VALUE_CODE[native]}", payload, offset)
-    return list(values), metadata
+    return values_list(native, data_count, payload, offset, limit), metadata
 
 
 def payload_size(data_type: int, data_count: int) -> int:
