@@ -912,3 +912,20 @@ def test_wire_responses_print_as_their_numpy_data(data_type, values):
                     continue
                 assert line(real, dict(options)) == line(stand_in, dict(options)), (name,
                                                                                    options)
+
+
+def test_float_format_is_an_immutable_value():
+    import copy
+    import pickle
+
+    spec = fmt.FloatFormat("e", 3)
+    assert spec == fmt.FloatFormat(kind="e", digits=3) and spec != fmt.FloatFormat("e", 4)
+    assert fmt.FloatFormat() == fmt.FloatFormat("g", None, None)
+    assert hash(spec) == hash(fmt.FloatFormat("e", 3)) and len({spec, fmt.FloatFormat("e", 3)}) == 1
+    assert repr(spec) == "FloatFormat(kind='e', digits=3, pattern=None)"
+    assert pickle.loads(pickle.dumps(spec)) == spec == copy.deepcopy(spec)
+    assert spec != ("e", 3, None)
+    with pytest.raises(AttributeError):
+        spec.kind = "f"
+    with pytest.raises(AttributeError):
+        del spec.digits
