@@ -653,8 +653,10 @@ def format_value(
 ) -> str:
     """The value part of a caget line: ``3.14159``, ``On``, ``3 1 2 3``, ``hello\\tworld``.
 
-    response_or_data: a ``caprobe.ca`` response (uses .data, .data_type, .metadata) or bare data
-        (numpy array, list of bytes, scalar; pass ``data_type`` when it cannot be inferred).
+    response_or_data: a ``caprobe.ca`` response (uses .tolist(), so no numpy, .data_type,
+        .data_count, .metadata), another response-like object (.data, .data_type, .metadata)
+        or bare data (numpy array, list of bytes, scalar; pass ``data_type`` when it cannot be
+        inferred).
     precision: print floats with ``%.{precision}f`` (the PV's PREC) when no float_format is
         given; by default floats use ``%g`` like caget.
     units: appended after a space when given (caget never prints units; the GUI does).
