@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -242,6 +241,8 @@ def run_tool(body: Callable[[argparse.Namespace], int], parser: argparse.Argumen
         warn(f"{parser.prog}: {type(exc).__name__}: {exc}" if not str(exc) else
              f"{parser.prog}: {str(exc).splitlines()[0]}")
         if verbose:
+            import traceback  # only on errors: not part of every start-up
+
             traceback.print_exc()
         return 1
 
@@ -255,6 +256,8 @@ def report(message: str, verbose: bool = False) -> None:
     """An error line on stderr; with -v also the traceback of the exception being handled."""
     warn(message)
     if verbose and sys.exc_info()[0] is not None:
+        import traceback
+
         _emit(sys.stderr, traceback.format_exc().rstrip("\n"))
 
 
@@ -284,6 +287,8 @@ def report_error(pv_name: str, exc: BaseException, timeout_text: str, verbose: b
         raise exc
     warn(timeout_text if isinstance(exc, ca.CATimeoutError) else pv_message(pv_name, exc))
     if verbose:
+        import traceback
+
         _emit(sys.stderr, "".join(traceback.format_exception(exc)).rstrip("\n"))
 
 
