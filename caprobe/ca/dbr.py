@@ -384,12 +384,16 @@ def locate(data_type: int, data_count: int, payload: memoryview | bytes
                 f"string payload holds fewer than the {data_count} elements claimed")
         return metadata, offset, 0
     metadata, offset = decode_metadata(data_type, payload)
-    needed = offset + VALUE_SIZE[native] * data_count
-    if len(payload) < needed:
-        raise ProtocolError(
-            f"{type_name(data_type)} reply claims {data_count} elements ({needed} bytes) but "
-            f"carries {len(payload)} bytes")
+    if len(payload) < offset + VALUE_SIZE[native] * data_count:
+        raise _too_short(data_type, data_count, offset, payload)
     return metadata, offset, native
+
+
+def _too_short(data_type: int, data_count: int, offset: int, payload: memoryview | bytes
+               ) -> ProtocolError:
+    needed = offset + VALUE_SIZE[LAYOUTS[data_type].native] * data_count
+    return ProtocolError(f"{type_name(data_type)} reply claims {data_count} elements "
+                         f"({needed} bytes) but carries {len(payload)} bytes")
 
 
 _np: Any = None  # numpy, once something needed it
@@ -433,9 +437,15 @@ def decode(data_type: int, data_count: int, payload: memoryview | bytes
            ) -> tuple[Any, DbrMetadata | None]:
     """Decode a payload into (data, metadata). Numeric data is a read-only numpy view on
     ``payload``; strings are a list of bytes."""
-    metadata, offset, native = locate(data_type, data_count, payload)
-    if native == 0:
+    layout = LAYOUTS.get(data_type)
+    if layout is None or layout.native == 0:  # refused, or strings: see locate
+        metadata, offset, _ = locate(data_type, data_count, payload)
         return decode_strings(payload, offset, data_count), metadata
+    # Numbers, what every monitor update is: locate's steps written out (no extra call).
+    native = layout.native
+    metadata, offset = decode_metadata(data_type, payload)
+    if len(payload) < offset + VALUE_SIZE[native] * data_count:
+        raise _too_short(data_type, data_count, offset, payload)
     np = _np if _np is not None else _numpy()
     return np.frombuffer(payload, _DTYPES[native], data_count, offset), metadata
 
