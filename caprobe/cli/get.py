@@ -127,26 +127,28 @@ def _run(args: argparse.Namespace) -> int:
     # Lines go out together (one write for 2,000 PVs, not 2,000), each run of them before
     # the next error line, so stdout and stderr still interleave in argument order.
     lines: list[str] = []
-    for i, pv_name in enumerate(pvs):
-        info = infos[i]
-        result = read_results.get(i)
-        if isinstance(result, ca.ReadNotifyResponse):
-            lines.append(_line(pv_name, info, result, args))
-            continue
+    try:
+        for i, pv_name in enumerate(pvs):
+            info = infos[i]
+            result = read_results.get(i)
+            if isinstance(result, ca.ReadNotifyResponse):
+                lines.append(_line(pv_name, info, result, args))
+                continue
+            if lines:
+                common.print_line("\n".join(lines))
+                lines.clear()
+            ok = False
+            if isinstance(info, ca.CAError):
+                common.report_error(pv_name, info, common.connect_timeout_text(pv_name),
+                                    args.verbose)
+            elif result is None:
+                common.report(f"{pv_name}: no read access", args.verbose)
+            else:
+                common.report_error(pv_name, result, common.read_timeout_text(pv_name),
+                                    args.verbose)
+    finally:  # also the lines before an unexpected error, as when each went out at once
         if lines:
             common.print_line("\n".join(lines))
-            lines.clear()
-        ok = False
-        if isinstance(info, ca.CAError):
-            common.report_error(pv_name, info, common.connect_timeout_text(pv_name),
-                                args.verbose)
-        elif result is None:
-            common.report(f"{pv_name}: no read access", args.verbose)
-        else:
-            common.report_error(pv_name, result, common.read_timeout_text(pv_name),
-                                args.verbose)
-    if lines:
-        common.print_line("\n".join(lines))
     return 0 if ok else 1
 
 
