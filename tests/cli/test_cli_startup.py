@@ -1,4 +1,4 @@
-"""What the command-line tools import: a read, write or info of scalars never loads numpy.
+"""What the command-line tools import: reading, writing, monitoring scalars never loads numpy.
 
 numpy alone is ~50 ms of a ~100 ms start-up; the tools print scalars and small arrays from
 plain Python values (``caprobe.ca`` responses' ``.tolist()``), so an operator's one-PV
@@ -9,11 +9,12 @@ plain Python values (``caprobe.ca`` responses' ``.tolist()``), so an operator's 
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 
 import pytest
-from cli_helpers import AI_CONTROL_DETAILS, tool_command, tool_env
+from cli_helpers import AI_CONTROL_DETAILS, LineReader, tool_command, tool_env
 
 # Scalars of every native type: DOUBLE, LONG, ENUM (mbbo, bo), STRING, SHORT, FLOAT, CHAR
 # (UDF is a DBF_UCHAR), and a STRING field.
@@ -94,3 +95,27 @@ def test_info_and_put_of_scalars_import_no_numpy(private_ioc):
         result, modules = run_traced(private_ioc, "put", pv, value)
         assert "numpy" not in modules
         assert result.stdout.splitlines()[-1].split()[-1] == value
+
+
+def test_monitor_of_scalars_imports_no_numpy(ioc):
+    command = tool_command("monitor")
+    if command[0] != sys.executable:
+        command = [sys.executable, *command]
+    process = subprocess.Popen([command[0], "-X", "importtime", *command[1:], ioc.pv("counter"),
+                                ioc.pv("mbbo"), ioc.pv("str")], env=tool_env(ioc),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        reader = LineReader(process)
+        for name in ("counter", "mbbo", "str"):
+            reader.wait_for(lambda line, name=name: line.startswith(ioc.pv(name)))
+        reader.wait_for(lambda line: line.startswith(ioc.pv("counter")))  # an update
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+        stderr = process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    modules = imported_modules(stderr)
+    assert "caprobe.cli.monitor" in modules
+    assert "numpy" not in modules
