@@ -8,6 +8,7 @@ this file.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -58,3 +59,14 @@ def test_matrix_refuses_an_unknown_option():
                             text=True, timeout=60)
     assert result.returncode == 2
     assert "unknown option --no-such-option" in result.stderr
+
+
+def test_strict_matrix_fails_when_no_claimed_version_can_run(tmp_path):
+    # 3.99 is claimed by nobody: nothing runs, which only --strict counts as a failure
+    env = {**os.environ, "TEST_MATRIX_LOG_DIR": str(tmp_path)}
+    lenient = subprocess.run(["bash", str(MATRIX), "--python", "3.99"], capture_output=True,
+                             text=True, timeout=60, env=env)
+    strict = subprocess.run(["bash", str(MATRIX), "--python", "3.99", "--strict"],
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert (lenient.returncode, strict.returncode) == (0, 1)
+    assert list(tmp_path.iterdir()) == []  # no pytest ran
