@@ -3,6 +3,7 @@
     caprobe [PV ...]                 open the probe window on these PVs
     caprobe --demo                   start a demo IOC and open the window on it
     caprobe --self-test PV           open the window offscreen, read PV, print it, exit
+    caprobe --check                  can this copy run? imports, Qt plugins, window; no IOC
     caprobe get|put|monitor|info ... the caget/caput/camonitor/cainfo-like tools
     caprobe snapshot save|diff|restore ...  many PVs to a file and back
     caprobe repeater                 run a CA repeater
@@ -40,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
                              "the probe, print 'PV value' and exit 0; non-zero on failure")
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="seconds --self-test waits for the value (default 10)")
+    parser.add_argument("--check", action="store_true",
+                        help="check that this copy can run (every module imports, Qt platform "
+                             "plugins load, the window builds offscreen; no IOC needed): "
+                             "exit 0, or 1 with one line per problem")
     parser.add_argument("--version", action="version", version=f"caprobe {caprobe.__version__}")
     return parser
 
@@ -57,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     options = _parser().parse_args(args)
     try:
+        if options.check:
+            from caprobe.self_check import run_check
+
+            return run_check()
         if options.self_test:
             from caprobe.gui.app import self_test
 

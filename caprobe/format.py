@@ -29,8 +29,7 @@ import math
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from caprobe.ca.errors import printable
 from caprobe.ca.value_ranges import FLOAT32_MAX as _FLOAT32_MAX
@@ -333,7 +332,6 @@ def _as_bytes(value: Any) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class FloatFormat:
     """How to print floats.
 
@@ -341,11 +339,42 @@ class FloatFormat:
     ``prec`` (``%.Nf`` with the PV's PREC, ``%g`` if it has none), ``eng`` (engineering
     notation, ``digits`` decimals), ``hex``/``oct``/``bin`` (round to a 32-bit long and print
     like caget ``-lx/-lo/-lb``), or ``printf`` with a ready ``pattern`` such as ``%.3e``.
+
+    An immutable value, equal and hashed by its fields like the frozen dataclass it was;
+    written out because building a dataclass costs every command-line tool ~0.5 ms at start.
     """
 
-    kind: str = "g"
-    digits: int | None = None
-    pattern: str | None = None
+    __slots__ = ("kind", "digits", "pattern")
+    __match_args__ = ("kind", "digits", "pattern")
+    kind: str
+    digits: int | None
+    pattern: str | None
+
+    def __init__(self, kind: str = "g", digits: int | None = None,
+                 pattern: str | None = None) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "digits", digits)
+        object.__setattr__(self, "pattern", pattern)
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.__reduce__()[1] == other.__reduce__()[1]  # type: ignore[union-attr]
+
+    def __hash__(self) -> int:
+        return hash(self.__reduce__()[1])
+
+    def __repr__(self) -> str:
+        return f"FloatFormat(kind={self.kind!r}, digits={self.digits!r}, pattern={self.pattern!r})"
+
+    def __reduce__(self) -> tuple[type, tuple[str, int | None, str | None]]:
+        return (FloatFormat, (self.kind, self.digits, self.pattern))  # pickle and copy
 
 
 _FLOAT_KINDS = ("g", "e", "f", "prec", "eng", "hex", "oct", "bin", "printf")
@@ -543,26 +572,66 @@ def _head(data: Any, n: int) -> Any:
     return data
 
 
-def _unpack(response_or_data: Any, data_type: int | None) -> tuple[Any, int, Any]:
-    """(data, data_type, metadata) from a response object or from bare data."""
-    # A numpy array also has a .data (its buffer): only objects without a dtype are responses.
-    if hasattr(response_or_data, "data") and not hasattr(response_or_data, "dtype"):
-        data = response_or_data.data
-        metadata = getattr(response_or_data, "metadata", None)
+def _unpack(response_or_data: Any, data_type: int | None, limit: int | None = None
+            ) -> tuple[Any, int, Any, int]:
+    """(data, data_type, metadata, element count) from a response object or from bare data;
+    ``limit``: data holds only the first that many elements (the count is still all)."""
+    # A numpy array also has a .data (its buffer) and a .tolist: only objects without a
+    # dtype are responses. caprobe.ca responses decode to plain Python values without numpy
+    # (.tolist; .data would import it), so a command-line read of a scalar never loads numpy
+    # and a cut array decodes only its head.
+    bare = hasattr(response_or_data, "dtype")
+    tolist = None
+    if not bare and hasattr(response_or_data, "data_count"):
+        tolist = getattr(response_or_data, "tolist", None)
+    if callable(tolist) or (not bare and hasattr(response_or_data, "data")):
+        response = response_or_data
+        metadata = getattr(response, "metadata", None)
         if data_type is None:
-            data_type = getattr(response_or_data, "data_type", None)
+            data_type = getattr(response, "data_type", None)
+        if callable(tolist):
+            data = tolist(limit)
+            count = int(response.data_count)
+            limit = None
+        else:
+            data = response.data
+            count = _length(data)
         # CLASS_NAME / STSACK_STRING: caproto-style responses keep the string in metadata.
         if data_type is not None and int(data_type) in (_CLASS_NAME, _STSACK_STRING):
-            if not _elements(data):
+            if count == 0:
                 value = getattr(metadata, "value", None)
                 if value is None:
                     value = getattr(metadata, "class_name", None)
                 data = [] if value is None else [value]
+                count = len(data)
     else:
         data, metadata = response_or_data, None
+        count = _length(data)
     if data_type is None:
         data_type = _infer_type(data)
-    return data, int(data_type), metadata
+    if limit is not None:
+        data = _head(data, limit)
+    return data, int(data_type), metadata, count
+
+
+class _Unpacked(tuple):
+    """(data, data_type, metadata, element count) a line function already took from a
+    response with :func:`_unpack`, handed to :func:`format_value` so it is done once."""
+
+    __slots__ = ()
+
+
+def _unpack_limit(max_elements: int | None, char_as_string: bool) -> int | None:
+    # Convert only what will be shown: the GUI cuts million-element waveforms (a CHAR array
+    # shown as a string is cut by its NUL instead, so it is converted whole).
+    return None if max_elements is None or char_as_string else max(0, int(max_elements))
+
+
+def _unpack_for(response: Any, value_options: dict[str, Any]) -> _Unpacked:
+    """:func:`_unpack` as :func:`format_value` does it with these options."""
+    return _Unpacked(_unpack(response, value_options.get("data_type"),
+                             _unpack_limit(value_options.get("max_elements"),
+                                           value_options.get("char_as_string", False))))
 
 
 def format_value(
@@ -584,8 +653,10 @@ def format_value(
 ) -> str:
     """The value part of a caget line: ``3.14159``, ``On``, ``3 1 2 3``, ``hello\\tworld``.
 
-    response_or_data: a ``caprobe.ca`` response (uses .data, .data_type, .metadata) or bare data
-        (numpy array, list of bytes, scalar; pass ``data_type`` when it cannot be inferred).
+    response_or_data: a ``caprobe.ca`` response (uses .tolist(), so no numpy, .data_type,
+        .data_count, .metadata), another response-like object (.data, .data_type, .metadata)
+        or bare data (numpy array, list of bytes, scalar; pass ``data_type`` when it cannot be
+        inferred).
     precision: print floats with ``%.{precision}f`` (the PV's PREC) when no float_format is
         given; by default floats use ``%g`` like caget.
     units: appended after a space when given (caget never prints units; the GUI does).
@@ -607,7 +678,11 @@ def format_value(
         are escaped byte by byte as caget does (``caf\\xc3\\xa9``).
     """
     text_of = to_text if decode_text else escape_bytes
-    data, dtype, metadata = _unpack(response_or_data, data_type)
+    if isinstance(response_or_data, _Unpacked):
+        data, dtype, metadata, count = response_or_data
+    else:
+        data, dtype, metadata, count = _unpack(response_or_data, data_type,
+                                               _unpack_limit(max_elements, char_as_string))
     btype = base_type(dtype)
     fmt = parse_float_format(float_format)
     if fmt.kind == "prec" and precision is None:
@@ -616,9 +691,7 @@ def format_value(
         fmt = FloatFormat("prec")
     if int_format not in ("dec", "hex", "oct", "bin"):
         raise ValueError(f"unknown integer format {int_format!r} (use dec, hex, oct or bin)")
-    count = _length(data)
-    if max_elements is not None and not (char_as_string and btype == CHAR):
-        # Convert only what will be shown: the GUI truncates million-element waveforms.
+    if max_elements is not None and char_as_string and btype != CHAR:
         data = _head(data, max(0, int(max_elements)))
     values = _elements(data)
 
@@ -753,13 +826,13 @@ def format_value_line(pv_name: str, response: Any, *, separator: str = " ",
     """caget's default line: name padded to 30 when at most one element arrived and the
     separator is the default space,
     the separator, then :func:`format_value` (``value_options`` are passed on)."""
+    unpacked = _unpack_for(response, value_options)
     # caget pads by the element count only (a scalar read with -# 1 is still padded).
-    count = _length(_unpack(response, value_options.get("data_type"))[0])
-    if count <= 1 and separator == " ":
+    if unpacked[3] <= 1 and separator == " ":
         name = f"{pv_name:<30}"
     else:
         name = pv_name
-    return f"{name}{separator}{format_value(response, separator=separator, **value_options)}"
+    return f"{name}{separator}{format_value(unpacked, separator=separator, **value_options)}"
 
 
 def format_wide_line(pv_name: str, response: Any, *, separator: str = " ", nanos: bool = False,
@@ -770,15 +843,15 @@ def format_wide_line(pv_name: str, response: Any, *, separator: str = " ", nanos
     time_text replaces the server timestamp (camonitor's client, relative or no-time modes;
     pass ``''`` for none).  Arrays print their count before the elements.
     """
-    data, _dtype, metadata = _unpack(response, value_options.get("data_type"))
-    count = _length(data)
+    unpacked = _unpack_for(response, value_options)
+    metadata, count = unpacked[2], unpacked[3]
     if count <= 1 and separator == " ":
         name = f"{pv_name:<30}"
     else:
         name = pv_name
     if time_text is None:
         time_text = format_response_time(metadata, nanos=nanos) or ""
-    value_text = format_value(response, separator=separator, **value_options)
+    value_text = format_value(unpacked, separator=separator, **value_options)
     status = int(getattr(metadata, "status", 0) or 0)
     severity = int(getattr(metadata, "severity", 0) or 0)
     if status or severity:
@@ -835,7 +908,7 @@ def format_details(response: Any, *, pv_name: str, native_type: int | None = Non
     DBR_CLASS_NAME prints only ``Class Name:``.  Array values are listed without a count.
     native_type defaults to ``response.channel.native_data_type``.
     """
-    data, dtype, metadata = _unpack(response, value_options.pop("data_type", None))
+    data, dtype, metadata, count = _unpack(response, value_options.pop("data_type", None), 1)
     if native_type is None:
         channel = getattr(response, "channel", None)
         native_type = getattr(channel, "native_data_type", None)
@@ -846,8 +919,7 @@ def format_details(response: Any, *, pv_name: str, native_type: int | None = Non
         values = _elements(data)
         lines.append(_field("Class Name", to_text(values[0]) if values else ""))
         return "\n".join(lines)
-    values = _elements(data)
-    lines.append(_field("Element count", str(len(values))))
+    lines.append(_field("Element count", str(count)))
     # caget lists array values without the leading count in this view.
     value_options.setdefault("show_count", False)
     value_text = format_value(response, data_type=dtype, separator=separator, **value_options)
@@ -907,12 +979,13 @@ def format_info(channel: Any, *, pv_name: str | None = None, state: str = "conne
 # Parsing values for writes
 # --------------------------------------------------------------------------------------------
 
-_INT_PATTERN = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+)")
+# Compiled on first use (re caches it): only writes parse numbers.
+_INT_PATTERN = r"[+-]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+)"
 
 
 def _parse_number(text: str) -> int | float:
     stripped = text.strip()
-    if _INT_PATTERN.fullmatch(stripped):
+    if re.fullmatch(_INT_PATTERN, stripped):
         sign = -1 if stripped.startswith("-") else 1
         body = stripped.lstrip("+-")
         if len(body) > 1 and body[0] == "0" and body[1].isdigit():

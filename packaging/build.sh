@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
 # Build caprobe for operators: a PyInstaller one-folder bundle, a single-file executable and a
-# Debian package, all under dist/:
+# Debian package, all under dist/, each one tested before it is put there:
 #
 #   dist/caprobe-dir/caprobe          one-folder bundle (fast start; what the .deb installs)
 #   dist/caprobe                      single file (unpacks itself to /tmp on every start)
 #   dist/caprobe_<version>_amd64.deb  /opt/caprobe + /usr/bin/caprobe + desktop entry + icons
+#
+# On a fresh clone this is the only command needed: without a .venv it runs .ci/setup.sh, which
+# creates .venv and installs caprobe with its extras into it (and the Debian packages it needs).
 #
 # Usage: bash packaging/build.sh [--dir-only] [--no-deb] [--clean] [--measure]
 #   --dir-only  only the one-folder bundle (CI: then run its --self-test and `caprobe get`)
 #   --no-deb    bundle and single file, no .deb
 #   --clean     discard PyInstaller's caches in build/ first (slower, from scratch)
 #   --measure   afterwards time launch-to-window of each build under a private Xvfb
-#               (packaging/measure_start.py; needs Xvfb and xwininfo)
-# Environment: PYTHON (default .venv/bin/python, else python3), DEB_MAINTAINER (the .deb's
-# Maintainer field), CAPROBE_ENTRY (freeze another entry script, for baseline measurements only).
+#               (packaging/measure_start.py; needs Xvfb and xwininfo) and what the CA
+#               repeater each spawns costs (packaging/measure_repeater.py)
+#
+# Steps: (1) the Python environment: .venv (created by .ci/setup.sh when missing or incomplete),
+# or the interpreter named by PYTHON, into which nothing is ever installed; packaging/check_env.py
+# must find PyQt5, pyqtgraph, numpy and PyInstaller there (and p4p, if installed, is bundled);
+# otherwise one line says what is missing and the build stops. (2) PyInstaller into build/stage/.
+# (3) packaging/smoke_test.py on each artefact: `--check` (no IOC, offscreen) and, when a soft
+# IOC can be started (the test extra), `--self-test IOC:ai` and `get IOC:ai`. Only artefacts
+# that pass go to dist/; the .deb is made from the tested one-folder bundle and its payload is
+# checked again. Any failure: non-zero exit, no "done".
+#
+# Environment: PYTHON (an interpreter to freeze instead of .venv; build.sh installs nothing into
+# it), DEB_MAINTAINER (the .deb's Maintainer field), CAPROBE_ENTRY (freeze another entry script,
+# for baseline measurements only: no smoke test).
 #
 # Build-machine needs, installed here when missing (apt, as root or with sudo):
 #   libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0  PyInstaller copies them into the bundle; a
@@ -68,14 +83,30 @@ else
     say "warning: no dpkg; make sure libxcb-icccm4, libxcb-keysyms1, libxcb-xinerama0 are installed"
 fi
 
-# ---- Python and PyInstaller ------------------------------------------------------------------
-if [ -z "${PYTHON:-}" ]; then
-    if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+# ---- Python environment ----------------------------------------------------------------------
+# The project's .venv, made by .ci/setup.sh (run again when something is missing: it is
+# idempotent), unless PYTHON names another interpreter: that one is only checked, never changed.
+if [ -n "${PYTHON:-}" ]; then
+    OWN_VENV=0
+    command -v "$PYTHON" >/dev/null 2>&1 || die "PYTHON=$PYTHON: no such interpreter"
+else
+    OWN_VENV=1
+    PYTHON=.venv/bin/python
+    if [ ! -x "$PYTHON" ]; then
+        say "no .venv here: creating it with .ci/setup.sh"
+        bash .ci/setup.sh || die ".ci/setup.sh failed (see above): no .venv to build from"
+    fi
 fi
-if ! "$PYTHON" -c "import PyInstaller" 2>/dev/null; then
-    say "installing PyInstaller into $PYTHON's environment"
-    "$PYTHON" -m pip install -q "pyinstaller>=6.6"
+if ! ENV_SUMMARY="$("$PYTHON" packaging/check_env.py)"; then
+    if [ "$OWN_VENV" -eq 1 ]; then
+        say "$ENV_SUMMARY: completing .venv with .ci/setup.sh"
+        bash .ci/setup.sh || die ".ci/setup.sh failed (see above)"
+        ENV_SUMMARY="$("$PYTHON" packaging/check_env.py)" || die "$ENV_SUMMARY"
+    else
+        die "$ENV_SUMMARY"
+    fi
 fi
+say "environment: $ENV_SUMMARY"
 # [project] version from pyproject.toml (sed, not tomllib: caprobe supports Python 3.10)
 VERSION="$(sed -n '/^\[project\]/,/^\[/ s/^version *= *"\([^"]*\)".*/\1/p' pyproject.toml)"
 [ -n "$VERSION" ] || die "could not read the version from pyproject.toml"
@@ -89,25 +120,39 @@ TARGETS="dir,onefile"
 REPORT=()
 
 # ---- PyInstaller: one analysis, one-folder bundle and (unless --dir-only) the single file ----
+# Built into build/stage/; dist/ only ever receives artefacts that passed their smoke test.
+STAGE_DIST=build/stage
 t0="$(now)"
-rm -rf dist/caprobe-dir dist/caprobe dist/caprobe-onefile
+rm -rf dist/caprobe-dir dist/caprobe "$STAGE_DIST"
+[ "$MAKE_DEB" -eq 1 ] && rm -f dist/caprobe_*_amd64.deb
 CAPROBE_TARGETS="$TARGETS" "$PYTHON" -m PyInstaller --noconfirm "${CLEAN[@]}" --log-level WARN \
-    --distpath dist --workpath build/pyinstaller packaging/caprobe.spec
+    --distpath "$STAGE_DIST" --workpath build/pyinstaller packaging/caprobe.spec \
+    || die "PyInstaller failed (see above)"
 PYINSTALLER_SECONDS="$(elapsed "$t0")"
-[ -x dist/caprobe-dir/caprobe ] || die "PyInstaller did not produce dist/caprobe-dir/caprobe"
+[ -x "$STAGE_DIST/caprobe-dir/caprobe" ] || die "PyInstaller did not produce caprobe-dir/caprobe"
+PROGRAMS=("$STAGE_DIST/caprobe-dir/caprobe")
+if [ "$DIR_ONLY" -eq 0 ]; then
+    [ -x "$STAGE_DIST/caprobe-onefile" ] || die "PyInstaller did not produce caprobe-onefile"
+    PROGRAMS+=("$STAGE_DIST/caprobe-onefile")
+fi
+
+# ---- smoke test every artefact before it goes to dist/ ---------------------------------------
+if [ -z "${CAPROBE_ENTRY:-}" ]; then
+    say "smoke test (packaging/smoke_test.py):"
+    t0="$(now)"
+    # (pipefail: the pipeline fails when smoke_test.py does)
+    "$PYTHON" packaging/smoke_test.py "${PROGRAMS[@]}" | sed 's/^/    /' \
+        || die "smoke test failed (see above): nothing went to dist/; the failed build is in $STAGE_DIST/"
+    SMOKE_SECONDS="$(elapsed "$t0")"
+fi
+mkdir -p dist
+mv "$STAGE_DIST/caprobe-dir" dist/caprobe-dir
 REPORT+=("one-folder  dist/caprobe-dir/  $(size_mb dist/caprobe-dir) MB")
 if [ "$DIR_ONLY" -eq 0 ]; then
-    [ -x dist/caprobe-onefile ] || die "PyInstaller did not produce dist/caprobe-onefile"
-    mv dist/caprobe-onefile dist/caprobe
+    mv "$STAGE_DIST/caprobe-onefile" dist/caprobe
     REPORT+=("single file dist/caprobe  $(size_mb dist/caprobe) MB")
 fi
-REPORT+=("PyInstaller ($TARGETS) took ${PYINSTALLER_SECONDS} s")
-
-# Smoke test: the frozen program starts, imports its Qt binding and prints its version.
-if [ -z "${CAPROBE_ENTRY:-}" ]; then
-    QT_QPA_PLATFORM=offscreen dist/caprobe-dir/caprobe --version \
-        || die "dist/caprobe-dir/caprobe --version failed"
-fi
+REPORT+=("PyInstaller ($TARGETS) took ${PYINSTALLER_SECONDS} s; smoke test ${SMOKE_SECONDS:-skipped} s")
 
 GLIBC_FLOOR="$("$PYTHON" packaging/check_bundle.py dist/caprobe-dir --glibc)"
 DEB_DEPENDS="libc6 (>= ${GLIBC_FLOOR}), ${DEB_DEPENDS_BASE}"
@@ -161,7 +206,13 @@ Description: desktop probe and command-line tools for EPICS Channel Access PVs
  /opt/caprobe; no EPICS installation is needed.
 EOF
     rm -f "dist/${DEB_NAME}.deb"
-    dpkg-deb --root-owner-group -Zzstd --build "$STAGE" "dist/${DEB_NAME}.deb" >/dev/null
+    dpkg-deb --root-owner-group -Zzstd --build "$STAGE" "build/deb/${DEB_NAME}.deb" >/dev/null
+    # The payload is the tested bundle: unpack it and run its --check once more.
+    rm -rf build/deb/payload
+    dpkg-deb -x "build/deb/${DEB_NAME}.deb" build/deb/payload
+    QT_QPA_PLATFORM=offscreen build/deb/payload/opt/caprobe/caprobe --check >/dev/null \
+        || die "the .deb's /opt/caprobe/caprobe fails --check (see above)"
+    mv "build/deb/${DEB_NAME}.deb" "dist/${DEB_NAME}.deb"
     DEB_SECONDS="$(elapsed "$t0")"
     REPORT+=("debian      dist/${DEB_NAME}.deb  $(size_mb "dist/${DEB_NAME}.deb") MB  (dpkg-deb took ${DEB_SECONDS} s)")
 fi
@@ -175,6 +226,11 @@ if [ "$MEASURE" -eq 1 ]; then
         for program in dist/caprobe-dir/caprobe dist/caprobe; do
             [ -x "$program" ] || continue
             "$PYTHON" packaging/measure_start.py --runs 5 "$program" | sed 's/^/    /'
+        done
+        say "the CA repeater each one spawns (packaging/measure_repeater.py):"
+        for program in dist/caprobe-dir/caprobe dist/caprobe; do
+            [ -x "$program" ] || continue
+            "$PYTHON" packaging/measure_repeater.py "$program" | sed 's/^/    /'
         done
     else
         say "--measure needs Xvfb and xwininfo (apt: xvfb x11-utils)"

@@ -8,6 +8,10 @@ when asked:
                                   info from it; CAPROBE_TEST_BUNDLE=0 skips the bundle tests
     CAPROBE_TEST_BUNDLE=full      also the single file and the .deb
     CAPROBE_TEST_BUNDLE=prebuilt  test whatever packaging/build.sh left in dist/ (no build)
+    CAPROBE_TEST_BUNDLE=fresh     only the fresh-clone test: git clone of this repository's
+                                  committed HEAD, `bash packaging/build.sh` there with no .venv
+                                  (it runs .ci/setup.sh: downloads, ~10 min), then the single
+                                  file's --self-test and get against the soft IOC
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import ModuleType
@@ -29,6 +34,7 @@ import pytest
 
 import caprobe
 from caprobe import resources
+from caprobe.ca.repeater import repeater_port_free
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = ROOT / "resources"
@@ -256,6 +262,148 @@ def test_build_script_rejects_unknown_options() -> None:
     assert "unknown option '--bogus'" in result.stderr
 
 
+# ---- build environment: build.sh refuses one it cannot freeze ---------------------------------
+
+
+def make_venv(where: Path, *, hide: tuple[str, ...] = (), share_packages: bool = True) -> Path:
+    """A virtual environment without pip (fast). With ``share_packages`` it sees this test
+    run's site-packages (a .pth file), minus the top-level packages in ``hide``, which import
+    as missing (None in sys.modules, set by a .pth line at start-up)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True,
+                   timeout=120)
+    python = where / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; "
+                                "print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    lines = []
+    if share_packages:
+        import sysconfig
+
+        lines.append(sysconfig.get_paths()["purelib"])
+    lines += [f"import sys; sys.modules[{name!r}] = None" for name in hide]
+    (site / "zz_caprobe_test.pth").write_text("\n".join(lines) + "\n")
+    return python
+
+
+def run_build(python: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHON": str(python)}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(["bash", str(PACKAGING / "build.sh"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_check_env_accepts_this_environment() -> None:
+    result = subprocess.run([sys.executable, str(PACKAGING / "check_env.py")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("PyQt5", "pyqtgraph", "numpy", "PyInstaller"):
+        assert name in result.stdout
+
+
+def test_build_stops_in_one_line_when_pyqt5_is_missing(tmp_path: Path) -> None:
+    """Everything but PyQt5 importable: build.sh names PyQt5, exits 1, builds nothing."""
+    python = make_venv(tmp_path / "venv", hide=("PyQt5",))
+    before = sorted((ROOT / "dist").iterdir()) if (ROOT / "dist").is_dir() else []
+    result = run_build(python, "--dir-only")
+    assert result.returncode == 1
+    error_lines = result.stderr.strip().splitlines()
+    assert len(error_lines) == 1, result.stderr
+    assert error_lines[0].startswith("build.sh: error: ")
+    assert "PyQt5 (runtime: not installed)" in error_lines[0]
+    assert "pyqtgraph" not in error_lines[0] and "numpy" not in error_lines[0]
+    assert "done" not in result.stdout
+    after = sorted((ROOT / "dist").iterdir()) if (ROOT / "dist").is_dir() else []
+    assert after == before
+
+
+def test_build_names_everything_an_empty_environment_lacks(tmp_path: Path) -> None:
+    python = make_venv(tmp_path / "venv", share_packages=False)
+    result = run_build(python, "--dir-only")
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert "\n" not in line
+    for name in ("PyQt5", "pyqtgraph", "numpy", "PyInstaller"):
+        assert name in line
+
+
+def test_build_refuses_a_missing_interpreter() -> None:
+    result = run_build("/nonexistent/python3", "--dir-only")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "build.sh: error: PYTHON=/nonexistent/python3: no such " \
+        "interpreter"
+
+
+# ---- smoke test (what build.sh runs on each artefact), on stand-ins -----------------------------
+
+
+def stand_in(path: Path, body: str) -> Path:
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return path
+
+
+def run_smoke_test(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(PACKAGING / "smoke_test.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_smoke_test_fails_a_program_whose_check_fails(tmp_path: Path) -> None:
+    good = stand_in(tmp_path / "good", 'echo "caprobe --check: ok: stand-in"')
+    bad = stand_in(tmp_path / "bad", 'echo "caprobe --check: No module named PyQt5" >&2; exit 1')
+    result = run_smoke_test("--no-ioc", str(good), str(bad))
+    assert result.returncode == 1
+    assert f"ok    {good} --check" in result.stdout
+    assert f"FAIL  {bad} --check: exit 1: caprobe --check: No module named PyQt5" in result.stdout
+
+
+def test_smoke_test_runs_self_test_and_get_against_a_soft_ioc(tmp_path: Path) -> None:
+    """The source caprobe behind a wrapper script: the IOC half of the smoke test, no freezing."""
+    program = stand_in(tmp_path / "caprobe",
+                       f'PYTHONPATH="{ROOT}" exec "{sys.executable}" -m caprobe "$@"')
+    result = run_smoke_test(str(program))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["ok", "ok", "ok"], result.stdout
+    assert "--self-test" in lines[1] and lines[1].endswith(":ai 1.500 mm")
+    assert " get " in lines[2]
+
+
+def test_smoke_test_fails_a_wrong_value(tmp_path: Path) -> None:
+    program = stand_in(tmp_path / "caprobe",
+                       'case "$1" in --check) echo ok;; *) echo "$2 9.999";; esac')
+    result = run_smoke_test(str(program))
+    assert result.returncode == 1
+    assert "FAIL" in result.stdout and "--self-test" in result.stdout
+
+
+# ---- caprobe --check from source -----------------------------------------------------------------
+
+
+def test_check_passes_here() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "caprobe", "--check"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("caprobe --check: ok: ")
+    assert "main window drawn" in result.stdout and "offscreen runs" in result.stdout
+    if importlib.util.find_spec("p4p") is not None:  # the pva extra: a loopback PVA read too
+        assert "(PV Access: loopback read ok)" in result.stdout
+    else:
+        assert "no p4p (CA only)" in result.stdout
+    assert result.stderr == ""
+
+
+def test_check_names_a_missing_qt_without_a_traceback(tmp_path: Path) -> None:
+    python = make_venv(tmp_path / "venv", hide=("PyQt5",))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([str(python), "-m", "caprobe", "--check"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert "No module named 'PyQt5'" in result.stderr or "PyQt5" in result.stderr
+    assert all(line.startswith("caprobe --check: ") for line in result.stderr.splitlines())
+
+
 def test_install_desktop_installs_and_uninstalls(tmp_path: Path) -> None:
     """Into a scratch HOME, with a stand-in program (no build needed)."""
     program = tmp_path / "build" / "caprobe"
@@ -322,6 +470,9 @@ BUNDLE_MODE = os.environ.get("CAPROBE_TEST_BUNDLE", "1")
 needs_bundle = pytest.mark.skipif(BUNDLE_MODE not in ("1", "full", "prebuilt"),
                                   reason="CAPROBE_TEST_BUNDLE=0: the PyInstaller bundle is "
                                          "not built")
+needs_fresh_clone = pytest.mark.skipif(BUNDLE_MODE != "fresh",
+                                       reason="CAPROBE_TEST_BUNDLE=fresh runs the fresh-clone "
+                                              "build (minutes, downloads)")
 FROZEN_DIR = ROOT / "dist" / "caprobe-dir" / "caprobe"
 FROZEN_ONEFILE = ROOT / "dist" / "caprobe"
 
@@ -334,7 +485,10 @@ def built() -> Path:
         assert FROZEN_DIR.is_file(), "no dist/caprobe-dir: run packaging/build.sh first"
         return ROOT / "dist"
     args = [] if BUNDLE_MODE == "full" else ["--dir-only"]
-    result = subprocess.run(["bash", str(PACKAGING / "build.sh"), *args], cwd=ROOT,
+    # Freeze the environment running the tests (CI: .venv; a worktree may share another).
+    env = {**os.environ, "PYTHON": sys.executable}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(["bash", str(PACKAGING / "build.sh"), *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return ROOT / "dist"
@@ -470,3 +624,92 @@ def test_deb_layout(built: Path) -> None:
                              text=True, check=True).stdout
     for package in ("libgl1", "libegl1", "libxkbcommon-x11-0", "fonts-dejavu-core"):
         assert package in depends
+
+
+@pytest.mark.slow
+@needs_bundle
+def test_single_file_repeater_is_small(built: Path) -> None:
+    """The repeater a single file spawns runs without numpy and Qt from the single file's own
+    unpacked directory (not a second ~130 MB copy) and survives that directory's deletion."""
+    if FROZEN_ONEFILE not in frozen_programs():
+        pytest.skip("no single file: it is built only with CAPROBE_TEST_BUNDLE=full")
+    measure = load_packaging_module("measure_repeater").measure(str(FROZEN_ONEFILE))
+    assert measure["processes"] == 1
+    assert measure["answers"], "the repeater does not confirm a registration"
+    assert measure["unpacked_dirs"] == 0  # not a second unpacked copy
+    assert measure["held_mib"] < 20, measure  # libpython and a few modules (87 MiB before)
+    assert measure["rss_mib"] < 25, measure  # 39 MiB with numpy and QtCore
+
+
+@pytest.mark.slow
+@needs_fresh_clone
+def test_fresh_clone_build_yields_a_working_single_file(tmp_path: Path, softioc_server) -> None:
+    """The README's packaging instructions, as a new user runs them: clone, build.sh, nothing
+    else (no .venv, no PYTHON)."""
+    clone = tmp_path / "caprobe"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=300)
+    assert not (clone / ".venv").exists()
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PYTHON", "PYTHONPATH", "VIRTUAL_ENV")}
+    result = subprocess.run(["bash", "packaging/build.sh"], cwd=clone, env=env,
+                            capture_output=True, text=True, timeout=3600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "build.sh: done:" in result.stdout
+    assert (clone / ".venv" / "bin" / "python").is_file()
+    program = clone / "dist" / "caprobe"
+    pv = softioc_server.pv("ai")
+    run_env = {**softioc_server.client_environ(), "QT_QPA_PLATFORM": "offscreen"}
+    self_test = subprocess.run([str(program), "--self-test", pv], env=run_env,
+                               capture_output=True, text=True, timeout=120)
+    assert self_test.returncode == 0, self_test.stderr
+    assert self_test.stdout.split()[:2] == [pv, "1.500"]
+    get = subprocess.run([str(program), "get", pv], env=run_env, capture_output=True,
+                         text=True, timeout=120)
+    assert get.returncode == 0, get.stderr
+    assert get.stdout.split() == [pv, "1.5"]
+    assert (clone / "dist" / f"caprobe_{pyproject_version()}_amd64.deb").is_file()
+
+
+@pytest.mark.slow
+@needs_bundle
+def test_frozen_repeater_loads_neither_numpy_nor_qt(built: Path, free_port: int) -> None:
+    """`caprobe repeater` skips caprobe.ca's package (numpy) and PyInstaller's PyQt5 hook
+    (QtCore, ICU): it may run for the host's uptime."""
+    port = free_port + 1
+    process = subprocess.Popen([str(FROZEN_DIR), "repeater", "--quiet", "--port", str(port)])
+    try:
+        deadline = time.monotonic() + 60
+        while repeater_port_free(port) and time.monotonic() < deadline:
+            assert process.poll() is None, "the repeater exited"
+            time.sleep(0.01)
+        assert not repeater_port_free(port)
+        maps = Path(f"/proc/{process.pid}/maps").read_text()
+        assert "numpy" not in maps and "libQt5Core" not in maps and "libicudata" not in maps
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.slow
+@needs_bundle
+def test_build_ships_nothing_when_the_frozen_program_is_broken(tmp_path: Path) -> None:
+    """A trimming mistake (pyqtgraph excluded: --self-test still passes, the chart would not
+    open) fails the smoke test: exit 1, one error line, nothing in dist/."""
+    if BUNDLE_MODE != "full":
+        pytest.skip("a second PyInstaller build: only with CAPROBE_TEST_BUNDLE=full")
+    clone = tmp_path / "caprobe"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=300)
+    spec = clone / "packaging" / "caprobe.spec"
+    text = spec.read_text()
+    assert '    "pytest", "_pytest",' in text
+    spec.write_text(text.replace('    "pytest", "_pytest",', '    "pyqtgraph", "pytest", "_pytest",'))
+    env = {**os.environ, "PYTHON": sys.executable}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(["bash", "packaging/build.sh", "--dir-only"], cwd=clone, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 1
+    assert "FAIL" in result.stdout and "No module named 'pyqtgraph'" in result.stdout
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "build.sh: error: smoke test failed")
+    assert "build.sh: done" not in result.stdout
+    assert not (clone / "dist" / "caprobe-dir").exists()

@@ -31,9 +31,17 @@ Inside: ``arguments`` (checks), ``messages``/``dbr`` (the wire), ``state`` (a ch
 no sockets), ``requests`` (read/write requests and their replies), ``search``, ``circuit``,
 ``engine`` (the shared loop), ``channel`` (one-shot calls), ``subscription``, ``many``,
 ``hostname``, ``repeater``, ``config``.
+
+``channel`` (read/write/info/Channel) and ``subscription`` (subscribe/block/...) are imported
+on first use of one of their names: a command-line read needs neither, and start-up is what an
+operator waits for. Every name below is importable as usual (``from caprobe.ca import read``).
 """
 
-from caprobe.ca.channel import Channel, info, read, read_write_read, write
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from caprobe.ca.dbr import (
     AccessRights,
     AlarmSeverity,
@@ -63,7 +71,36 @@ from caprobe.ca.messages import (
 )
 from caprobe.ca.state import ChannelInfo, ConnectionEvent
 from caprobe.ca.status import CAStatusCode
-from caprobe.ca.subscription import Subscription, SubscriptionGroup, block, interrupt, subscribe
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports them
+    from caprobe.ca.channel import Channel, info, read, read_write_read, write
+    from caprobe.ca.subscription import (
+        Subscription,
+        SubscriptionGroup,
+        block,
+        interrupt,
+        subscribe,
+    )
+
+_LAZY = {
+    **dict.fromkeys(("Channel", "info", "read", "read_write_read", "write"), "channel"),
+    **dict.fromkeys(("Subscription", "SubscriptionGroup", "block", "interrupt", "subscribe"),
+                    "subscription"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # once imported, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "read",

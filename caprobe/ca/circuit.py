@@ -12,8 +12,6 @@ import socket
 import time
 from typing import Any
 
-import numpy as np
-
 from caprobe.ca import messages as msg
 from caprobe.ca.errors import DisconnectedError, ProtocolError
 
@@ -201,8 +199,11 @@ class Circuit:
             total = hsize + size
             if end - offset < total:
                 if size >= LARGE_PAYLOAD:
-                    # np.empty: no zero-fill of a buffer the socket is about to overwrite.
-                    buf = memoryview(np.empty(size, dtype=np.uint8))
+                    # numpy.empty: no zero-fill of a buffer the socket is about to overwrite
+                    # (imported here: most command-line reads never receive one).
+                    import numpy
+
+                    buf = memoryview(numpy.empty(size, dtype=numpy.uint8))
                     have = end - offset - hsize
                     buf[:have] = view[offset + hsize: end]
                     self._large = [buf, have, header, bytes(view[offset: offset + hsize])]

@@ -1,18 +1,21 @@
 """DBR types: the 39 Channel Access payload layouts (EPICS ``db_access.h``), decode and encode.
 
 Decoding never loops over elements in Python: values are one ``np.frombuffer`` view on the
-received memory; metadata is one ``struct.unpack_from``.
+received memory (:func:`decode`) or one ``struct.unpack_from`` into plain Python values
+(:func:`decode_list`); metadata is one ``struct.unpack_from``.
+
+numpy is imported on first use only (a numpy view, a numpy array to encode), not with this
+module: a command-line read of a scalar never loads it (~50 ms of start-up).
 """
 
 from __future__ import annotations
 
 import math
 import struct
+import sys
 from collections.abc import Iterable
 from enum import IntEnum, IntFlag
 from typing import Any
-
-import numpy as np
 
 from caprobe.ca.errors import ProtocolError, ValueRefused
 from caprobe.ca.value_ranges import FLOAT32_MAX, INT_RANGE
@@ -121,15 +124,9 @@ class AlarmStatus(IntEnum):
 DBR_CLASSES = ("native", "status", "time", "graphic", "control")
 _CLASS_OFFSET = {"native": 0, "status": 7, "time": 14, "graphic": 21, "control": 28}
 
-# Element dtype of each native (DBF) value type; STRING is handled as 40-byte records.
-VALUE_DTYPE: dict[int, np.dtype] = {
-    1: np.dtype(">i2"),
-    2: np.dtype(">f4"),
-    3: np.dtype(">u2"),
-    4: np.dtype("u1"),
-    5: np.dtype(">i4"),
-    6: np.dtype(">f8"),
-}
+# struct code of each native (DBF) value type's element, big-endian on the wire (numpy dtype
+# ">" + code: SHORT ">h" is ">i2", FLOAT ">f" is ">f4"...); STRING is handled as 40-byte records.
+VALUE_CODE = {1: "h", 2: "f", 3: "H", 4: "B", 5: "i", 6: "d"}
 VALUE_SIZE = {0: 40, 1: 2, 2: 4, 3: 2, 4: 1, 5: 4, 6: 8}
 # INT_RANGE (integer range of each native type, used to refuse values that would wrap on the
 # wire) and FLOAT32_MAX come from value_ranges, the rule caprobe.format.parse_value uses too.
@@ -367,33 +364,105 @@ def decode_strings(payload: memoryview | bytes, offset: int, count: int) -> list
     return out
 
 
-def decode(data_type: int, data_count: int, payload: memoryview | bytes
-           ) -> tuple[Any, DbrMetadata | None]:
-    """Decode a payload into (data, metadata). Numeric data is a read-only numpy view."""
+def locate(data_type: int, data_count: int, payload: memoryview | bytes
+           ) -> tuple[DbrMetadata | None, int, int]:
+    """Decode a payload's metadata and check that it carries ``data_count`` values:
+    (metadata, offset of the values, their native type). Strings are checked when decoded."""
     layout = LAYOUTS.get(data_type)
     if layout is None:
         raise ProtocolError(f"unknown DBR type {data_type} in a server reply")
-    if layout.native == 0 and data_type not in (35, 36):
+    native = layout.native  # PUT_ACKT/PUT_ACKS (35, 36) carry an unsigned short: native 3
+    if native == 0:
         layout = _string_layout_for(data_type, data_count, len(payload))
         if layout is _TIME_STRING_LAYOUT and data_type in (21, 28):
             metadata, offset = decode_metadata(14, payload)
         else:
             metadata, offset = decode_metadata(data_type, payload)
-        return decode_strings(payload, offset, data_count), metadata
+        if data_count > 1 and len(payload) - offset <= MAX_STRING_SIZE * (data_count - 1):
+            # As decode_strings: the last element may be short (READ replies), not missing.
+            raise ProtocolError(
+                f"string payload holds fewer than the {data_count} elements claimed")
+        return metadata, offset, 0
     metadata, offset = decode_metadata(data_type, payload)
-    dtype = VALUE_DTYPE[layout.native] if data_type not in (35, 36) else VALUE_DTYPE[3]
-    needed = offset + dtype.itemsize * data_count
-    if len(payload) < needed:
-        raise ProtocolError(
-            f"{type_name(data_type)} reply claims {data_count} elements ({needed} bytes) but "
-            f"carries {len(payload)} bytes")
-    return np.frombuffer(payload, dtype, data_count, offset), metadata
+    if len(payload) < offset + VALUE_SIZE[native] * data_count:
+        raise _too_short(data_type, data_count, offset, payload)
+    return metadata, offset, native
+
+
+def _too_short(data_type: int, data_count: int, offset: int, payload: memoryview | bytes
+               ) -> ProtocolError:
+    needed = offset + VALUE_SIZE[LAYOUTS[data_type].native] * data_count
+    return ProtocolError(f"{type_name(data_type)} reply claims {data_count} elements "
+                         f"({needed} bytes) but carries {len(payload)} bytes")
+
+
+_np: Any = None  # numpy, once something needed it
+_DTYPES: dict[int, Any] = {}  # native type -> numpy dtype of its wire elements
+
+
+def _numpy() -> Any:
+    """numpy, imported on first use (a CLI read of a scalar never needs it)."""
+    global _np
+    if _np is None:
+        import numpy
+
+        _DTYPES.update({native: numpy.dtype(">" + code) for native, code in VALUE_CODE.items()})
+        _np = numpy
+    return _np
+
+
+def values_array(native: int, count: int, payload: memoryview | bytes, offset: int) -> Any:
+    """The values at ``offset`` (from :func:`locate`) as a read-only numpy view on
+    ``payload``; strings as a list of bytes."""
+    if native == 0:
+        return decode_strings(payload, offset, count)
+    np = _np if _np is not None else _numpy()
+    return np.frombuffer(payload, _DTYPES[native], count, offset)
+
+
+def values_list(native: int, count: int, payload: memoryview | bytes, offset: int,
+                limit: int | None = None) -> list:
+    """The values at ``offset`` (from :func:`locate`) as plain Python values (float, int;
+    bytes for strings), equal to ``values_array(...).tolist()``, without numpy; ``limit``:
+    only the first that many."""
+    if native == 0:
+        strings = decode_strings(payload, offset, count)
+        return strings if limit is None else strings[:max(0, limit)]
+    if limit is not None:
+        count = max(0, min(limit, count))
+    return list(struct.unpack_from(f">{count}{VALUE_CODE[native]}", payload, offset))
+
+
+def decode(data_type: int, data_count: int, payload: memoryview | bytes
+           ) -> tuple[Any, DbrMetadata | None]:
+    """Decode a payload into (data, metadata). Numeric data is a read-only numpy view on
+    ``payload``; strings are a list of bytes."""
+    layout = LAYOUTS.get(data_type)
+    if layout is None or layout.native == 0:  # refused, or strings: see locate
+        metadata, offset, _ = locate(data_type, data_count, payload)
+        return decode_strings(payload, offset, data_count), metadata
+    # Numbers, what every monitor update is: locate's steps written out (no extra call).
+    native = layout.native
+    metadata, offset = decode_metadata(data_type, payload)
+    if len(payload) < offset + VALUE_SIZE[native] * data_count:
+        raise _too_short(data_type, data_count, offset, payload)
+    np = _np if _np is not None else _numpy()
+    return np.frombuffer(payload, _DTYPES[native], data_count, offset), metadata
+
+
+def decode_list(data_type: int, data_count: int, payload: memoryview | bytes,
+                limit: int | None = None) -> tuple[list, DbrMetadata | None]:
+    """Like :func:`decode`, but the values are a list of plain Python values (float, int;
+    bytes for strings), equal to ``decode(...)[0].tolist()``, without numpy; ``limit``: only
+    the first that many values (the payload is checked as a whole either way)."""
+    metadata, offset, native = locate(data_type, data_count, payload)
+    return values_list(native, data_count, payload, offset, limit), metadata
 
 
 def payload_size(data_type: int, data_count: int) -> int:
     """Unpadded payload size of ``data_count`` elements of ``data_type`` (dbr_size_n)."""
     layout = LAYOUTS[data_type]
-    size = VALUE_SIZE[layout.native] if data_type not in (35, 36) else 2
+    size = VALUE_SIZE[layout.native]
     return layout.md_size + size * data_count
 
 
@@ -405,10 +474,16 @@ def pad8(n: int) -> int:
 # Encoding (client -> server)
 
 
+def _numpy_types(*names: str) -> tuple[type, ...]:
+    """numpy's types of those names when numpy is loaded; when it is not, no value is one."""
+    np = sys.modules.get("numpy")
+    return () if np is None else tuple(getattr(np, name) for name in names)
+
+
 def _as_list(data: Any) -> list:
     if isinstance(data, (str, bytes, bytearray)):
         return [data]
-    if isinstance(data, np.ndarray):
+    if isinstance(data, _numpy_types("ndarray")):
         return list(data.ravel()) if data.ndim else [data.item()]
     if isinstance(data, Iterable):
         return list(data)
@@ -429,7 +504,7 @@ def _encode_string(value: Any, encoding: str) -> bytes:
         raw = _encode_text(value, encoding)
     elif isinstance(value, (bytes, bytearray)):
         raw = bytes(value)
-    elif isinstance(value, (np.bytes_,)):
+    elif isinstance(value, _numpy_types("bytes_")):
         raw = bytes(value)
     else:
         raw = _encode_text(str(value), encoding)
@@ -444,8 +519,10 @@ def _encode_string(value: Any, encoding: str) -> bytes:
 def check_numeric(values: list, native: int, what: str = "") -> None:
     """Refuse values that the wire type (or the PV's native type) cannot hold exactly."""
     label = _DBF_NAMES[native]
+    bool_types = (bool, *_numpy_types("bool_"))
+    integer_types = (int, *_numpy_types("integer"))
     for v in values:
-        if isinstance(v, (bool, np.bool_)):
+        if isinstance(v, bool_types):
             v = int(v)
         if isinstance(v, (str, bytes)):
             raise ValueRefused(f"{v!r} is not a number{what}")
@@ -460,13 +537,27 @@ def check_numeric(values: list, native: int, what: str = "") -> None:
             if f != int(f):
                 raise ValueRefused(f"{v} is not a whole number; a {label} value holds integers"
                                    f"{what}")
-            iv = int(v) if isinstance(v, (int, np.integer)) else int(f)
+            iv = int(v) if isinstance(v, integer_types) else int(f)
             if not lo <= iv <= hi:
                 raise ValueRefused(f"{v} is out of range for a {label} value ({lo} to {hi})"
                                    f"{what}")
         elif native == 2 and math.isfinite(f) and abs(f) > FLOAT32_MAX:
             raise ValueRefused(f"{v} is out of range for a FLOAT value (|x| <= {FLOAT32_MAX:g})"
                                f"{what}")
+
+
+def _pack_numbers(values: list, native: int) -> bytes:
+    """Numbers that passed :func:`check_numeric` as the big-endian elements of a native type:
+    floats rounded to FLOAT as C does, whole numbers as integers."""
+    if native in (2, 6):
+        numbers = [float(v) for v in values]
+    else:
+        integer_types = (int, *_numpy_types("integer"))
+        numbers = [int(v) if isinstance(v, integer_types) else int(float(v)) for v in values]
+        if native == 4:
+            # A CHAR's signed spelling (-1) is the byte 0xFF: see value_ranges.
+            numbers = [number & 0xFF for number in numbers]
+    return struct.pack(f">{len(numbers)}{VALUE_CODE[native]}", *numbers)
 
 
 def _encode_metadata(data_type: int, metadata: Any) -> bytes:
@@ -527,10 +618,7 @@ def encode(data_type: int, data: Any, *, metadata: Any = None, encoding: str = "
         check_numeric(values, value_native)
         if native is not None and native in INT_RANGE and native != value_native:
             check_numeric(values, native, f" (the PV is {_DBF_NAMES[native]})")
-        arr = np.asarray(values, dtype=np.float64 if value_native in (2, 6) else np.int64)
-        if value_native == 4:
-            arr &= 0xFF  # a CHAR's signed spelling (-1) is the byte 0xFF: see value_ranges
-        body = arr.astype(VALUE_DTYPE[value_native]).tobytes()
+        body = _pack_numbers(values, value_native)
         count = len(values)
     raw = md + body
     return raw + b"\0" * (pad8(len(raw)) - len(raw)), count

@@ -2,6 +2,10 @@
 
 Run as ``caprobe-repeater``, ``python -m caprobe.ca.repeater`` or, from the packaged app,
 ``caprobe repeater``. Clients spawn it (detached, so it outlives them) when its port is free.
+
+Standard library only (plus caprobe.ca.config, itself stdlib-only, and only when no --port is
+given): the packaged app runs this module without caprobe.ca's package (and numpy), so the
+process that may run for the rest of the host's uptime stays small (packaging/entry.py).
 """
 
 from __future__ import annotations
@@ -10,13 +14,19 @@ import argparse
 import logging
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
 
-from caprobe.ca import messages as msg
-from caprobe.ca.config import load_config
-from caprobe.ca.errors import CAError
+# The CA header and the three commands a repeater handles (as in caprobe.ca.messages, which
+# this module does not import: it pulls in numpy through the DBR types).
+HEADER = struct.Struct(">HHHHII")
+RSRV_IS_UP = 13
+REPEATER_CONFIRM = 17
+REPEATER_REGISTER = 24
+#: How long a client from a single-file executable waits for its repeater to be up.
+ONEFILE_START_WAIT = 5.0
 
 log = logging.getLogger("caprobe.ca.repeater")
 
@@ -33,26 +43,46 @@ def repeater_port_free(port: int) -> bool:
     return True
 
 
-def repeater_command() -> list[str]:
+def repeater_command(port: int | None = None) -> list[str]:
     """How to start the repeater: never by re-running a frozen executable's GUI."""
+    port_args = [] if port is None else ["--port", str(port)]
     if getattr(sys, "frozen", False):
-        return [sys.executable, "repeater", "--quiet"]
-    return [sys.executable, "-m", "caprobe.ca.repeater", "--quiet"]
+        return [sys.executable, "repeater", "--quiet", *port_args]
+    return [sys.executable, "-m", "caprobe.ca.repeater", "--quiet", *port_args]
+
+
+def running_from_single_file() -> bool:
+    """True in a PyInstaller single-file executable: its files live in a temporary _MEIxxxxxx
+    directory that is deleted when this process exits."""
+    bundle_dir = getattr(sys, "_MEIPASS", None)
+    return bool(getattr(sys, "frozen", False) and bundle_dir
+                and os.path.basename(os.path.normpath(bundle_dir)).startswith("_MEI"))
 
 
 def spawn_repeater(port: int) -> subprocess.Popen | None:
     """Start a detached repeater if ``port`` is free. Two racing clients may both try; the
-    loser's bind fails and it exits quietly."""
+    loser's bind fails and it exits quietly.
+
+    From a single file, the repeater runs from this process's unpacked directory (PyInstaller
+    lets a ``sys.executable`` child reuse it instead of unpacking ~130 MB again); that directory
+    goes when this process exits, so wait until the repeater has loaded everything it needs,
+    which it has once its port is bound (within ONEFILE_START_WAIT)."""
     if not repeater_port_free(port):
         return None
     env = dict(os.environ, EPICS_CA_REPEATER_PORT=str(port))
     try:
-        return subprocess.Popen(repeater_command(), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                cwd="/", env=env, start_new_session=True, close_fds=True)
+        process = subprocess.Popen(repeater_command(port), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   cwd="/", env=env, start_new_session=True, close_fds=True)
     except OSError as exc:
         log.warning("could not start the CA repeater: %s", exc)
         return None
+    if running_from_single_file():
+        deadline = time.monotonic() + ONEFILE_START_WAIT
+        while repeater_port_free(port) and process.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.005)
+    return process
 
 
 def _client_gone(addr: tuple[str, int]) -> bool:
@@ -89,23 +119,21 @@ def run(port: int, *, quiet: bool = False, max_seconds: float | None = None) -> 
             break
         except OSError:
             continue
-        parsed = msg.parse_header(data) if data else None
-        command = parsed[0].command if parsed else msg.REPEATER_REGISTER  # empty = old client
-        if command == msg.REPEATER_REGISTER:
+        header = HEADER.unpack_from(data) if len(data) >= HEADER.size else None
+        command = header[0] if header else REPEATER_REGISTER  # empty = old client
+        if command == REPEATER_REGISTER:
             clients.add(source)
             ip = int.from_bytes(socket.inet_aton(source[0]), "big")
-            confirm = msg.HEADER.pack(msg.REPEATER_CONFIRM, 0, 0, 0, 0, ip)
+            confirm = HEADER.pack(REPEATER_CONFIRM, 0, 0, 0, 0, ip)
             try:
                 sock.sendto(confirm, source)
             except OSError:
                 clients.discard(source)
             continue
-        if parsed and command == msg.RSRV_IS_UP and parsed[0].parameter2 == 0:
+        if header and command == RSRV_IS_UP and header[5] == 0:
             # Fill in the beacon's server address from its source, as libca's repeater does.
-            h = parsed[0]
             ip = int.from_bytes(socket.inet_aton(source[0]), "big")
-            data = msg.HEADER.pack(h.command, h.payload_size, h.data_type, h.data_count,
-                                   h.parameter1, ip) + data[16:]
+            data = HEADER.pack(*header[:5], ip) + data[HEADER.size:]
         for client in list(clients):
             if client == source:
                 continue
@@ -125,11 +153,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="UDP port (default: EPICS_CA_REPEATER_PORT or 5065)")
     parser.add_argument("--quiet", action="store_true", help="print nothing")
     args = parser.parse_args(argv)
-    try:
-        port = args.port or load_config().repeater_port
-    except CAError as exc:
-        print(f"caprobe-repeater: {exc}", file=sys.stderr)
-        return 1
+    if args.port is None:
+        from caprobe.ca.config import load_config
+        from caprobe.ca.errors import CAError
+
+        try:
+            args.port = load_config().repeater_port
+        except CAError as exc:
+            print(f"caprobe-repeater: {exc}", file=sys.stderr)
+            return 1
+    port = args.port
     try:
         return run(port, quiet=args.quiet)
     except KeyboardInterrupt:

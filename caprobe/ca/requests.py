@@ -75,7 +75,7 @@ def check_read(pv_name: str, response: ReadNotifyResponse) -> ReadNotifyResponse
         raise ErrorResponseReceived(
             f"PV {pv_name!r}: read failed: {response.status.description} "
             f"({response.status.name})", status=response.status, response=response)
-    _ = response.data
+    _ = response.metadata  # checks the whole payload too; .data (numpy) waits to be asked for
     return response
 
 

@@ -126,21 +126,31 @@ def _run(args: argparse.Namespace) -> int:
                                   data_count=[r[1] for r in requests])
     read_results = dict(zip(to_read, responses, strict=True))
     ok = True
-    for i, pv_name in enumerate(pvs):
-        info = infos[i]
-        if isinstance(info, ca.CAError):
-            common.report_error(pv_name, info, common.connect_timeout_text(pv_name),
-                                args.verbose)
+    # Lines go out together (one write for 2,000 PVs, not 2,000), each run of them before
+    # the next error line, so stdout and stderr still interleave in argument order.
+    lines: list[str] = []
+    try:
+        for i, pv_name in enumerate(pvs):
+            info = infos[i]
+            result = read_results.get(i)
+            if isinstance(result, ca.ReadNotifyResponse):
+                lines.append(_line(pv_name, info, result, args))
+                continue
+            if lines:
+                common.print_line("\n".join(lines))
+                lines.clear()
             ok = False
-        elif i not in read_results:
-            common.report(f"{pv_name}: no read access", args.verbose)
-            ok = False
-        elif isinstance(read_results[i], ca.CAError):
-            common.report_error(pv_name, read_results[i], common.read_timeout_text(pv_name),
-                                args.verbose)
-            ok = False
-        else:
-            common.print_line(_line(pv_name, info, read_results[i], args))
+            if isinstance(info, ca.CAError):
+                common.report_error(pv_name, info, common.connect_timeout_text(pv_name),
+                                    args.verbose)
+            elif result is None:
+                common.report(f"{pv_name}: no read access", args.verbose)
+            else:
+                common.report_error(pv_name, result, common.read_timeout_text(pv_name),
+                                    args.verbose)
+    finally:  # also the lines before an unexpected error, as when each went out at once
+        if lines:
+            common.print_line("\n".join(lines))
     return 0 if ok else 1
 
 

@@ -194,7 +194,9 @@ class Monitor:
 
     def on_update(self, sub: Any, response: Any) -> None:
         """Subscription callback.  Never raises: the client would log a traceback per update."""
-        if self.stdout_closed:
+        if self.stdout_closed or self.count_reached:
+            # interrupt() makes block() return promptly, but updates already received may
+            # still be delivered: --count N prints N lines, never more.
             return
         try:
             self._update(sub, response)
@@ -205,6 +207,10 @@ class Monitor:
         except Exception as exc:
             common.report(f"caprobe-monitor: {sub.pv_name}: cannot show this update: {exc}",
                           self.args.verbose)
+
+    @property
+    def count_reached(self) -> bool:
+        return bool(self.args.max_updates) and self.updates >= self.args.max_updates
 
     def _update(self, sub: Any, response: Any) -> None:
         channel = self.channels[sub.pv_name]
@@ -220,7 +226,7 @@ class Monitor:
                                     time_text=time_text, **self.options)
         common.print_line(line)
         self.updates += 1
-        if self.args.max_updates and self.updates >= self.args.max_updates:
+        if self.count_reached:
             ca.interrupt()
 
     def on_connection(self, channel: _Channel, event: Any) -> None:

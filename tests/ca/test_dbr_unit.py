@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -209,3 +212,103 @@ def test_arbitrary_bytes_decode_or_raise_protocol_error(dbr_id, count, raw):
     except ProtocolError:
         return
     assert len(data) == count
+
+
+# --- plain Python values (decode_list) and encoding without numpy --------------------------
+
+
+def _bits(values: list) -> list:
+    # Floats by their bits, so a NaN's sign (caget's "-nan") counts as a difference.
+    return [struct.pack(">d", v) if isinstance(v, float) else v for v in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(dbr_id=st.sampled_from(list(range(35)) + [35, 36, 37, 38]), count=st.integers(0, 20),
+       raw=st.binary(max_size=900), limit=st.none() | st.integers(-1, 25))
+def test_decode_list_is_decode_tolist(dbr_id, count, raw, limit):
+    # The CLI prints from decode_list; the library hands out decode's numpy view: same values
+    # (float32 widened as numpy does, NaN signs, CHAR unsigned), same ProtocolErrors.
+    try:
+        data, meta = dbr.decode(dbr_id, count, raw)
+    except ProtocolError as exc:
+        with pytest.raises(ProtocolError, match=re.escape(str(exc))):
+            dbr.decode_list(dbr_id, count, raw, limit)
+        return
+    values, meta_list = dbr.decode_list(dbr_id, count, raw, limit)
+    expected = data if isinstance(data, list) else data.tolist()
+    expected = expected if limit is None else expected[:max(0, limit)]
+    assert _bits(values) == _bits(expected)
+    assert [type(v) for v in values] == [type(v) for v in expected]
+    assert repr(meta_list) == repr(meta)
+
+
+def test_decode_list_of_each_native_type():
+    nan32 = struct.pack(">I", 0xFFC00000)  # a float32 NaN with its sign bit set
+    cases = [
+        (ChannelType.INT, struct.pack(">2h", -2, 7), [-2, 7]),
+        (ChannelType.FLOAT, struct.pack(">f", 0.1) + nan32, [float(np.float32(0.1)), None]),
+        (ChannelType.ENUM, struct.pack(">H", 65535), [65535]),
+        (ChannelType.CHAR, b"\xff\x01", [255, 1]),
+        (ChannelType.LONG, struct.pack(">i", -(2**31)), [-(2**31)]),
+        (ChannelType.DOUBLE, struct.pack(">d", -0.0), [-0.0]),
+    ]
+    for native, payload, expected in cases:
+        values, _ = dbr.decode_list(native, len(expected), payload)
+        assert len(values) == len(expected)
+        for value, want in zip(values, expected, strict=True):
+            if want is None:
+                assert math.isnan(value) and math.copysign(1.0, value) < 0
+            else:
+                assert value == want and math.copysign(1.0, value) == math.copysign(1.0, want)
+
+
+def test_decode_list_checks_the_whole_payload_even_when_cut():
+    with pytest.raises(ProtocolError, match="claims 3 elements"):
+        dbr.decode_list(ChannelType.DOUBLE, 3, b"\0" * 16, limit=1)
+    with pytest.raises(ProtocolError, match="fewer than the 3 elements"):
+        dbr.decode_list(ChannelType.STRING, 3, b"a".ljust(40, b"\0"), limit=1)
+    assert dbr.decode_list(ChannelType.DOUBLE, 3, struct.pack(">3d", 1, 2, 3), limit=2)[0] == [
+        1.0, 2.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_encode_without_numpy_matches_numpy_casts(data):
+    # Encoding uses struct: the bytes are what numpy's casts gave (float64 -> >f4 rounding,
+    # NaN sign kept, whole floats to integers, CHAR -1 as 0xFF).
+    native = data.draw(st.sampled_from([1, 2, 3, 4, 5, 6]))
+    if native in (2, 6):
+        element = st.floats(width=32 if native == 2 else 64) | st.floats(
+            min_value=-3.4e38, max_value=3.4e38)
+    else:
+        low, high = {1: (-(2**15), 2**15 - 1), 3: (0, 65535), 4: (-128, 255),
+                     5: (-(2**31), 2**31 - 1)}[native]
+        element = st.integers(low, high) | st.integers(max(low, -(2**20)),
+                                                       min(high, 2**20)).map(float)
+    values = data.draw(st.lists(element, min_size=1, max_size=20))
+    payload, count = dbr.encode(native, values)
+    numbers = np.asarray(values, dtype=np.float64 if native in (2, 6) else np.int64)
+    if native == 4:
+        numbers &= 0xFF
+    code = {1: ">i2", 2: ">f4", 3: ">u2", 4: "u1", 5: ">i4", 6: ">f8"}[native]
+    expected = numbers.astype(code).tobytes()
+    assert count == len(values)
+    assert payload[:len(expected)] == expected
+    assert payload[len(expected):] == b"\0" * (len(payload) - len(expected))
+    # numpy input gives the same bytes as the list.
+    assert dbr.encode(native, np.asarray(values))[0] == payload
+
+
+def test_dbr_imports_numpy_only_for_a_numpy_view():
+    code = """
+import struct, sys
+from caprobe.ca import dbr
+values, md = dbr.decode_list(20, 2, struct.pack('>hhII4x2d', 0, 0, 1, 2, 1.5, -1.0))
+payload, _ = dbr.encode(6, [1.5, 2])
+dbr.encode(0, 'text')
+assert values == [1.5, -1.0] and md.secondsSinceEpoch == 1, values
+assert 'numpy' not in sys.modules
+data, _ = dbr.decode(20, 2, struct.pack('>hhII4x2d', 0, 0, 1, 2, 1.5, -1.0))
+assert 'numpy' in sys.modules and data.dtype.str == '>f8', data
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import socket
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -148,3 +150,49 @@ def test_closed_connection_is_reported():
     with pytest.raises(DisconnectedError):
         circuit.receive()
     b.close()
+
+
+def _read_reply(data_type: int, count: int, payload: bytes) -> msg.ReadNotifyResponse:
+    header = msg.MessageHeader(msg.READ_NOTIFY, len(payload), data_type, count, 1, 7)
+    raw = msg.pack_header(*header)
+    return msg.ReadNotifyResponse(header, raw, memoryview(payload))
+
+
+def test_tolist_equals_data_tolist_and_metadata_is_one_object():
+    payload = struct.pack(">hhII4x3d", 0, 0, 5, 6, 1.5, -2.0, 3.0)
+    first = _read_reply(20, 3, payload)
+    metadata = first.metadata
+    assert first.tolist() == [1.5, -2.0, 3.0] and first.tolist(2) == [1.5, -2.0]
+    assert first.data.tolist() == first.tolist()
+    assert first.metadata is metadata  # decoding the values keeps the metadata handed out
+    second = _read_reply(20, 3, payload)
+    assert second.data.tolist() == second.tolist() == [1.5, -2.0, 3.0]
+    assert second.tolist(0) == [] and second.tolist(-1) == []
+    strings = _read_reply(0, 2, b"ab".ljust(40, b"\0") + b"c\0")
+    assert strings.tolist() == strings.data == [b"ab", b"c"]
+    assert strings.tolist() is not strings.data  # a copy: the caller may change it
+
+
+def test_metadata_checks_the_whole_payload_without_numpy():
+    # Reads are checked through .metadata (caprobe.ca.requests.check_read): it must refuse
+    # what .data refuses, naming the PV, and leave numpy unloaded.
+    code = """
+import struct, sys
+from caprobe.ca import messages as msg
+from caprobe.ca.errors import ProtocolError
+def reply(data_type, count, payload):
+    header = msg.MessageHeader(msg.READ_NOTIFY, len(payload), data_type, count, 1, 7)
+    return msg.ReadNotifyResponse(header, msg.pack_header(*header), memoryview(payload))
+good = reply(20, 1, struct.pack('>hhII4xd', 0, 0, 5, 6, 1.5))
+assert good.metadata.nanoSeconds == 6 and good.tolist() == [1.5]
+for bad in (reply(20, 2, struct.pack('>hhII4xd', 0, 0, 5, 6, 1.5)),
+            reply(0, 3, b'x'.ljust(40, b'\\0'))):
+    try:
+        bad.metadata
+    except ProtocolError:
+        pass
+    else:
+        raise AssertionError('short payload accepted')
+assert 'numpy' not in sys.modules
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

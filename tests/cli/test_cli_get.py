@@ -314,17 +314,18 @@ def test_pvs_are_looked_up_in_parallel_and_printed_in_order(ioc):
     from cli_helpers import tool_command, tool_env
 
     missing = [f"no:such:pv{i}" for i in range(12)]
-    names = [ioc.pv("ai"), *missing[:6], ioc.pv("long"), *missing[6:], ioc.pv("str")]
+    names = [ioc.pv("ai"), ioc.pv("bo"), *missing[:6], ioc.pv("long"), *missing[6:],
+             ioc.pv("str"), ioc.pv("mbbo")]
     started = time.monotonic()
     result = subprocess.run([*tool_command("get"), "-w", "0.5", *names], env=tool_env(ioc),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             timeout=60)
     elapsed = time.monotonic() - started
     assert result.returncode == 1
-    expected = (["P:ai                           1.5"]
+    expected = (["P:ai                           1.5", "P:bo                           Off"]
                 + [f"Channel connect timed out: '{name}' not found." for name in missing[:6]]
                 + ["P:long                         42"]
                 + [f"Channel connect timed out: '{name}' not found." for name in missing[6:]]
-                + ["P:str                          hello"])
+                + ["P:str                          hello", "P:mbbo                         Zero"])
     assert lines(ioc, result.stdout) == expected
     assert elapsed < 4.0, f"{elapsed:.1f} s: the PVs were looked up one after another"

@@ -174,3 +174,35 @@ def test_reader_going_away_stops_the_monitor_quietly(ioc):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_updates_delivered_after_the_count_are_not_printed(softioc_env, monkeypatch, capsys):
+    """interrupt() makes block() return promptly, yet updates the client already holds may still
+    reach the callback (seen on a loaded machine: --count 20 printed 21 lines). Three real
+    updates of the counter, handed to a --count 2 monitor, print two lines and interrupt once."""
+    from caprobe import ca
+    from caprobe.cli import monitor as monitor_cli
+
+    pv = softioc_env.pv("counter")
+    updates = []
+    sub = ca.subscribe(pv)
+
+    def collect(_sub, response):
+        if not isinstance(response, ca.ConnectionEvent):
+            updates.append(response)
+            if len(updates) == 3:
+                sub.interrupt()
+
+    sub.add_callback(collect)
+    sub.block(duration=10.0, timeout=5.0, repeater=False)
+    assert len(updates) == 3
+
+    interrupts = []
+    monkeypatch.setattr(ca, "interrupt", lambda: interrupts.append(True))
+    monitor = monitor_cli.Monitor(monitor_cli.build_parser().parse_args(["--count", "2", pv]))
+    monitor.channels[pv] = monitor_cli._Channel(pv)
+    for response in updates:
+        monitor.on_update(sub, response)
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[-1] for line in out] == [str(int(u.data[0])) for u in updates[:2]]
+    assert interrupts == [True]
