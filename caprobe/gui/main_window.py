@@ -678,13 +678,20 @@ class MainWindow(QMainWindow):
             top = header
         self.splitter.setSizes([top, max(available - top, 0)])
         probe = self.current_probe()
-        if collapse and probe is not None:
+        if probe is None:
+            return
+        shown = probe.details_scroll.viewport().height()
+        if collapse:
             # the estimate may leave a few pixels of details: give them to the chart too
-            # (the details stay 'visible' at zero height, so Tab and F2 still reach them)
             excess = probe.details_scroll.height()
-            if excess > 0:
-                top -= excess
-                self.splitter.setSizes([top, max(available - top, 0)])
+        elif shown < probe.write_panel.height():
+            # show whole rows: down to the Write button, not half of the next line
+            excess = shown - probe.details_height_for(probe.write_panel.write_button)
+        else:
+            excess = 0
+        if excess > 0:
+            top -= excess
+            self.splitter.setSizes([top, max(available - top, 0)])
 
     def _reveal_focus(self, _old: QWidget | None, new: QWidget | None) -> None:
         """Tab or F2 into the collapsed details opens them far enough to see the field."""

@@ -179,7 +179,7 @@ class ProbeWidget(QWidget):
         if not self.details.isAncestorOf(widget):
             return 0
         top = widget.mapTo(self.details, widget.rect().topLeft()).y()
-        return min(top + widget.height() + 12, self.details.sizeHint().height())
+        return min(top + widget.height() + 5, self.details.sizeHint().height())
 
     def focus_write(self) -> None:
         """F2: the write field (or the enum combo), ready to type."""
