@@ -318,7 +318,7 @@ class MainWindow(QMainWindow):
         probe.stateChanged.connect(lambda p=probe: self._update_tab(p))
         probe.showArrayRequested.connect(self.show_array)
         probe.resetHistoryRequested.connect(self.reset_history)
-        probe.write_panel.written.connect(
+        probe.written.connect(
             lambda text, n=name: self.statusBar().showMessage(f"{n}: IOC now holds {text}",
                                                               8000))
         self.probes[name] = probe
@@ -486,12 +486,12 @@ class MainWindow(QMainWindow):
         """Open the current probe's details (folded on a short window) far enough for the
         write panel, taking the room from the chart (down to its minimum)."""
         probe = self.current_probe()
-        if probe is None or not probe.details_scroll.is_folded():
+        if probe is None or not probe.details_folded():
             return
         sizes = self.splitter.sizes()
         if len(sizes) != 2:
             return
-        wanted = probe.write_panel.sizeHint().height() + 3 * self.fontMetrics().height()
+        wanted = probe.write_panel_height() + 3 * self.fontMetrics().height()
         grow = min(wanted, max(sizes[1] - self.lower_tabs.minimumHeight(), 0))
         self.splitter.setSizes([sizes[0] + grow, sizes[1] - grow])
 
@@ -658,7 +658,7 @@ class MainWindow(QMainWindow):
         """Height of the tab bar plus a probe header (estimated while no PV is open)."""
         probe = self.current_probe()
         line = self.fontMetrics().height()
-        header = probe.header.sizeHint().height() if probe is not None else int(line * 6.5)
+        header = probe.header_height() if probe is not None else int(line * 6.5)
         return self.tabs.tabBar().sizeHint().height() + header + 4
 
     def _default_splitter(self) -> None:
@@ -680,15 +680,9 @@ class MainWindow(QMainWindow):
         probe = self.current_probe()
         if probe is None:
             return
-        shown = probe.details_scroll.viewport().height()
-        if collapse:
-            # the estimate may leave a few pixels of details: give them to the chart too
-            excess = probe.details_scroll.height()
-        elif shown < probe.write_panel.height():
-            # show whole rows: down to the Write button, not half of the next line
-            excess = shown - probe.details_height_for(probe.write_panel.write_button)
-        else:
-            excess = 0
+        # the estimate may leave a few pixels of folded details, or half a row below the
+        # Write button: give them to the chart
+        excess = probe.details_excess_height()
         if excess > 0:
             top -= excess
             self.splitter.setSizes([top, max(available - top, 0)])
@@ -702,7 +696,7 @@ class MainWindow(QMainWindow):
         if needed <= 0:
             return
         sizes = self.splitter.sizes()
-        grow = needed - probe.details_scroll.viewport().height()
+        grow = needed - probe.details_shown_height()
         if grow > 0 and len(sizes) == 2:
             grow = min(grow, max(sizes[1] - 120, 0))
             self.splitter.setSizes([sizes[0] + grow, sizes[1] - grow])
