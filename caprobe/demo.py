@@ -219,7 +219,7 @@ def run_demo() -> int:
         # the digits field says the demo chose 3 decimals.
         probe = window.probe(DEMO_PVS[0])  # type: ignore[attr-defined]
         if probe is not None:
-            probe.precision_spin.setValue(3)
+            probe.set_precision(3)
         chart = getattr(window, "chart", None)
         if chart is not None and hasattr(chart, "set_precision"):
             chart.set_precision(DEMO_PVS[0], 3)

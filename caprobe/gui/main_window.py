@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from PyQt5.QtCore import QByteArray, QSettings, Qt, QTimer
+from PyQt5.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer
 from PyQt5.QtGui import (
     QCloseEvent,
     QColor,
@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
     # ==== layout ==============================================================================
     def _build_ui(self) -> None:
         self.pv_entry = PVEntry(self.recent)
+        self.pv_entry.installEventFilter(self)
         self.pv_entry.pvsRequested.connect(self.open_pvs)
         self.pv_entry.refused.connect(lambda text: self.statusBar().showMessage(text, 10000))
         open_button = QPushButton("Open")
@@ -332,7 +333,7 @@ class MainWindow(QMainWindow):
         probe.stateChanged.connect(lambda p=probe: self._update_tab(p))
         probe.showArrayRequested.connect(self.show_array)
         probe.resetHistoryRequested.connect(self.reset_history)
-        probe.write_panel.written.connect(
+        probe.written.connect(
             lambda text, n=name: self.statusBar().showMessage(f"{n}: IOC now holds {text}",
                                                               8000))
         self.probes[name] = probe
@@ -493,7 +494,28 @@ class MainWindow(QMainWindow):
     def focus_write(self) -> None:
         probe = self.current_probe()
         if probe is not None:
+            self.unfold_details()
             probe.focus_write()
+
+    def unfold_details(self) -> None:
+        """Open the current probe's details (folded on a short window) far enough for the
+        write panel, taking the room from the chart (down to its minimum)."""
+        probe = self.current_probe()
+        if probe is None or not probe.details_folded():
+            return
+        sizes = self.splitter.sizes()
+        if len(sizes) != 2:
+            return
+        wanted = probe.write_panel_height() + 3 * self.fontMetrics().height()
+        grow = min(wanted, max(sizes[1] - self.lower_tabs.minimumHeight(), 0))
+        self.splitter.setSizes([sizes[0] + grow, sizes[1] - grow])
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 (Qt override)
+        # Tab from the PV field goes to the write field: unfold the details first
+        if obj is self.pv_entry and event.type() == QEvent.KeyPress and \
+                event.key() == Qt.Key_Tab and not event.modifiers():
+            self.unfold_details()
+        return super().eventFilter(obj, event)
 
     def close_current(self) -> None:
         probe = self.current_probe()
@@ -651,21 +673,34 @@ class MainWindow(QMainWindow):
         """Height of the tab bar plus a probe header (estimated while no PV is open)."""
         probe = self.current_probe()
         line = self.fontMetrics().height()
-        header = probe.header.sizeHint().height() if probe is not None else int(line * 6.5)
+        header = probe.header_height() if probe is not None else int(line * 6.5)
         return self.tabs.tabBar().sizeHint().height() + header + 4
 
     def _default_splitter(self) -> None:
-        """The chart gets at least CHART_LINES lines of height (about 360 px at 100 %);
-        what is left above the probe header goes to the details, so at 800x600 the details
-        start collapsed (the splitter, Tab or F2 bring them back) and the chart stays usable."""
+        """The chart gets about CHART_LINES lines of height (360 px at 100 %) within 50-60 %
+        of the room; what is left below the probe header goes to the details. When that is
+        less than four lines (800x600 at a 10 pt font) the details start folded (the splitter,
+        Tab or F2 open them) and the chart stays usable."""
         available = sum(self.splitter.sizes()) or self.splitter.height()
         line = self.fontMetrics().height()
-        chart = max(CHART_LINES * line, available // 2)
+        # CHART_LINES of text height, but never more than 60 % of the room (a 1366x768 laptop
+        # keeps its write field in view), and at least half of it
+        chart = max(min(CHART_LINES * line, int(available * 0.6)), available // 2)
         header = self._header_height()
         top = max(header, available - chart)
-        if top - header < 4 * line:
-            top = header  # a sliver of details helps nobody: collapse them
+        collapse = top - header < 4 * line  # a sliver of details helps nobody
+        if collapse:
+            top = header
         self.splitter.setSizes([top, max(available - top, 0)])
+        probe = self.current_probe()
+        if probe is None:
+            return
+        # the estimate may leave a few pixels of folded details, or half a row below the
+        # Write button: give them to the chart
+        excess = probe.details_excess_height()
+        if excess > 0:
+            top -= excess
+            self.splitter.setSizes([top, max(available - top, 0)])
 
     def _reveal_focus(self, _old: QWidget | None, new: QWidget | None) -> None:
         """Tab or F2 into the collapsed details opens them far enough to see the field."""
@@ -676,7 +711,7 @@ class MainWindow(QMainWindow):
         if needed <= 0:
             return
         sizes = self.splitter.sizes()
-        grow = needed - probe.details_scroll.viewport().height()
+        grow = needed - probe.details_shown_height()
         if grow > 0 and len(sizes) == 2:
             grow = min(grow, max(sizes[1] - 120, 0))
             self.splitter.setSizes([sizes[0] + grow, sizes[1] - grow])

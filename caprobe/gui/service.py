@@ -14,9 +14,14 @@ Threads
   emits **one** ``updates`` signal per client with everything that arrived: the signal rate is
   fixed whatever the PV rates and however many PVs a view holds (one signal per sample floods
   Qt's queue, the PyDM/p4p lesson);
+* metadata is a subscription too, **one per PV** whatever its views (for CA: DBR_CTRL with
+  the DBE_PROPERTY mask, one element): the server sends it on every (re)connection and when
+  limits, units or states change, on the circuit the values already use; no extra read, no
+  extra TCP connection, so 5,000 PVs cost 5,000 more channels, not 5,000 circuits;
 * a few daemon worker threads (:class:`~caprobe.gui.workers.CARunner`) run one-shot calls:
-  metadata (a DBR_CTRL read, **once per PV** for all views, again after a reconnection),
-  reads, writes, host names.
+  reads, writes, host names, a metadata read a view asks for (F5); one more thread applies
+  subscription changes (``group.add``/``remove``) in order, so the GUI thread never touches
+  a socket or waits on the client's lock.
 
 The GUI thread never touches a socket: ``subscribe``/``group.add``/``group.remove`` only queue
 work for the loop. :meth:`PVService.shutdown` calls ``interrupt()`` on every group and joins
@@ -40,14 +45,16 @@ API (all methods in the GUI thread)
 
     client = service.client(LatestCollector(), priority=0, data_type=None)
     client.updates.connect(on_batch)           # on_batch(batch), at most once per ~30 ms
-    client.metadata_ready.connect(on_meta)     # on_meta(pv, ctrl_response)
-    client.metadata_failed.connect(on_fail)    # on_fail(pv, exception)
+    client.metadata_ready.connect(on_meta)     # on_meta(pv, ctrl_response): at connection,
+                                               # on a property change, at once for a known PV
+    client.metadata_failed.connect(on_fail)    # on_fail(pv, exception): a refresh failed
     client.add("SR:current")                   # or client.add_many([...]) for thousands
     client.remove("SR:current")
     client.close()                             # lets go of every PV of this client
 
     service.submit(func, on_done, on_error)    # func() on a worker; results in the GUI thread
-    service.refresh_metadata(pv)               # read DBR_CTRL again for every view of pv
+    service.refresh_metadata(pv)               # read DBR_CTRL now, for every view of pv
+    service.metadata(pv)                       # the newest metadata response, or None
     service.feeds()                            # what is subscribed, for tests and diagnostics
 
 Collectors decide what a batch is (they run in the CA thread, so they must be cheap):
@@ -82,6 +89,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -97,7 +105,8 @@ FLUSH_INTERVAL_MS = 30
 #: AllCollector keeps at most this many updates per PV between two flushes (a stalled GUI
 #: must not grow memory without bound); older ones are dropped and counted.
 MAX_PENDING_PER_PV = 10_000
-#: Timeout of the DBR_CTRL metadata read.
+#: Timeout of a metadata read asked for by a view (F5); the usual metadata comes from a
+#: subscription and needs no timeout.
 METADATA_TIMEOUT = 2.0
 
 
@@ -118,8 +127,13 @@ class Backend:
         no I/O."""
         raise NotImplementedError
 
+    def subscribe_metadata(self, pv: str, priority: int) -> Any:
+        """A Subscription-like object delivering the PV's display/control metadata on every
+        (re)connection and whenever it changes (for CA: DBR_CTRL with DBE_PROPERTY)."""
+        raise NotImplementedError
+
     def read_metadata(self, pv: str, timeout: float) -> Any:
-        """The PV's display/control metadata (for CA a DBR_CTRL read)."""
+        """The PV's display/control metadata, read now (for CA a DBR_CTRL read)."""
         raise NotImplementedError
 
     def is_connection_event(self, item: Any) -> bool:
@@ -138,6 +152,15 @@ class CABackend(Backend):
         import caprobe.ca as ca
 
         return ca.subscribe(pv, priority=priority, data_type=data_type)
+
+    def subscribe_metadata(self, pv: str, priority: int) -> Any:
+        import caprobe.ca as ca
+
+        # One element: the metadata is what is wanted, not a second copy of a large array.
+        # The server sends the first update when the subscription starts (every connection),
+        # then only when a property (limits, units, states) changes.
+        return ca.subscribe(pv, priority=priority, data_type="control", data_count=1,
+                            mask=ca.SubscriptionType.DBE_PROPERTY)
 
     def read_metadata(self, pv: str, timeout: float) -> Any:
         import caprobe.ca as ca
@@ -331,7 +354,6 @@ class _Feed:
         self.last_value: Any = None
         self.callback: Callable[[Any], None] | None = None  # strong ref: subs hold weak ones
         self.token: Any = None
-        self.ever_connected = False  # a later connection is a reconnection (CA thread)
 
 
 class _Loop(QThread):
@@ -403,11 +425,18 @@ class _Loop(QThread):
         return not self.isRunning()
 
 
-class _MetaBridge(QObject):
-    """Carries metadata results from CA threads into the GUI thread."""
+class _PV:
+    """Everything the service holds for one PV: its value feeds and its metadata."""
 
-    #: protocol, pv, when (monotonic), reconnection: a connection may need a metadata read
-    wanted = pyqtSignal(str, str, float, bool)
+    __slots__ = ("feeds", "meta_sub", "meta_callback", "meta_token", "meta_loop", "metadata")
+
+    def __init__(self) -> None:
+        self.feeds: dict[FeedKey, _Feed] = {}
+        self.meta_sub: Any = None
+        self.meta_callback: Callable[[Any], None] | None = None
+        self.meta_token: Any = None
+        self.meta_loop: _Loop | None = None
+        self.metadata: Any = None  # the newest metadata response
 
 
 class PVService(QObject):
@@ -424,15 +453,11 @@ class PVService(QObject):
         # subscription changes, one at a time in the order the views asked
         self._control = CARunner(self, max_threads=1)
         self._feeds: dict[FeedKey, _Feed] = {}
+        self._pvs: dict[tuple[str, str], _PV] = {}
         self._loops: dict[tuple[str, int], _Loop] = {}
         self._clients: list[PVClient] = []
-        # (protocol, pv) -> metadata response; read once per connection, for every view
-        self._metadata: dict[tuple[str, str], Any] = {}
-        self._metadata_busy: set[tuple[str, str]] = set()
-        self._metadata_stale: set[tuple[str, str]] = set()  # re-read when the read ends
-        self._metadata_started: dict[tuple[str, str], float] = {}
-        self._bridge = _MetaBridge(self)
-        self._bridge.wanted.connect(self._metadata_wanted)
+        # metadata updates from the CA threads, handed out on the next flush
+        self._metadata_in: deque[tuple[tuple[str, str], Any]] = deque()
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
         self._flush_timer.timeout.connect(self.flush)
@@ -458,7 +483,12 @@ class PVService(QObject):
             self._flush_timer.stop()
 
     def flush(self) -> None:
-        """Emit every client's batch (the timer calls this; tests may too)."""
+        """Hand out new metadata, then emit every client's batch (the timer calls this;
+        tests may too)."""
+        incoming = self._metadata_in
+        for _ in range(len(incoming)):
+            key, response = incoming.popleft()
+            self._metadata_arrived(key, response)
         for client in list(self._clients):
             try:
                 client.flush()
@@ -473,19 +503,32 @@ class PVService(QObject):
         self.runner.submit(func, on_done, on_error)
 
     def refresh_metadata(self, pv: str) -> None:
-        """Read ``pv``'s metadata again and hand it to every view that holds it."""
-        protocol, name = split_protocol(pv)
-        self._metadata.pop((protocol, name), None)
-        self._metadata_wanted(protocol, name, time.monotonic(), True)
+        """Read ``pv``'s metadata now (F5) and hand it to every view that holds it; a failure
+        goes to their ``metadata_failed``."""
+        key = split_protocol(pv)
+        backend = _backends[key[0]]
+        def read() -> Any:
+            response = backend.read_metadata(key[1], METADATA_TIMEOUT)
+            response.metadata  # noqa: B018 (decoded on the worker: a malformed reply fails here)
+            return response
+
+        self.submit(read,
+                    lambda response: self._metadata_arrived(key, response),
+                    lambda exc: self._metadata_error(key, exc))
 
     def metadata(self, pv: str) -> Any:
-        """The newest metadata response read for ``pv`` (None before the first)."""
-        return self._metadata.get(split_protocol(pv))
+        """The newest metadata response for ``pv`` (None before the first)."""
+        state = self._pvs.get(split_protocol(pv))
+        return None if state is None else state.metadata
 
     # ---- diagnostics ----------------------------------------------------------------------
     def feeds(self) -> list[tuple[FeedKey, int]]:
-        """Every live subscription and how many views it feeds."""
+        """Every live value subscription and how many views it feeds."""
         return [(key, len(feed.targets)) for key, feed in self._feeds.items()]
+
+    def metadata_subscriptions(self) -> int:
+        """PVs with a live metadata subscription (one per PV, whatever its views)."""
+        return sum(1 for state in self._pvs.values() if state.meta_sub is not None)
 
     def loop_subscriptions(self) -> dict[tuple[str, int], int]:
         """(protocol, priority) -> subscriptions in that loop's group (after :meth:`settle`)."""
@@ -523,9 +566,13 @@ class PVService(QObject):
             feed = _Feed(key, sub, loop)
             feed.callback = self._make_callback(feed, backend)
             feed.token = sub.add_callback(feed.callback)
-            with feed.lock:
-                feed.targets = ((client, pv),)
+            feed.targets = ((client, pv),)
             self._feeds[key] = feed
+            state = self._pvs.get((protocol, name))
+            if state is None:
+                state = self._pvs[(protocol, name)] = _PV()
+                self._subscribe_metadata(state, (protocol, name), backend, loop)
+            state.feeds[key] = feed
             loop.add(sub)
         else:
             with feed.lock:
@@ -534,9 +581,32 @@ class PVService(QObject):
                 for item in (feed.last_event, feed.last_value):
                     if item is not None:
                         client.collector.add(pv, item)
-        cached = self._metadata.get((protocol, name))
+        cached = self._pvs[(protocol, name)].metadata
         if cached is not None:
             QTimer.singleShot(0, lambda: self._replay_metadata(client, pv, cached))
+
+    def _subscribe_metadata(self, state: _PV, key: tuple[str, str], backend: Backend,
+                            loop: _Loop) -> None:
+        try:
+            sub = backend.subscribe_metadata(key[1], loop.priority)
+        except Exception:  # a backend without metadata subscriptions: F5 still reads it
+            log.exception("no metadata subscription for %s", key[1])
+            return
+        incoming = self._metadata_in
+
+        def on_metadata(item: Any) -> None:  # in the loop's thread
+            if backend.is_connection_event(item):
+                return
+            try:
+                item.metadata  # noqa: B018 (decoded here: a malformed reply never reaches a view)
+            except Exception as exc:
+                log.warning("%s: metadata update ignored: %s", key[1], exc)
+                return
+            incoming.append((key, item))
+
+        state.meta_sub, state.meta_callback, state.meta_loop = sub, on_metadata, loop
+        state.meta_token = sub.add_callback(on_metadata)
+        loop.add(sub)
 
     def _replay_metadata(self, client: PVClient, pv: str, response: Any) -> None:
         if not client.closed and pv in client._pvs:
@@ -554,14 +624,22 @@ class PVService(QObject):
         if not empty:
             return
         del self._feeds[key]
+        state = self._pvs.get((protocol, name))
+        self._drop(feed.loop, feed.sub, feed.token, pv)
+        if state is None:
+            return
+        state.feeds.pop(key, None)
+        if not state.feeds:  # the last view of this PV let go
+            del self._pvs[(protocol, name)]
+            if state.meta_sub is not None and state.meta_loop is not None:
+                self._drop(state.meta_loop, state.meta_sub, state.meta_token, pv)
+
+    def _drop(self, loop: _Loop, sub: Any, token: Any, pv: str) -> None:
         try:
-            feed.loop.remove(feed.sub)
-            feed.sub.remove_callback(feed.token)
+            loop.remove(sub)
+            sub.remove_callback(token)
         except Exception:  # a half-torn-down subscription must not break the view
             log.exception("removing %s", pv)
-        if not any(k.protocol == protocol and k.pv == name for k in self._feeds):
-            self._metadata.pop((protocol, name), None)  # read afresh when opened again
-            self._metadata_started.pop((protocol, name), None)
 
     def _loop(self, protocol: str, priority: int) -> _Loop:
         loop = self._loops.get((protocol, priority))
@@ -572,18 +650,11 @@ class PVService(QObject):
         return loop
 
     def _make_callback(self, feed: _Feed, backend: Backend) -> Callable[[Any], None]:
-        bridge = self._bridge
-        protocol, name = feed.key.protocol, feed.key.pv
-
         def on_update(item: Any) -> None:  # in the loop's thread
             if self._shut_down:
                 return
-            event = backend.is_connection_event(item)
             with feed.lock:
-                if event:
-                    reconnect = feed.ever_connected
-                    if item.connected:
-                        feed.ever_connected = True
+                if backend.is_connection_event(item):
                     feed.last_event = item
                 else:
                     feed.last_value = item
@@ -592,62 +663,26 @@ class PVService(QObject):
                         client.collector.add(pv, item)
                     except Exception:  # one bad view must not take the others down
                         log.exception("collecting %s", pv)
-            if event and item.connected:
-                bridge.wanted.emit(protocol, name, time.monotonic(), reconnect)
 
         return on_update
 
-    # ---- metadata (GUI thread; reads on workers) -------------------------------------------
-    def _metadata_wanted(self, protocol: str, name: str, at: float, reconnect: bool) -> None:
-        """Read metadata once per PV: on its first connection in any view, and again when it
-        comes back after a disconnection (the IOC may have been rebooted with new limits)."""
-        key = (protocol, name)
-        if self._shut_down or not self._holds(key):
-            return
-        started = self._metadata_started.get(key, -1.0)
-        if key in self._metadata_busy:
-            if reconnect and started < at:
-                self._metadata_stale.add(key)  # connected again during the read: read again
-            return
-        if started >= at or (not reconnect and key in self._metadata):
-            return  # a read began after this connection, or this view joined a known PV
-        self._metadata_busy.add(key)
-        self._metadata_started[key] = time.monotonic()
-        backend = _backends[protocol]
-        self.submit(lambda: backend.read_metadata(name, METADATA_TIMEOUT),
-                    lambda response: self._metadata_arrived(key, response),
-                    lambda exc: self._metadata_error(key, exc))
-
-    def _holds(self, key: tuple[str, str]) -> bool:
-        return any(k.protocol == key[0] and k.pv == key[1] for k in self._feeds)
-
+    # ---- metadata (GUI thread) ------------------------------------------------------------
     def _targets(self, key: tuple[str, str]) -> list[tuple[PVClient, str]]:
-        out: list[tuple[PVClient, str]] = []
-        for k, feed in self._feeds.items():
-            if k.protocol == key[0] and k.pv == key[1]:
-                out.extend(feed.targets)
-        return out
-
-    def _metadata_done(self, key: tuple[str, str]) -> bool:
-        """True when the result should be delivered (no newer read is due)."""
-        self._metadata_busy.discard(key)
-        if key in self._metadata_stale:
-            self._metadata_stale.discard(key)
-            self._metadata_wanted(*key, time.monotonic(), True)
-            return False
-        return self._holds(key)
+        state = self._pvs.get(key)
+        if state is None:
+            return []
+        return [target for feed in state.feeds.values() for target in feed.targets]
 
     def _metadata_arrived(self, key: tuple[str, str], response: Any) -> None:
-        if not self._metadata_done(key):
-            return
-        self._metadata[key] = response
+        state = self._pvs.get(key)
+        if state is None or self._shut_down:
+            return  # nobody holds the PV any more
+        state.metadata = response
         for client, pv in self._targets(key):
             if not client.closed:
                 client.metadata_ready.emit(pv, response)
 
     def _metadata_error(self, key: tuple[str, str], exc: Exception) -> None:
-        if not self._metadata_done(key):
-            return
         for client, pv in self._targets(key):
             if not client.closed:
                 client.metadata_failed.emit(pv, exc)

@@ -60,7 +60,7 @@ def main() -> int:
                 window.open_pv(name)
             window.tabs.setCurrentIndex(0)
             window.add_to_chart(demo.DEMO_PVS[0])
-            window.probe(demo.DEMO_PVS[0]).precision_spin.setValue(3)
+            window.probe(demo.DEMO_PVS[0]).set_precision(3)
             window.chart.set_precision(demo.DEMO_PVS[0], 3)
             window.show()
             wait(args.settle)

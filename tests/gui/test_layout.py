@@ -66,6 +66,7 @@ def window_at(qtbot, settings):
     def make(width: int, height: int) -> MainWindow:
         window = MainWindow(settings)
         qtbot.addWidget(window)
+        window.setWindowState(Qt.WindowNoState)  # fresh settings maximise on small screens
         window.resize(width, height)
         window.show()
         qtbot.waitExposed(window)
@@ -250,3 +251,45 @@ def test_state_changes_keep_the_format_controls_in_place(qtbot, window_at,
     qtbot.wait(50)
     assert probe.format_combo.mapTo(window, QPoint(0, 0)) == where
     assert probe.state is Connection.CONNECTED
+
+
+def test_folded_details_open_for_tab_and_f2(qtbot, window_at, softioc_env) -> None:
+    window = window_at(800, 600)
+    probe = window.open_pv(softioc_env.pv("ao"))
+    ready(qtbot, probe)
+    window._default_splitter()  # as at first show with this PV open
+    qtbot.wait(50)
+    assert probe.details_scroll.is_folded()  # the chart got the room at 800x600
+    assert not probe.details.isVisible()  # no sliver of cut text
+    chart_height = window.chart.height()
+    window.focus_entry()
+    qtbot.keyClick(window.pv_entry, Qt.Key_Tab)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is probe.write_panel.line_edit,
+                    timeout=2000)
+    qtbot.wait(50)
+    assert fully_shown(probe.write_panel.line_edit, window)
+    assert fully_shown(probe.write_panel.write_button, window)
+    assert fully_shown(probe.value_label, window) and fully_shown(probe.alarm_badge, window)
+    assert window.lower_tabs.height() >= window.lower_tabs.minimumHeight()
+    assert window.chart.height() < chart_height
+    # and F2 from a folded state does the same
+    window._default_splitter()
+    qtbot.wait(50)
+    window.focus_entry()
+    qtbot.keyClick(window.pv_entry, Qt.Key_F2)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is probe.write_panel.line_edit,
+                    timeout=2000)
+    qtbot.wait(50)
+    assert fully_shown(probe.write_panel.line_edit, window)
+
+
+def test_laptop_window_shows_the_write_field_unasked(qtbot, window_at, softioc_env) -> None:
+    window = window_at(1366, 740)  # a 1366x768 laptop screen, maximised
+    assert (window.width(), window.height()) == (1366, 740)
+    probe = window.open_pv(softioc_env.pv("ao"))
+    ready(qtbot, probe)
+    window._default_splitter()  # as at first show with this PV open
+    qtbot.wait(50)
+    assert not probe.details_scroll.is_folded()
+    assert fully_shown(probe.write_panel.line_edit, window)
+    assert window.chart.height() >= 300

@@ -89,11 +89,12 @@ def test_string_pv_metadata_says_text_not_none(qtbot, make_window, softioc_env) 
     window = make_window()
     probe = window.open_pv(softioc_env.pv("str"))
     ready(qtbot, probe)
-    assert not probe.units_label.isVisible()
+    assert not probe.units_label.isVisibleTo(probe.details)
     assert "text PV" in probe.limits_box.title()
     numeric = window.open_pv(softioc_env.pv("ai"))
     ready(qtbot, numeric)
-    assert numeric.units_label.isVisible() and numeric.units_label.text() == "mm"
+    assert numeric.units_label.isVisibleTo(numeric.details)
+    assert numeric.units_label.text() == "mm"
 
 
 @pytest.mark.parametrize("message", [

@@ -108,7 +108,7 @@ def test_metadata_fields_show_the_records_real_values(qtbot, make_window, softio
     assert len(states) == 16
     assert states[0].endswith("0 = Zero")
     assert states[15] == "15 = Twenty-five char state!!!"
-    assert enum_probe.enum_box.isVisibleTo(enum_probe)
+    assert enum_probe.enum_box.isVisibleTo(enum_probe.details)
     assert enum_probe.rtyp_label.text() == "mbbo"
     assert enum_probe.desc_label.text() == "Test multi-bit output"
     assert enum_probe.value_label.text().startswith("Zero")

@@ -89,18 +89,24 @@ def test_probe_chart_and_waveform_share_one_subscription_per_priority(qtbot, ioc
         qtbot.waitUntil(lambda: bool(seen.values(pv) and shapes and chart_md), timeout=WAIT_MS)
         assert sorted((k.priority, str(k.data_type), n) for k, n in svc.feeds()) == [
             (0, "None", 1), (CHART_PRIORITY, "time", 2)]
-        assert svc.loop_subscriptions() == {("ca", 0): 1, ("ca", CHART_PRIORITY): 1}
-        # one circuit per priority once the one-shot metadata read has closed its own
+        # priority 0: the probe's values and the PV's one metadata subscription (DBR_CTRL,
+        # DBE_PROPERTY); priority 1: the chart's and the waveform's shared values
+        assert svc.metadata_subscriptions() == 1
+        assert svc.loop_subscriptions() == {("ca", 0): 2, ("ca", CHART_PRIORITY): 1}
+        # one circuit per priority, and no one-shot metadata read (no extra circuit)
         qtbot.waitUntil(lambda: established_circuits(ioc.port) == 2, timeout=WAIT_MS)
-        assert reads == [pv]  # metadata read once, for all three views
+        assert reads == []
+        assert svc.metadata(pv) is not None
         assert len(shapes[-1]) > 1
         # the last view to let go cancels the subscription
         waveform.stop()
         assert svc.loop_subscriptions()[("ca", CHART_PRIORITY)] == 1
         chart.stop()
         assert svc.loop_subscriptions()[("ca", CHART_PRIORITY)] == 0
+        assert svc.loop_subscriptions()[("ca", 0)] == 2
         probe.close()
         assert svc.feeds() == [] and set(svc.loop_subscriptions().values()) == {0}
+        assert svc.metadata_subscriptions() == 0
     finally:
         assert svc.shutdown(3000)
 
@@ -204,3 +210,19 @@ def test_protocol_prefix_selects_the_backend() -> None:
     assert pvservice.split_protocol("weird://X")[0] == "ca"  # unknown scheme: part of the name
     key = FeedKey("ca", "X", 0, None)
     assert key == FeedKey("ca", "X", 0, None)
+
+
+def test_metadata_follows_a_property_change(qtbot, ioc_factory, service) -> None:
+    import caprobe.ca as ca
+
+    ioc = ioc_factory.softioc(use_env=True)
+    pv = ioc.pv("ai")
+    client = service.client()
+    seen = Recorder(client)
+    client.add(pv)
+    qtbot.waitUntil(lambda: bool(seen.metadata), timeout=WAIT_MS)
+    assert seen.metadata[-1][1].metadata.upper_disp_limit == 10
+    ca.write(ioc.pv("ai.HOPR"), 20, timeout=2)  # DBE_PROPERTY: no re-read, no reconnection
+    qtbot.waitUntil(lambda: seen.metadata[-1][1].metadata.upper_disp_limit == 20,
+                    timeout=WAIT_MS)
+    assert service.metadata(pv).metadata.upper_disp_limit == 20

@@ -109,7 +109,8 @@ class ColumnsWidget(QWidget):
         self._columns = columns
         self._count = 0
         self._row = QHBoxLayout(self)
-        self._row.setContentsMargins(8, 0, 8, 8)
+        # the top margin is what shows when the details are folded to a few pixels
+        self._row.setContentsMargins(8, 6, 8, 8)
         for column in columns:
             for box in column:
                 box.setParent(self)  # laid out at the first fit(), when the width is known
@@ -184,6 +185,16 @@ class DetailsScroll(QScrollArea):
         """A box appeared or changed size: check the column count again."""
         self.columns.fit(self.viewport().width())
 
+    def is_folded(self) -> bool:
+        """Too short to show anything (the splitter gave the chart the room): the details are
+        hidden rather than shown as a sliver of cut text."""
+        return self.height() < 2 * self.fontMetrics().height()
+
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        folded = self.is_folded()
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff if folded
+                                        else Qt.ScrollBarAsNeeded)
+        if self.columns.isVisibleTo(self) == folded:
+            self.columns.setVisible(not folded)
         self.columns.fit(self.viewport().width())
         super().resizeEvent(event)

@@ -45,6 +45,7 @@ class ProbeHeader(QWidget):
     def __init__(self, pv_name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("probeHeader")
+        self._hfw_cache: tuple[int, int] | None = None  # (width, height the rows need)
         self.name_label = DraggableName(pv_name)
         self.desc_label = Field("")
         self.desc_label.setToolTip("The record's DESC field")
@@ -165,8 +166,14 @@ class ProbeHeader(QWidget):
         (or the splitter) can squeeze the details but never the header."""
         hint = super().minimumSizeHint()
         layout = self.layout()
-        if self.width() > 0 and layout is not None and layout.hasHeightForWidth():
-            hint.setHeight(max(hint.height(), layout.totalHeightForWidth(self.width())))
+        # Only for the header on show: a tab widget asks every page (20 open PVs, each
+        # relaying out its wrapped labels on every update) for its minimum
+        if not self.isVisible() or self.width() <= 0 or layout is None or \
+                not layout.hasHeightForWidth():
+            return hint
+        if self._hfw_cache is None or self._hfw_cache[0] != self.width():
+            self._hfw_cache = (self.width(), layout.totalHeightForWidth(self.width()))
+        hint.setHeight(max(hint.height(), self._hfw_cache[1]))
         return hint
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
@@ -179,6 +186,10 @@ class ProbeHeader(QWidget):
         self.precision_hint.setStyleSheet(style.dim_text_style())
 
     def event(self, event: QEvent) -> bool:
+        if event.type() in (QEvent.LayoutRequest, QEvent.Show):
+            self._hfw_cache = None  # a text changed (or the page came back): measure again
+            if event.type() == QEvent.Show:
+                self.updateGeometry()
         if event.type() == QEvent.ApplicationFontChange:
             self._apply_fonts()
         elif event.type() == QEvent.ApplicationPaletteChange:

@@ -89,6 +89,8 @@ class ProbeWidget(QWidget):
 
     #: the connection state or headline changed (main window refreshes the tab label)
     stateChanged = pyqtSignal()
+    #: (accepted text) after a successful write, for the status bar
+    written = pyqtSignal(str)
     showArrayRequested = pyqtSignal(str)
     resetHistoryRequested = pyqtSignal(str)
 
@@ -153,6 +155,7 @@ class ProbeWidget(QWidget):
         self.hist_reset.clicked.connect(lambda: self.resetHistoryRequested.emit(self.pv_name))
 
         self.write_panel = WritePanel(self.pv_name, self._service)
+        self.write_panel.written.connect(self.written)
         self.details = ColumnsWidget([[self.write_panel, self.history_box], [channel],
                                       [self.limits_box, self.enum_box]])
         self.details_scroll = DetailsScroll(self.details)
@@ -179,7 +182,31 @@ class ProbeWidget(QWidget):
         if not self.details.isAncestorOf(widget):
             return 0
         top = widget.mapTo(self.details, widget.rect().topLeft()).y()
-        return min(top + widget.height() + 12, self.details.sizeHint().height())
+        return min(top + widget.height() + 5, self.details.sizeHint().height())
+
+    # ---- geometry the main window sizes its splitter by (it never reads our children) ----
+    def header_height(self) -> int:
+        return self.header.sizeHint().height()
+
+    def details_folded(self) -> bool:
+        return self.details_scroll.is_folded()
+
+    def details_shown_height(self) -> int:
+        """How much of the details is on screen now."""
+        return self.details_scroll.viewport().height()
+
+    def details_excess_height(self) -> int:
+        """Pixels of details shown beyond whole rows: all of them when folded, else what
+        shows below the Write button while the write panel is cut."""
+        if self.details_folded():
+            return self.details_scroll.height()
+        shown = self.details_shown_height()
+        if shown < self.write_panel.height():
+            return max(shown - self.details_height_for(self.write_panel.write_button), 0)
+        return 0
+
+    def write_panel_height(self) -> int:
+        return self.write_panel.sizeHint().height()
 
     def focus_write(self) -> None:
         """F2: the write field (or the enum combo), ready to type."""
@@ -574,6 +601,10 @@ class ProbeWidget(QWidget):
         self.precision_override = None if value < 0 else value
         self._refresh_value()
         self._refresh_limits()
+
+    def set_precision(self, digits: int | None) -> None:
+        """Show ``digits`` decimals instead of the PV's PREC (None: PREC again)."""
+        self.precision_spin.setValue(-1 if digits is None else int(digits))
 
     def set_display_format(self, mode: display.DisplayFormat) -> None:
         self.format_combo.setCurrentIndex(self.format_combo.findData(mode))
