@@ -33,7 +33,7 @@ def pump(app: QApplication, seconds: float) -> None:
 
 
 def main() -> int:
-    width, height = (int(sys.argv[1]), int(sys.argv[2])) if len(sys.argv) > 2 else (1200, 860)
+    width, height = (int(sys.argv[1]), int(sys.argv[2])) if len(sys.argv) > 2 else (1200, 900)
     out = sys.argv[3] if len(sys.argv) > 3 else str(Path(__file__).with_name("pv-table.png"))
     server = many_ioc.start(Path(tempfile.mkdtemp()), count=200, ticking=3)
     try:
@@ -87,7 +87,7 @@ def main() -> int:
         window.open_pv(many_ioc.set_name(server.prefix, 2))
         pump(app, 2)
         window.lower_tabs.setCurrentWidget(table)
-        window.splitter.setSizes([190, height - 190])
+        window.splitter.setSizes([300, height - 300])
         pump(app, 1.5)
         window.grab().save(out)
         print(f"{out}: {model.differing} rows beyond tolerance")
