@@ -218,8 +218,6 @@ class Monitor:
             self.on_connection(channel, response)
             return
         channel.once_connected = True
-        if self.args.max_updates and self.updates >= self.args.max_updates:
-            return  # more arrived in the same read as the last one wanted
         channel.elements = int(getattr(response, "data_count", 0) or 0)
         time_text = self._time_text(channel, _server_ns(response), time.time_ns())
         line = fmt.format_wide_line(sub.pv_name, response, separator=self.args.separator,
