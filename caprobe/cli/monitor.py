@@ -19,7 +19,7 @@ from typing import Any
 
 from caprobe import ca
 from caprobe import format as fmt
-from caprobe.cli import common, pva_tools
+from caprobe.cli import common, routing
 
 DESCRIPTION = """\
 Monitor EPICS Channel Access PVs and print each update, like camonitor:
@@ -268,7 +268,9 @@ def _data_types(args: argparse.Namespace, pv_names: Sequence[str], timeout: floa
 
 def _run(args: argparse.Namespace) -> int:
     timeout = common.resolve_timeout(args)
-    if pva_tools.any_pva(args.pvs):  # pva://, ca:// or PVA as the default protocol
+    if routing.any_pva(args.pvs):  # pva://, ca:// or PVA as the default protocol
+        from caprobe.cli import pva_tools
+
         return pva_tools.run_monitor(args, timeout)
     monitor = Monitor(args)
     subscriptions = []
