@@ -31,7 +31,7 @@ from pyqtgraph import exporters
 from caprobe import format as cafmt
 from caprobe.chart_data import iso_time
 from caprobe.gui.chart_worker import WaveformWorker
-from caprobe.gui.strip_chart import BACKGROUND, PALETTE, save_plot_dialog
+from caprobe.gui.chart import BACKGROUND, PALETTE, save_plot_dialog
 
 
 class WaveformView(QWidget):
