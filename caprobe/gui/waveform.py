@@ -30,8 +30,8 @@ from pyqtgraph import exporters
 
 from caprobe import format as cafmt
 from caprobe.chart_data import iso_time
-from caprobe.gui.chart_worker import WaveformWorker
 from caprobe.gui.chart import BACKGROUND, PALETTE, save_plot_dialog
+from caprobe.gui.chart_worker import WaveformWorker
 
 
 class WaveformView(QWidget):

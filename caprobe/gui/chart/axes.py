@@ -45,7 +45,7 @@ class ChartAxes:
         axis.enableAutoSIPrefix(False)
         axis.linkToView(vb)
         axis.setLabel(trace.name, units=trace.units or None)
-        pen = trace_pen(trace.color, trace.connected is not False)
+        pen = trace_pen(trace.color)
         axis.setPen(pen)
         axis.setTextPen(pen)
         trace.view, trace.axis = vb, axis
@@ -96,8 +96,8 @@ class ChartAxes:
             scale = 1.0 / (hi - lo)
             tr = pg.QtGui.QTransform(1.0, 0.0, 0.0, scale, 0.0, -lo * scale)
             # transform the items rather than the data: no per-frame copy of big arrays
-            trace.curve.setTransform(tr)
-            trace.hold.setTransform(tr)
+            for item in trace.items():
+                item.setTransform(tr)
 
     def fit(self, x0: float, x1: float, now: float) -> None:
         """Autoscale: fit each Y axis to what is visible, once per frame.
@@ -115,7 +115,10 @@ class ChartAxes:
                 values = [v for v in tr.curve.dataBounds(1, orthoRange=(x0, x1)) if v is not None]
                 buf = tr.buffer
                 if len(buf) and math.isfinite(buf.last_value) and buf.last_time <= x1 and now >= x0:
-                    values.append(buf.last_value)  # the hold segment
+                    held = buf.last_value  # the hold segment
+                    if tr.log:  # the curve's bounds are log10 already
+                        held = math.log10(held) if held > 0 else math.nan
+                    values.append(held)
                 if self.mode == "normalised":
                     nlo, nhi = tr.norm
                     values = [(v - nlo) / (nhi - nlo) for v in values]

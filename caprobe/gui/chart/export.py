@@ -38,7 +38,8 @@ def export_plot_image(plot_item: pg.PlotItem, path: str | Path) -> None:
 
 
 def export_samples_csv(path: str | Path, traces: Mapping[str, TraceBuffer],
-                       t0: float | None, t1: float | None) -> int:
+                       t0: float | None, t1: float | None,
+                       units: Mapping[str, str] | None = None) -> int:
     """Write samples as CSV (see :func:`caprobe.chart_data.write_csv`); returns rows."""
     with open(path, "w", encoding="utf-8", newline="") as out:
-        return write_csv(out, traces, t0, t1)
+        return write_csv(out, traces, t0, t1, units=units)

@@ -20,9 +20,14 @@ from PyQt5.QtWidgets import (
 
 from caprobe import format as cafmt
 from caprobe.chart_data import SEVERITY_DISCONNECTED
+from caprobe.gui.chart.statistics import TITLES, VisibleStatistics
 from caprobe.gui.chart.traces import Trace, last_finite_text, value_text
 
-COL_SWATCH, COL_NAME, COL_VALUE, COL_ALARM = range(4)
+COL_SWATCH, COL_NAME, COL_VALUE, COL_UNITS, COL_ALARM = range(5)
+COL_STATS = 5  # first of the statistics columns (statistics.TITLES)
+
+#: The legend may take up to this share of the chart's height before it scrolls.
+MAX_HEIGHT_SHARE = 0.4
 
 
 @contextlib.contextmanager
@@ -36,25 +41,36 @@ def blocked(obj: Any) -> Iterator[None]:
 
 
 class ChartLegend(QTableWidget):
-    """Rows in trace order; the operator's actions come out as signals naming the PV."""
+    """Rows in trace order; the operator's actions come out as signals naming the PV.
+
+    Columns: swatch (tick = shown), PV, value, units, alarm, then the statistics of the
+    visible range (hidden until :meth:`show_statistics`).
+    """
 
     visibility_toggled = pyqtSignal(str, bool)
     recolour_requested = pyqtSignal(str)
     remove_requested = pyqtSignal(str)
+    log_toggled = pyqtSignal(str, bool)
+    waveform_requested = pyqtSignal(str)
+    copy_statistics_requested = pyqtSignal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(0, 4, parent)
-        self.setHorizontalHeaderLabels(["", "PV", "Value", "Alarm"])
+        super().__init__(0, COL_STATS + len(TITLES), parent)
+        self.setHorizontalHeaderLabels(["", "PV", "Value", "Units", "Alarm", *TITLES])
         self.verticalHeader().setVisible(False)
-        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self.setMinimumHeight(3 * (self.fontMetrics().height() + 6))
+        self.row_height = self.fontMetrics().height() + 6
+        self.verticalHeader().setDefaultSectionSize(self.row_height)
+        self.setMinimumHeight(self.row_height + self.horizontalHeader().sizeHint().height() + 4)
         self.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.setWordWrap(False)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(COL_SWATCH, QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
         header.setSectionResizeMode(COL_NAME, QHeaderView.Stretch)
-        header.setSectionResizeMode(COL_VALUE, QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(COL_ALARM, QHeaderView.ResizeToContents)
+        header.setMinimumSectionSize(24)
+        self.statistics: VisibleStatistics | None = None
+        self.per_trace_log = False  # log scale offered per row (per-trace Y axes)
+        self.show_statistics(False)
         self.setContextMenuPolicy(Qt.CustomContextMenu)
         self.customContextMenuRequested.connect(self._menu)
         self.itemChanged.connect(self._item_changed)
@@ -72,12 +88,30 @@ class ChartLegend(QTableWidget):
             swatch.setFlags(Qt.ItemIsUserCheckable | Qt.ItemIsEnabled | Qt.ItemIsSelectable)
             swatch.setCheckState(Qt.Checked if trace.visible else Qt.Unchecked)
             self.setItem(row, COL_SWATCH, swatch)
-            self.setItem(row, COL_NAME, QTableWidgetItem(trace.name))
-            value = QTableWidgetItem("")
-            value.setTextAlignment(int(Qt.AlignRight | Qt.AlignVCenter))
-            self.setItem(row, COL_VALUE, value)
-            self.setItem(row, COL_ALARM, QTableWidgetItem(""))
+            name = QTableWidgetItem(trace.name)
+            name.setData(Qt.UserRole, trace.name)
+            self.setItem(row, COL_NAME, name)
+            for col in range(COL_VALUE, self.columnCount()):
+                item = QTableWidgetItem("")
+                if col != COL_UNITS and col != COL_ALARM:
+                    item.setTextAlignment(int(Qt.AlignRight | Qt.AlignVCenter))
+                self.setItem(row, col, item)
             self.fill_row(row, trace)
+
+    def show_statistics(self, shown: bool) -> None:
+        for col in range(COL_STATS, self.columnCount()):
+            self.setColumnHidden(col, not shown)
+
+    def statistics_shown(self) -> bool:
+        return not self.isColumnHidden(COL_STATS)
+
+    def preferred_height(self) -> int:
+        """Height showing every row (header, rows, frame and a horizontal scroll bar if any)."""
+        height = self.horizontalHeader().height() or self.horizontalHeader().sizeHint().height()
+        height += self.row_height * max(1, self.rowCount()) + 2 * self.frameWidth() + 2
+        if self.horizontalScrollBar().isVisible():
+            height += self.horizontalScrollBar().sizeHint().height()
+        return height
 
     def remove_trace(self, name: str) -> None:
         row = self.row_of(name)
@@ -86,12 +120,15 @@ class ChartLegend(QTableWidget):
 
     def row_of(self, name: str) -> int:
         for row in range(self.rowCount()):
-            if self.item(row, COL_NAME).text() == name:
+            if self.name_at(row) == name:
                 return row
         return -1
 
     def name_at(self, row: int) -> str:
-        return self.item(row, COL_NAME).text()
+        return self.item(row, COL_NAME).data(Qt.UserRole)
+
+    def text(self, row: int, column: int) -> str:
+        return self.item(row, column).text()
 
     def sync_check(self, trace: Trace) -> None:
         row = self.row_of(trace.name)
@@ -101,37 +138,60 @@ class ChartLegend(QTableWidget):
                     Qt.Checked if trace.visible else Qt.Unchecked
                 )
 
-    def refresh(self, traces: Mapping[str, Trace]) -> None:
+    def refresh(self, traces: Mapping[str, Trace], values: bool = True) -> None:
+        """Update every row; ``values=False`` (paused) leaves value, alarm and statistics
+        as they are and only restyles."""
         with blocked(self):
             for row in range(self.rowCount()):
                 trace = traces.get(self.name_at(row))
                 if trace is not None:
-                    self.fill_row(row, trace)
+                    self.fill_row(row, trace, values)
 
-    def fill_row(self, row: int, trace: Trace) -> None:
+    def refresh_statistics(self, traces: Mapping[str, Trace]) -> None:
+        if self.statistics is None or not self.statistics_shown():
+            return
+        with blocked(self):
+            for row in range(self.rowCount()):
+                trace = traces.get(self.name_at(row))
+                if trace is None:
+                    continue
+                for col, text in enumerate(self.statistics.cells(trace), start=COL_STATS):
+                    item = self.item(row, col)
+                    if item.text() != text:
+                        item.setText(text)
+
+    def fill_row(self, row: int, trace: Trace, values: bool = True) -> None:
         buf = trace.buffer
         if trace.connected is None:
             text, alarm, color = "", "searching…", None
         elif not trace.connected and not trace.ever_connected:
             text, alarm, color = "", "NOT FOUND", cafmt.DISCONNECTED_COLOR
         elif not trace.connected:
-            text = "" if not len(buf) else last_finite_text(trace)
+            text = "" if not len(buf) else last_finite_text(trace, units=False)
             alarm, color = cafmt.DISCONNECTED_TEXT, cafmt.DISCONNECTED_COLOR
         else:
             sev = buf.last_severity
-            text = value_text(trace, buf.last_value) if len(buf) else ""
+            text = value_text(trace, buf.last_value, units=False) if len(buf) else ""
             alarm = cafmt.severity_text(sev) if sev != SEVERITY_DISCONNECTED else ""
             color = cafmt.ALARM_COLORS.get(sev)
         value_item = self.item(row, COL_VALUE)
+        if not values:  # paused: the row keeps what it showed when the picture froze
+            text, alarm = value_item.text(), self.text(row, COL_ALARM)
+            color = trace.legend_style[3] if trace.legend_style else color
         if value_item.text() != text:  # setText relayouts the table: only on change
             value_item.setText(text)
-        style = (trace.color.name(), trace.connected, alarm, color, trace.units)
+        name = trace.name if trace.element_count <= 1 else (
+            f"{trace.name}  [element 0 of {trace.element_count}]")
+        style = (trace.color.name(), trace.connected, alarm, color, trace.units, name, trace.log)
         if style == trace.legend_style:
             return
         trace.legend_style = style
+        self.item(row, COL_NAME).setData(Qt.UserRole + 1, trace.log)
+        self.item(row, COL_NAME).setText(name)
+        self.item(row, COL_UNITS).setText(trace.units)
         swatch = self.item(row, COL_SWATCH)
         pix = QPixmap(14, 14)
-        pix.fill(trace.color if trace.connected is not False else QColor(cafmt.DISCONNECTED_COLOR))
+        pix.fill(trace.color)  # the trace keeps its colour while disconnected
         swatch.setIcon(QIcon(pix))
         alarm_item = self.item(row, COL_ALARM)
         alarm_item.setText(alarm)
@@ -146,9 +206,13 @@ class ChartLegend(QTableWidget):
         value_item.setForeground(
             QBrush(QColor(cafmt.DISCONNECTED_COLOR)) if trace.connected is False else QBrush()
         )
-        self.item(row, COL_NAME).setToolTip(
-            trace.name + (f"\nunits: {trace.units}" if trace.units else "")
-        )
+        tip = trace.name + (f"\nunits: {trace.units}" if trace.units else "")
+        if trace.element_count > 1:
+            tip += (f"\nan array of {trace.element_count} elements: the chart plots element 0;"
+                    "\nright-click: Open in waveform view")
+        if trace.log:
+            tip += "\nlog10 Y axis"
+        self.item(row, COL_NAME).setToolTip(tip)
 
     # ------------------------------------------------------------------ operator
     def _item_changed(self, item: QTableWidgetItem) -> None:
@@ -168,6 +232,14 @@ class ChartLegend(QTableWidget):
         menu.addAction("Change colour…", lambda: self.recolour_requested.emit(name))
         menu.addAction(f"Remove {name}", lambda: self.remove_requested.emit(name))
         menu.addAction("Copy PV name", lambda: QApplication.clipboard().setText(name))
+        if self.statistics_shown():
+            menu.addAction("Copy statistics", self.copy_statistics_requested.emit)
+        if self.per_trace_log:
+            log = menu.addAction("Log scale (this trace's axis)")
+            log.setCheckable(True)
+            log.setChecked(bool(self.item(item.row(), COL_NAME).data(Qt.UserRole + 1)))
+            log.toggled.connect(lambda on: self.log_toggled.emit(name, on))
+        menu.addAction("Open in waveform view", lambda: self.waveform_requested.emit(name))
         menu.exec_(self.viewport().mapToGlobal(pos))
 
     def keyPressEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)

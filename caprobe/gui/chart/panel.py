@@ -33,6 +33,7 @@ import pyqtgraph as pg
 from PyQt5.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QColor, QDragEnterEvent, QDropEvent
 from PyQt5.QtWidgets import (
+    QApplication,
     QButtonGroup,
     QColorDialog,
     QComboBox,
@@ -57,13 +58,25 @@ from caprobe.chart_data import (
     SampleBatch,
     TraceBuffer,
     iso_time,
+    write_csv_aligned,
 )
 from caprobe.gui.chart.axes import ChartAxes
+from caprobe.gui.chart.cursors import ChartCursors, CursorReadout
 from caprobe.gui.chart.export import export_plot_image, export_samples_csv, save_plot_dialog
-from caprobe.gui.chart.legend import ChartLegend, blocked
+from caprobe.gui.chart.legend import MAX_HEIGHT_SHARE, ChartLegend, blocked
 from caprobe.gui.chart.plot import ChartPlot
+from caprobe.gui.chart.statistics import VisibleStatistics
 from caprobe.gui.chart.timewindow import TIME_WINDOWS, format_duration, parse_duration
-from caprobe.gui.chart.traces import BACKGROUND, PALETTE, Trace, make_trace, trace_pen, value_text
+from caprobe.gui.chart.traces import (
+    BACKGROUND,
+    PALETTE,
+    Trace,
+    last_finite_before,
+    make_trace,
+    style_marks,
+    trace_pen,
+    value_text,
+)
 from caprobe.gui.chart_config import (
     Y_MODES,
     ChartConfig,
@@ -74,6 +87,8 @@ from caprobe.gui.chart_config import (
 from caprobe.gui.chart_worker import ChartWorker
 
 MAX_REDRAW_HZ = 30.0
+PAUSED_TEXT = "PAUSED — samples are still recorded; Resume to follow them"
+PAUSE_BUTTON_STYLE = "QToolButton { background-color: #ffb300; color: #000000; font-weight: bold; }"
 
 
 class StripChartPanel(QWidget):
@@ -86,6 +101,9 @@ class StripChartPanel(QWidget):
 
     #: One-line operator message (bad PV name, export done, worker error) for a status bar.
     message = pyqtSignal(str)
+    #: The operator asked to see an array PV as a waveform. With nothing connected to it
+    #: the panel opens a waveform window of its own.
+    waveform_requested = pyqtSignal(str)
 
     def __init__(
         self,
@@ -105,6 +123,10 @@ class StripChartPanel(QWidget):
         self._scrolling = True
         self._autoscale = True
         self._y_mode = "shared"
+        self._log_shared = False  # log10 on the shared (or normalised: never) Y axis
+        self._statistics = VisibleStatistics()
+        self._refusal: tuple[str, float] | None = None  # (note, shown until monotonic time)
+        self._waveform_windows: list[QWidget] = []
         self._setting_range = False  # our own setXRange, not the operator panning
         self._x_anchor = 0.0  # "now" at the last scroll step
         self._frames = 0
@@ -126,6 +148,11 @@ class StripChartPanel(QWidget):
         self._legend_timer.setInterval(200)
         self._legend_timer.timeout.connect(self._update_legend)
         self._legend_timer.start()
+        # statistics (and the log axis' count of values <= 0) of the visible range; the
+        # interval stretches with their cost (VisibleStatistics.interval_ms)
+        self._stats_timer = QTimer(self)
+        self._stats_timer.setSingleShot(True)
+        self._stats_timer.timeout.connect(self._update_statistics)
         self.set_time_window(60.0)
 
     # ================================================================== UI
@@ -173,11 +200,35 @@ class StripChartPanel(QWidget):
             "range, so traces of different magnitude share one plot."
         )
         self.y_mode_combo.currentIndexChanged.connect(lambda i: self.set_y_mode(Y_MODES[i]))
+        self.log_button = QToolButton(text="Log Y", checkable=True)
+        self.log_button.setToolTip(
+            "log10 Y axis. Values <= 0 cannot be drawn on it: the plot says how many are in view.\n"
+            "With one Y axis per trace, right-click a legend row for that trace's axis."
+        )
+        self.log_button.toggled.connect(self.set_log_y)
+        self.stats_button = QToolButton(text="Statistics", checkable=True)
+        self.stats_button.setToolTip(
+            "Min, max, mean, standard deviation, count, first and last time of the samples\n"
+            "in the visible range, per trace (right-click the legend to copy)"
+        )
+        self.stats_button.toggled.connect(self.show_statistics)
+        self.cursors_button = QToolButton(text="Cursors", checkable=True)
+        self.cursors_button.setToolTip(
+            "Two time cursors A and B (drag them): every trace's value at each and B − A"
+        )
+        self.cursors_button.toggled.connect(self.show_cursors)
         self.file_button = QToolButton(text="File")
         self.file_button.setPopupMode(QToolButton.InstantPopup)
         menu = QMenu(self.file_button)
-        menu.addAction("Export visible data as CSV…", lambda: self._export_csv_dialog(True))
-        menu.addAction("Export whole buffer as CSV…", lambda: self._export_csv_dialog(False))
+        menu.addAction("Export visible range as CSV, time-aligned…",
+                       lambda: self._export_csv_dialog(True, True))
+        menu.addAction("Export visible range as CSV, one row per sample…",
+                       lambda: self._export_csv_dialog(True, False))
+        menu.addAction("Export whole buffer as CSV, time-aligned…",
+                       lambda: self._export_csv_dialog(False, True))
+        menu.addAction("Export whole buffer as CSV, one row per sample…",
+                       lambda: self._export_csv_dialog(False, False))
+        menu.addAction("Export statistics as CSV…", self._export_statistics_dialog)
         menu.addAction("Save plot image (PNG)…", lambda: self._export_image_dialog("png"))
         menu.addAction("Save plot image (SVG)…", lambda: self._export_image_dialog("svg"))
         menu.addSeparator()
@@ -198,6 +249,8 @@ class StripChartPanel(QWidget):
         for w in (self.pause_button, self.live_button, self.autoscale_button):
             controls_row.addWidget(w)
         controls_row.addWidget(self.y_mode_combo)
+        for w in (self.log_button, self.stats_button, self.cursors_button):
+            controls_row.addWidget(w)
         controls_row.addStretch(1)
 
         self.plot_widget = ChartPlot(self)
@@ -229,18 +282,37 @@ class StripChartPanel(QWidget):
         self.legend.visibility_toggled.connect(self._legend_visibility)
         self.legend.recolour_requested.connect(self._recolour_dialog)
         self.legend.remove_requested.connect(self.remove_pv)
+        self.legend.log_toggled.connect(self.set_trace_log)
+        self.legend.waveform_requested.connect(self.open_waveform)
+        self.legend.copy_statistics_requested.connect(self.copy_statistics)
+        self.legend.statistics = self._statistics
+        self.cursors = ChartCursors(self.plot_item)
+        self.cursors.moved.connect(self._update_cursor_readout)
+        self.cursor_readout = CursorReadout()
+        self.cursor_readout.hide()
 
         self.readout = QLabel(" ")
         self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.readout.setToolTip("Time and values under the mouse cursor")
 
-        splitter = QSplitter(Qt.Vertical)
+        splitter = self.splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(self.plot_widget)
         splitter.addWidget(self.legend)
-        # The plot gets the height; the legend starts at a few rows (the splitter resizes it).
+        splitter.addWidget(self.cursor_readout)
+        # The plot gets the height; the legend is sized to its rows (_fit_legend).
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 0)
-        splitter.setSizes([480, 60])
+        splitter.setStretchFactor(2, 0)
+        splitter.setChildrenCollapsible(False)
+        splitter.setHandleWidth(7)
+        splitter.setStyleSheet(
+            "QSplitter::handle:vertical { background: qlineargradient(x1:0, y1:0, x2:0, y2:1,"
+            " stop:0 transparent, stop:0.35 transparent, stop:0.36 #707070, stop:0.64 #707070,"
+            " stop:0.65 transparent); }"
+        )
+        splitter.handle(1).setToolTip("Drag to give the plot or the legend more height")
+        splitter.handle(1).setCursor(Qt.SplitVCursor)
+        splitter.setSizes([480, 60, 0])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(entry_row)
@@ -281,10 +353,12 @@ class StripChartPanel(QWidget):
         target = self.view_box
         if self._y_mode == "per-trace":
             target = self._make_trace_view(trace)
-        target.addItem(trace.curve)
-        target.addItem(trace.hold)
+        for item in trace.items():
+            target.addItem(item)
         self.legend.add_trace(trace)
         self._restyle(trace)
+        self._apply_log(trace)
+        self._fit_legend()
         try:
             if not self._worker_started:
                 self._worker.start()
@@ -301,13 +375,14 @@ class StripChartPanel(QWidget):
         if trace is None:
             return
         self._worker.remove_pv(name)
-        for item in (trace.curve, trace.hold):
+        for item in trace.items():
             vb = item.getViewBox()
             if vb is not None:
                 vb.removeItem(item)
         self._axes.drop_trace_view(trace)
         self.legend.remove_trace(name)
         self._axes.relayout()
+        self._fit_legend()
 
     def clear_pvs(self) -> None:
         for name in list(self._traces):
@@ -333,8 +408,8 @@ class StripChartPanel(QWidget):
     def set_visible(self, name: str, visible: bool) -> None:
         trace = self._traces[name]
         trace.visible = visible
-        trace.curve.setVisible(visible)
-        trace.hold.setVisible(visible)
+        for item in trace.items():
+            item.setVisible(visible)
         if trace.axis is not None:
             trace.axis.setVisible(visible)
 
@@ -342,6 +417,9 @@ class StripChartPanel(QWidget):
         """Stop redrawing, interrupt and join the CA worker (prompt even on silent PVs)."""
         self._redraw_timer.stop()
         self._legend_timer.stop()
+        self._stats_timer.stop()
+        for window in list(self._waveform_windows):
+            window.close()
         if self._worker_started:
             self._worker.stop()
             self._worker_started = False
@@ -369,9 +447,19 @@ class StripChartPanel(QWidget):
         self._paused = bool(paused)
         with blocked(self.pause_button):
             self.pause_button.setChecked(self._paused)
+        # unmistakable: the button says what it will do, the plot says PAUSED, the legend
+        # values stop with the picture (the buffers keep filling)
+        self.pause_button.setText("Resume" if self._paused else "Pause")
+        self.pause_button.setStyleSheet(PAUSE_BUTTON_STYLE if self._paused else "")
+        self.pause_button.setToolTip(
+            "Resume: follow the data again (nothing was lost while paused)" if self._paused
+            else "Freeze the picture; samples keep being recorded"
+        )  # fmt: skip
+        self.plot_widget.set_banner(PAUSED_TEXT if self._paused else "")
         if not self._paused:
             for tr in self._traces.values():
                 tr.dirty = True
+            self._update_legend()
 
     def set_scrolling(self, scrolling: bool) -> None:
         """Scroll (right edge follows now) or pan (range stays where the operator put it)."""
@@ -399,7 +487,7 @@ class StripChartPanel(QWidget):
             # While in transit the curve is briefly parentless in the scene, where pyqtgraph
             # would mistake the PlotWidget for its ViewBox and fail; recompute once, after.
             trace.curve.hold_updates()
-            for item in (trace.curve, trace.hold):
+            for item in trace.items():
                 vb = item.getViewBox()
                 if vb is not None:
                     vb.removeItem(item)
@@ -407,8 +495,8 @@ class StripChartPanel(QWidget):
             trace.norm = (0.0, 1.0)
             self._axes.drop_trace_view(trace)
             target = self._make_trace_view(trace) if mode == "per-trace" else self.view_box
-            target.addItem(trace.curve)
-            target.addItem(trace.hold)
+            for item in trace.items():
+                target.addItem(item)
             trace.curve.release_updates()
         # setLabel() re-shows the axis, so label first, then hide in per-trace mode
         self.plot_item.setLabel("left", "normalised" if mode == "normalised" else None)
@@ -416,12 +504,199 @@ class StripChartPanel(QWidget):
             self.plot_item.hideAxis("left")
         self._last_norm_update = 0.0
         self._axes.sync_views()
+        self.legend.per_trace_log = mode == "per-trace"
+        self.log_button.setEnabled(mode != "normalised")
+        for trace in self._traces.values():
+            if mode != "per-trace":
+                trace.log = self._log_shared and mode == "shared"
+            self._apply_log(trace)
         self.set_autoscale(self._autoscale)
 
     def clear_data(self) -> None:
         for tr in self._traces.values():
             tr.buffer.clear()
+            tr.gap_marks.clear()
+            self._update_marks(tr)
             tr.dirty = True
+
+    # ---------------------------------------------------------- log axes
+    def is_log_y(self, name: str | None = None) -> bool:
+        """Log scale of the shared axis, or of ``name``'s trace."""
+        return self._log_shared if name is None else self._traces[name].log
+
+    def set_log_y(self, on: bool) -> None:
+        """log10 Y on the shared axis, or on every trace's axis in per-trace mode."""
+        on = bool(on) and self._y_mode != "normalised"
+        self._log_shared = on
+        with blocked(self.log_button):
+            self.log_button.setChecked(on)
+        for trace in self._traces.values():
+            trace.log = on
+            self._apply_log(trace)
+        self._after_scale_change()
+
+    def set_trace_log(self, name: str, on: bool) -> None:
+        """log10 Y for one trace's own axis (per-trace mode; otherwise the shared axis)."""
+        if self._y_mode != "per-trace":
+            self.set_log_y(on)
+            return
+        trace = self._traces[name]
+        trace.log = bool(on)
+        self._apply_log(trace)
+        self._after_scale_change()
+
+    def _apply_log(self, trace: Trace) -> None:
+        log = trace.log and self._y_mode != "normalised"
+        trace.log = log
+        trace.curve.setLogMode(False, log)
+        trace.marks.setLogMode(False, log)
+        axis = trace.axis if trace.axis is not None else self.plot_item.getAxis("left")
+        if trace.axis is not None or self._y_mode != "per-trace":
+            axis.setLogMode(False, log)
+        trace.legend_style = ()  # the legend tooltip names the log axis
+        self._update_hold(trace, time.time())
+
+    def _after_scale_change(self) -> None:
+        for vb, owner in self._axes.views():
+            vb.setYRange(-1, 1, padding=0)  # old linear range means nothing on a log axis
+            self._apply_y_scaling(vb, owner)
+        self._schedule_statistics(0)
+        self._update_legend()
+
+    # ---------------------------------------------------------- statistics
+    def show_statistics(self, shown: bool) -> None:
+        with blocked(self.stats_button):
+            self.stats_button.setChecked(bool(shown))
+        self.legend.show_statistics(bool(shown))
+        self._fit_legend()
+        if shown:
+            self._schedule_statistics(0)
+
+    def statistics(self) -> dict[str, Any]:
+        """The last statistics per PV (:class:`~caprobe.chart_data.TraceStats`)."""
+        return dict(self._statistics.results)
+
+    def statistics_table(self) -> list[list[str]]:
+        return self._statistics.table(self._traces)
+
+    def copy_statistics(self) -> None:
+        self._update_statistics(force=True)
+        QApplication.clipboard().setText(self._statistics.as_tsv(self._traces))
+        self.message.emit("statistics of the visible range copied (tab-separated)")
+
+    def _statistics_wanted(self) -> bool:
+        return self.legend.statistics_shown() or any(tr.log for tr in self._traces.values())
+
+    def _schedule_statistics(self, delay_ms: int | None = None) -> None:
+        if not self._statistics_wanted():
+            self.plot_widget.set_note(self._refusal_note())
+            return
+        if delay_ms is None:
+            delay_ms = self._statistics.interval_ms()
+        if not self._stats_timer.isActive():
+            self._stats_timer.start(delay_ms)
+
+    def _update_statistics(self, force: bool = False) -> None:
+        if not (self._statistics_wanted() or force):
+            return
+        if not self._paused or force:
+            t0, t1 = self.visible_time_range()
+            if self._statistics.update(self._traces, t0, t1):
+                self.legend.refresh_statistics(self._traces)
+        self.plot_widget.set_note(self._log_note() or self._refusal_note())
+        if not force:
+            self._schedule_statistics()
+
+    def _log_note(self) -> str:
+        """What a log axis cannot draw: values <= 0 in view, named per trace."""
+        parts = []
+        for name, tr in self._traces.items():
+            st = self._statistics.results.get(name)
+            if tr.log and tr.visible and st is not None and st.non_positive:
+                parts.append(f"{name}: {st.non_positive:,} value(s) ≤ 0")
+        if not parts:
+            return ""
+        return "Log scale cannot draw values ≤ 0 (gaps in the line): " + "; ".join(parts)
+
+    def _refusal_note(self) -> str:
+        if self._refusal and time.monotonic() < self._refusal[1]:
+            return self._refusal[0]
+        return ""
+
+    # ---------------------------------------------------------- cursors
+    def show_cursors(self, shown: bool) -> None:
+        """Two cursors at 1/3 and 2/3 of the visible range, and their readout table."""
+        with blocked(self.cursors_button):
+            self.cursors_button.setChecked(bool(shown))
+        if shown and not self.cursors.is_shown():
+            t0, t1 = self.visible_time_range()
+            self.cursors.show_at(t0 + (t1 - t0) / 3, t0 + 2 * (t1 - t0) / 3)
+        elif not shown:
+            self.cursors.hide()
+        self.cursor_readout.setVisible(bool(shown))
+        if shown:
+            self._update_cursor_readout()
+        self._fit_legend()
+
+    def set_cursors(self, t_a: float, t_b: float) -> None:
+        if not self.cursors.is_shown():
+            self.show_cursors(True)
+        self.cursors.set_positions(t_a, t_b)
+        self._update_cursor_readout()
+
+    def cursor_positions(self) -> tuple[float, float]:
+        return self.cursors.positions()
+
+    def _update_cursor_readout(self) -> None:
+        if self.cursors.is_shown():
+            self.cursor_readout.refresh(self._traces, *self.cursors.positions())
+
+    # ---------------------------------------------------------- legend height
+    def _fit_legend(self) -> None:
+        """Give the legend the height of its rows, up to MAX_HEIGHT_SHARE of the chart; the
+        cursor table likewise; the plot keeps the rest."""
+        sizes = self.splitter.sizes()
+        total = sum(sizes) or max(self.splitter.height(), 300)
+        legend_h = min(self.legend.preferred_height(), int(MAX_HEIGHT_SHARE * total))
+        readout_h = 0
+        if self.cursor_readout.isVisibleTo(self):
+            rows = self.cursor_readout.table.rowCount()
+            readout_h = min(
+                self.cursor_readout.times.sizeHint().height() + 8
+                + self.cursor_readout.table.horizontalHeader().sizeHint().height()
+                + self.legend.row_height * max(1, rows),
+                int(0.3 * total),
+            )  # fmt: skip
+        self.splitter.setSizes([max(120, total - legend_h - readout_h), legend_h, readout_h])
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._fit_legend()
+
+    # ---------------------------------------------------------- arrays
+    def open_waveform(self, name: str) -> None:
+        """Show ``name`` in a waveform view: the main window's when it listens, else a
+        window of this panel's own."""
+        if self.receivers(self.waveform_requested) > 0:
+            self.waveform_requested.emit(name)
+            return
+        from caprobe.gui.waveform import WaveformView
+
+        view = WaveformView()
+        view.setWindowTitle(f"{name} — waveform")
+        view.setAttribute(Qt.WA_DeleteOnClose)
+        view.resize(800, 450)
+        view.set_pv(name)
+        self._waveform_windows.append(view)
+        view.destroyed.connect(lambda *_: self._forget_window(view))
+        view.show()
+
+    def waveform_windows(self) -> list[QWidget]:
+        return list(self._waveform_windows)
+
+    def _forget_window(self, view: QWidget) -> None:
+        if view in self._waveform_windows:
+            self._waveform_windows.remove(view)
 
     # ---------------------------------------------------------- configuration
     def config(self) -> ChartConfig:
@@ -476,10 +751,27 @@ class StripChartPanel(QWidget):
         x0, x1 = self.view_box.viewRange()[0]
         return float(x0), float(x1)
 
-    def export_csv(self, path: str | Path, visible_only: bool = False) -> int:
-        """Write samples as CSV (see :func:`caprobe.chart_data.write_csv`); returns rows."""
+    def export_csv(self, path: str | Path, visible_only: bool = False,
+                   aligned: bool = False) -> int:
+        """Write the samples as CSV; returns the rows written.
+
+        ``aligned``: one row per distinct time, value and severity columns per PV (held
+        values, units in the header: :func:`~caprobe.chart_data.write_csv_aligned`); else one
+        row per sample (:func:`~caprobe.chart_data.write_csv`). ``visible_only``: the
+        visible time range, else the whole buffer.
+        """
         t0, t1 = self.visible_time_range() if visible_only else (None, None)
-        return export_samples_csv(path, self.traces(), t0, t1)
+        units = {name: tr.units for name, tr in self._traces.items()}
+        if aligned:
+            with open(path, "w", encoding="utf-8", newline="") as out:
+                return write_csv_aligned(out, self.traces(), t0, t1, units=units)
+        return export_samples_csv(path, self.traces(), t0, t1, units=units)
+
+    def export_statistics(self, path: str | Path) -> int:
+        """The statistics of the visible range as CSV (full precision); returns rows."""
+        self._update_statistics(force=True)
+        Path(path).write_text(self._statistics.as_csv(self._traces), encoding="utf-8")
+        return len(self._traces)
 
     def export_image(self, path: str | Path) -> None:
         """PNG or SVG of the plot (by suffix), via pyqtgraph's exporters."""
@@ -494,6 +786,8 @@ class StripChartPanel(QWidget):
                 continue  # removed while its samples were in flight
             trace.buffer.extend(t, v, s)
             trace.dirty = True
+            if (s == SEVERITY_DISCONNECTED).any():
+                self._mark_gaps(trace, t[s == SEVERITY_DISCONNECTED])
         for name, connected in batch.connection.items():
             trace = self._traces.get(name)
             if trace is not None and trace.connected != connected:
@@ -504,7 +798,18 @@ class StripChartPanel(QWidget):
             trace = self._traces.get(name)
             if trace is None:
                 continue
+            if md.get("native_type") == "STRING":
+                self._refuse(name, f"{name} is a string PV (DBR_STRING): a strip chart plots "
+                                   "numbers, so it was not added")
+                continue
             trace.meta = md
+            count = int(md.get("element_count", 1) or 1)
+            if count > 1 and trace.element_count != count:
+                self.message.emit(
+                    f"{name} is an array of {count} elements: the chart plots element 0 "
+                    "(right-click its legend row: Open in waveform view)"
+                )  # fmt: skip
+            trace.element_count = count
             trace.units = md.get("units", "") or ""
             prec = self._precision_overrides.get(name, md.get("precision"))
             trace.precision = int(prec) if prec is not None else None
@@ -513,6 +818,36 @@ class StripChartPanel(QWidget):
                 trace.disp_limits = (float(lo), float(hi))
             if trace.axis is not None:
                 trace.axis.setLabel(trace.name, units=trace.units or None)
+            trace.legend_style = ()  # units or the array note changed: restyle the row
+
+    def _refuse(self, name: str, reason: str) -> None:
+        """Take a PV the chart cannot plot off again, saying why (status bar and plot)."""
+        self.remove_pv(name)
+        self.message.emit(reason)
+        self._refusal = (reason, time.monotonic() + 15.0)
+        self.plot_widget.set_note(reason)
+        QTimer.singleShot(15500, lambda: self._schedule_statistics(0))
+
+    def refusal(self) -> str:
+        """The last refusal note while it is shown on the plot, else ""."""
+        return self._refusal_note()
+
+    def _mark_gaps(self, trace: Trace, gap_times: np.ndarray) -> None:
+        """A cross at the last value before each disconnect, in the trace's colour."""
+        for tg in gap_times.tolist():
+            trace.gap_marks.append((tg, last_finite_before(trace, tg)))
+        self._update_marks(trace)
+
+    def _update_marks(self, trace: Trace) -> None:
+        if len(trace.buffer):  # marks older than the buffer went with its data
+            first = float(trace.buffer.times[0])
+            trace.gap_marks = [m for m in trace.gap_marks if m[0] >= first]
+        marks = [m for m in trace.gap_marks if math.isfinite(m[1])]
+        trace.marks.setData([m[0] for m in marks], [m[1] for m in marks])
+
+    def gap_marks(self, name: str) -> list[tuple[float, float]]:
+        """(time, value) of each disconnect marker of ``name``'s trace."""
+        return list(self._traces[name].gap_marks)
 
     # ================================================================== drawing
     def _redraw(self) -> None:
@@ -596,13 +931,16 @@ class StripChartPanel(QWidget):
             y = np.array([v_up, v_up, v_new, v_new])
         else:
             x, y = np.array([t_new, end]), np.array([v_new, v_new])
-        trace.hold.setData(x, y)
+        if trace.log:  # the hold is a plain curve: map it as the log-mode curve maps its data
+            with np.errstate(divide="ignore", invalid="ignore"):
+                y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
+        trace.hold.setData(x, y, connect="finite")
 
     def _restyle(self, trace: Trace) -> None:
-        connected = trace.connected is not False
-        pen = trace_pen(trace.color, connected)
+        pen = trace_pen(trace.color)
         trace.curve.setPen(pen)
         trace.hold.setPen(pen)
+        style_marks(trace.marks, trace.color)
         if trace.axis is not None:
             trace.axis.setPen(pen)
             trace.axis.setTextPen(pen)
@@ -705,7 +1043,9 @@ class StripChartPanel(QWidget):
 
     # ---------------------------------------------------------- legend
     def _update_legend(self) -> None:
-        self.legend.refresh(self._traces)
+        self.legend.refresh(self._traces, values=not self._paused)
+        if not self._paused:
+            self._update_cursor_readout()
 
     def _legend_visibility(self, name: str, visible: bool) -> None:
         if name in self._traces:
@@ -719,15 +1059,28 @@ class StripChartPanel(QWidget):
         if color.isValid():
             self.set_color(name, color)
 
-    def _export_csv_dialog(self, visible_only: bool) -> None:
+    def _export_csv_dialog(self, visible_only: bool, aligned: bool) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export CSV", "strip-chart.csv", "CSV (*.csv)")
         if path:
             try:
-                rows = self.export_csv(path, visible_only)
+                rows = self.export_csv(path, visible_only, aligned)
             except OSError as exc:
                 QMessageBox.warning(self, "Export CSV", f"Cannot write {path}: {exc.strerror}")
                 return
-            self.message.emit(f"exported {rows:,} samples to {path}")
+            what = "time-aligned rows" if aligned else "samples"
+            self.message.emit(f"exported {rows:,} {what} to {path}")
+
+    def _export_statistics_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export statistics", "strip-chart-statistics.csv", "CSV (*.csv)"
+        )
+        if path:
+            try:
+                self.export_statistics(path)
+            except OSError as exc:
+                QMessageBox.warning(self, "Export statistics", f"Cannot write {path}: {exc.strerror}")
+                return
+            self.message.emit(f"statistics of the visible range written to {path}")
 
     def _export_image_dialog(self, kind: str) -> None:
         save_plot_dialog(self, kind, "strip-chart", self.export_image)

@@ -10,7 +10,6 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtGui import QColor
 
-from caprobe import format as cafmt
 from caprobe.chart_data import TraceBuffer
 
 #: Trace colours: distinct on the dark plot background and kept clear of the pure
@@ -55,32 +54,52 @@ class Trace:
     axis: pg.AxisItem | None = None
     norm: tuple[float, float] = (0.0, 1.0)
     meta: dict[str, Any] = field(default_factory=dict)
+    marks: pg.PlotDataItem | None = None  # a cross where each disconnect happened
+    gap_marks: list[tuple[float, float]] = field(default_factory=list)  # (time, last value)
+    log: bool = False  # log10 Y for this trace (its own axis in per-trace mode)
+    element_count: int = 1  # > 1: an array PV, plotted as its element 0
+
+    def items(self) -> tuple[pg.GraphicsObject, ...]:
+        """Everything drawn for this trace, in the one ViewBox they share."""
+        return (self.curve, self.hold, self.marks) if self.marks is not None else (
+            self.curve, self.hold)
 
 
-def value_text(trace: Trace, value: float) -> str:
-    """Value with PREC and units; enum PVs (plotted as their index) also show the label."""
+def value_text(trace: Trace, value: float, units: bool = True) -> str:
+    """Value with PREC (and units); enum PVs (plotted as their index) also show the label."""
     enums = trace.meta.get("enum_strings")
     if enums and math.isfinite(value) and value == int(value) and 0 <= value < len(enums):
         return f"{int(value)} ({enums[int(value)]})"
-    return format_value(value, trace.precision, trace.units)
+    return format_value(value, trace.precision, trace.units if units else "")
 
 
-def last_finite_text(trace: Trace) -> str:
+def last_finite_text(trace: Trace, units: bool = True) -> str:
     """The last real value in brackets (shown while disconnected), or ""."""
     tail = trace.buffer.values[-1000:]
     finite = tail[np.isfinite(tail)]
     if not len(finite):
         return ""
-    return f"({value_text(trace, float(finite[-1]))})"
+    return f"({value_text(trace, float(finite[-1]), units)})"
 
 
-def trace_pen(color: QColor, connected: bool) -> Any:
+def trace_pen(color: QColor) -> Any:
+    """The trace's pen, the same connected or not: the history before a disconnect must stay
+    tellable from the other traces; the gap, its cross and the legend say DISCONNECTED."""
     # width 1: pyqtgraph's fast path; wider pens cost 2-5x per frame
-    if connected:
-        return pg.mkPen(color, width=1)
-    # solid grey, not dashed: Qt strokes a dashed path of thousands of points several
-    # times slower (measured 34 vs 90 frames in 3 s), and the legend says DISCONNECTED
-    return pg.mkPen(cafmt.DISCONNECTED_COLOR, width=1)
+    return pg.mkPen(color, width=1)
+
+
+def style_marks(marks: pg.PlotDataItem, color: QColor) -> None:
+    marks.setSymbolPen(pg.mkPen(color, width=2))
+    marks.setSymbolBrush(None)
+
+
+def last_finite_before(trace: Trace, t: float) -> float:
+    """The value the trace showed just before ``t`` (NaN if none in the last 1000 samples)."""
+    i = trace.buffer.index_before(t)
+    tail = trace.buffer.values[max(0, i - 1000) : i + 1]
+    finite = tail[np.isfinite(tail)]
+    return float(finite[-1]) if len(finite) else float("nan")
 
 
 class TraceCurve(pg.PlotDataItem):
@@ -124,7 +143,7 @@ def make_trace(name: str, color: QColor, buffer: TraceBuffer) -> Trace:
     # connect="finite": NaN samples (disconnects) break the line. The dynamic-range limit
     # would scan the whole array for its bounds every frame, so it is off.
     curve = TraceCurve(
-        pen=trace_pen(color, True), stepMode="right", connect="finite",
+        pen=trace_pen(color), stepMode="right", connect="finite",
         dynamicRangeLimit=None, antialias=False,
         # one peak bin (min + max) per pixel column draws the complete envelope;
         # pyqtgraph's default of 5 bins per pixel makes ~10 points per column, 5x the
@@ -135,5 +154,8 @@ def make_trace(name: str, color: QColor, buffer: TraceBuffer) -> Trace:
     # clip-to-view + peak downsampling are what make 3.6 M samples affordable
     curve.setClipToView(True)
     curve.setDownsampling(auto=True, method="peak")
-    hold = pg.PlotCurveItem(pen=trace_pen(color, True), antialias=False)
-    return Trace(name, color, buffer, curve, hold)
+    hold = pg.PlotCurveItem(pen=trace_pen(color), antialias=False)
+    marks = pg.PlotDataItem(pen=None, symbol="x", symbolSize=11)
+    style_marks(marks, color)
+    marks.setToolTip(f"{name}: connection lost here")
+    return Trace(name, color, buffer, curve, hold, marks=marks)
