@@ -115,6 +115,11 @@ class WaveformView(QWidget):
         """Interrupt and join the worker (prompt even when the PV is silent)."""
         self._worker.stop()
 
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        # a stand-alone window (opened from the chart) owns its worker: stop it on close
+        self.shutdown()
+        super().closeEvent(event)
+
     def is_paused(self) -> bool:
         return self._paused
 

@@ -599,10 +599,10 @@ class StripChartPanel(QWidget):
     def _update_statistics(self, force: bool = False) -> None:
         if not (self._statistics_wanted() or force):
             return
-        if not self._paused or force:
-            t0, t1 = self.visible_time_range()
-            if self._statistics.update(self._traces, t0, t1):
-                self.legend.refresh_statistics(self._traces)
+        # paused too: the range is frozen then, so the statistics are of what is shown
+        t0, t1 = self.visible_time_range()
+        if self._statistics.update(self._traces, t0, t1):
+            self.legend.refresh_statistics(self._traces)
         self.plot_widget.set_note(self._log_note() or self._refusal_note())
         if not force:
             self._schedule_statistics()
