@@ -247,6 +247,7 @@ def test_log_axis_says_what_it_cannot_draw(softioc_env, make_panel, qtbot) -> No
         panel.set_trace_log(ai, True)
         assert panel._traces[ai].axis.logMode and not panel._traces[ao].axis.logMode
         assert panel.is_log_y(ai) and not panel.is_log_y(ao)
+        assert {t.name: t.log for t in panel.config().traces} == {ao: False, ai: True}
     finally:
         write(ao, 0.0, notify=True)
 

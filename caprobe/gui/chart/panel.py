@@ -242,6 +242,9 @@ class StripChartPanel(QWidget):
         entry_row = QHBoxLayout()
         entry_row.addWidget(self.pv_edit, 1)
         entry_row.addWidget(add_button)
+        entry_row.addSpacing(8)
+        entry_row.addWidget(self.stats_button)
+        entry_row.addWidget(self.cursors_button)
         entry_row.addWidget(self.file_button)
         controls_row = QHBoxLayout()
         controls_row.addLayout(window_row)
@@ -249,8 +252,7 @@ class StripChartPanel(QWidget):
         for w in (self.pause_button, self.live_button, self.autoscale_button):
             controls_row.addWidget(w)
         controls_row.addWidget(self.y_mode_combo)
-        for w in (self.log_button, self.stats_button, self.cursors_button):
-            controls_row.addWidget(w)
+        controls_row.addWidget(self.log_button)
         controls_row.addStretch(1)
 
         self.plot_widget = ChartPlot(self)
@@ -706,10 +708,12 @@ class StripChartPanel(QWidget):
                 tr.color.name(),
                 tr.visible,
                 *(tr.fixed_range if tr.fixed_range else (None, None)),
+                log=tr.log and self._y_mode == "per-trace",
             )
             for tr in self._traces.values()
         ]
-        return ChartConfig(traces, self._window_s, self._y_mode, self._autoscale)
+        return ChartConfig(traces, self._window_s, self._y_mode, self._autoscale,
+                           log_y=self._log_shared)
 
     def apply_config(self, config: ChartConfig) -> None:
         """Replace the charted PVs, colours, window and Y mode with ``config``."""
@@ -722,6 +726,11 @@ class StripChartPanel(QWidget):
                     trace.fixed_range = (tc.y_min, tc.y_max)
                 self.set_visible(tc.name, tc.visible)
                 self.legend.sync_check(trace)
+        self.set_log_y(config.log_y)
+        if config.y_mode == "per-trace":
+            for tc in config.traces:
+                if tc.log and tc.name in self._traces:
+                    self.set_trace_log(tc.name, True)
         self.set_time_window(config.time_window_s)
         self.set_autoscale(config.autoscale)
 
