@@ -72,6 +72,7 @@ from caprobe.gui.chart.traces import (
     PALETTE,
     Trace,
     last_finite_before,
+    make_marks,
     make_trace,
     style_marks,
     trace_pen,
@@ -153,6 +154,9 @@ class StripChartPanel(QWidget):
         self._stats_timer = QTimer(self)
         self._stats_timer.setSingleShot(True)
         self._stats_timer.timeout.connect(self._update_statistics)
+        self._refusal_timer = QTimer(self)
+        self._refusal_timer.setSingleShot(True)
+        self._refusal_timer.timeout.connect(lambda: self._schedule_statistics(0))
         self.set_time_window(60.0)
 
     # ================================================================== UI
@@ -420,6 +424,7 @@ class StripChartPanel(QWidget):
         self._redraw_timer.stop()
         self._legend_timer.stop()
         self._stats_timer.stop()
+        self._refusal_timer.stop()
         for window in list(self._waveform_windows):
             window.close()
         if self._worker_started:
@@ -551,7 +556,8 @@ class StripChartPanel(QWidget):
         log = trace.log and self._y_mode != "normalised"
         trace.log = log
         trace.curve.setLogMode(False, log)
-        trace.marks.setLogMode(False, log)
+        if trace.marks is not None:
+            trace.marks.setLogMode(False, log)
         axis = trace.axis if trace.axis is not None else self.plot_item.getAxis("left")
         if trace.axis is not None or self._y_mode != "per-trace":
             axis.setLogMode(False, log)
@@ -835,7 +841,7 @@ class StripChartPanel(QWidget):
         self.message.emit(reason)
         self._refusal = (reason, time.monotonic() + 15.0)
         self.plot_widget.set_note(reason)
-        QTimer.singleShot(15500, lambda: self._schedule_statistics(0))
+        self._refusal_timer.start(15500)  # then the note goes (unless another note is due)
 
     def refusal(self) -> str:
         """The last refusal note while it is shown on the plot, else ""."""
@@ -852,6 +858,15 @@ class StripChartPanel(QWidget):
             first = float(trace.buffer.times[0])
             trace.gap_marks = [m for m in trace.gap_marks if m[0] >= first]
         marks = [m for m in trace.gap_marks if math.isfinite(m[1])]
+        if trace.marks is None:
+            if not marks:
+                return
+            trace.marks = make_marks(trace)
+            trace.marks.setTransform(trace.curve.transform())  # normalised mode
+            trace.marks.setVisible(trace.visible)
+            view = trace.curve.getViewBox()
+            if view is not None:
+                view.addItem(trace.marks)
         trace.marks.setData([m[0] for m in marks], [m[1] for m in marks])
 
     def gap_marks(self, name: str) -> list[tuple[float, float]]:
@@ -943,13 +958,14 @@ class StripChartPanel(QWidget):
         if trace.log:  # the hold is a plain curve: map it as the log-mode curve maps its data
             with np.errstate(divide="ignore", invalid="ignore"):
                 y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
-        trace.hold.setData(x, y, connect="finite")
+        trace.hold.setData(x, y)
 
     def _restyle(self, trace: Trace) -> None:
         pen = trace_pen(trace.color)
         trace.curve.setPen(pen)
         trace.hold.setPen(pen)
-        style_marks(trace.marks, trace.color)
+        if trace.marks is not None:
+            style_marks(trace.marks, trace.color)
         if trace.axis is not None:
             trace.axis.setPen(pen)
             trace.axis.setTextPen(pen)

@@ -154,8 +154,15 @@ def make_trace(name: str, color: QColor, buffer: TraceBuffer) -> Trace:
     # clip-to-view + peak downsampling are what make 3.6 M samples affordable
     curve.setClipToView(True)
     curve.setDownsampling(auto=True, method="peak")
-    hold = pg.PlotCurveItem(pen=trace_pen(color), antialias=False)
+    hold = pg.PlotCurveItem(pen=trace_pen(color), antialias=False, connect="finite")
+    return Trace(name, color, buffer, curve, hold)
+
+
+def make_marks(trace: Trace) -> pg.PlotDataItem:
+    """The item for the trace's disconnect crosses; made at the first disconnect only, so a
+    chart without outages draws (and re-clips on every scroll) nothing extra."""
     marks = pg.PlotDataItem(pen=None, symbol="x", symbolSize=11)
-    style_marks(marks, color)
-    marks.setToolTip(f"{name}: connection lost here")
-    return Trace(name, color, buffer, curve, hold, marks=marks)
+    style_marks(marks, trace.color)
+    marks.setToolTip(f"{trace.name}: connection lost here")
+    marks.setLogMode(False, trace.log)
+    return marks
