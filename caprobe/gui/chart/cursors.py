@@ -47,7 +47,8 @@ class ChartCursors(QObject):
             line = pg.InfiniteLine(
                 angle=90, movable=True, pen=pg.mkPen(color, width=1),
                 hoverPen=pg.mkPen(color, width=3), label=name,
-                labelOpts={"position": 0.96, "color": color, "fill": (20, 24, 28, 200)},
+                # the label at the bottom: the top carries the PAUSED banner
+                labelOpts={"position": 0.04, "color": color, "fill": (20, 24, 28, 200)},
             )  # fmt: skip
             line.setZValue(50)
             line.setVisible(False)

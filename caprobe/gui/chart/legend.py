@@ -53,6 +53,8 @@ class ChartLegend(QTableWidget):
     log_toggled = pyqtSignal(str, bool)
     waveform_requested = pyqtSignal(str)
     copy_statistics_requested = pyqtSignal()
+    #: The rows need another height (a horizontal scroll bar came or went).
+    height_changed = pyqtSignal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, COL_STATS + len(TITLES), parent)
@@ -79,6 +81,13 @@ class ChartLegend(QTableWidget):
         self.statistics: VisibleStatistics | None = None
         self.per_trace_log = False  # log scale offered per row (per-trace Y axes)
         self.show_statistics(False)
+        self._scrolls_sideways = False
+        self.horizontalScrollBar().rangeChanged.connect(self._sideways_range)
+
+    def _sideways_range(self, _lo: int, hi: int) -> None:
+        if (hi > 0) != self._scrolls_sideways:
+            self._scrolls_sideways = hi > 0
+            self.height_changed.emit()
         self.setContextMenuPolicy(Qt.CustomContextMenu)
         self.customContextMenuRequested.connect(self._menu)
         self.itemChanged.connect(self._item_changed)
@@ -115,10 +124,33 @@ class ChartLegend(QTableWidget):
         needed = self.fontMetrics().horizontalAdvance(text) + self._pad
         if needed > self.columnWidth(col):
             self.setColumnWidth(col, needed)
+            self.fit_name_column()
 
     def show_statistics(self, shown: bool) -> None:
         for col in range(COL_STATS, self.columnCount()):
             self.setColumnHidden(col, not shown)
+        self.fit_name_column()
+
+    def fit_name_column(self) -> None:
+        """The PV column takes the free width, but never less than its longest name: when the
+        row is wider than the view (statistics in a small window) the table scrolls sideways
+        instead of squeezing the names to "SR:c…"."""
+        fm = self.fontMetrics()
+        names = [self.item(r, COL_NAME).text() for r in range(self.rowCount())]
+        needed = max([fm.horizontalAdvance("PV") + self._pad,
+                      *(fm.horizontalAdvance(n) + self._pad for n in names)])
+        others = sum(self.columnWidth(c) for c in range(self.columnCount())
+                     if c != COL_NAME and not self.isColumnHidden(c))
+        header = self.horizontalHeader()
+        if others + needed <= self.viewport().width():
+            header.setSectionResizeMode(COL_NAME, QHeaderView.Stretch)
+        else:
+            header.setSectionResizeMode(COL_NAME, QHeaderView.Interactive)
+            self.setColumnWidth(COL_NAME, needed)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self.fit_name_column()
 
     def statistics_shown(self) -> bool:
         return not self.isColumnHidden(COL_STATS)
@@ -127,7 +159,8 @@ class ChartLegend(QTableWidget):
         """Height showing every row (header, rows, frame and a horizontal scroll bar if any)."""
         height = self.horizontalHeader().height() or self.horizontalHeader().sizeHint().height()
         height += self.row_height * max(1, self.rowCount()) + 2 * self.frameWidth() + 2
-        if self.horizontalScrollBar().isVisible():
+        # a horizontal scroll bar is coming when the columns are wider than the view
+        if self._scrolls_sideways or self.horizontalHeader().length() > self.viewport().width() + 1:
             height += self.horizontalScrollBar().sizeHint().height()
         return height
 
@@ -203,6 +236,7 @@ class ChartLegend(QTableWidget):
         trace.legend_style = style
         self.item(row, COL_NAME).setData(Qt.UserRole + 1, trace.log)
         self.item(row, COL_NAME).setText(name)
+        self.fit_name_column()
         self.set_text(row, COL_UNITS, trace.units)
         swatch = self.item(row, COL_SWATCH)
         pix = QPixmap(14, 14)

@@ -292,6 +292,7 @@ class StripChartPanel(QWidget):
         self.legend.waveform_requested.connect(self.open_waveform)
         self.legend.copy_statistics_requested.connect(self.copy_statistics)
         self.legend.statistics = self._statistics
+        self.legend.height_changed.connect(self._fit_legend)
         self.cursors = ChartCursors(self.plot_item)
         self.cursors.moved.connect(self._update_cursor_readout)
         self.cursor_readout = CursorReadout()
