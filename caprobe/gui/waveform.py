@@ -35,6 +35,7 @@ from PyQt5.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QToolButton,
@@ -104,6 +105,9 @@ class WaveformView(QWidget):
     def _build_ui(self) -> None:
         self.title = QLabel("No array PV selected")
         self.title.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        # a long title must not make the view wider than the window: it is cut, and the
+        # tooltip has it whole
+        self.title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.status = QLabel("")
         self.add_edit = QLineEdit()
         self.add_edit.setPlaceholderText("Overlay another array PV (Enter)")
@@ -149,6 +153,10 @@ class WaveformView(QWidget):
         self.legend.setToolTip("Tick to show/hide; right-click to remove")
         self._row_height = row_h
         self.legend.hide()
+        self.note = QLabel("")  # what the XY plot does with arrays of other lengths
+        self.note.setStyleSheet("color: #ffb74d;")
+        self.note.setWordWrap(True)
+        self.note.hide()
 
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
@@ -165,6 +173,7 @@ class WaveformView(QWidget):
         layout.addLayout(top)
         layout.addLayout(entry)
         layout.addWidget(self.plot_widget, 1)
+        layout.addWidget(self.note)
         layout.addWidget(self.legend)
 
     # ------------------------------------------------------------------ public API
@@ -436,6 +445,7 @@ class WaveformView(QWidget):
         if not self._overlays:
             self.title.setText("No array PV selected")
             self._set_status("", None)
+            self.note.hide()
             return
         first = self._overlays[0]
         if first.shown is not None:
@@ -453,10 +463,10 @@ class WaveformView(QWidget):
         else:
             sev = first.shown[3]
             self._set_status(cafmt.severity_text(sev), cafmt.ALARM_COLORS.get(sev))
+        self.title.setToolTip(self.title.text())
         note = self.x_note()
-        self.title.setToolTip(note)
-        if note:
-            self.title.setText(self.title.text() + "   — " + note)
+        self.note.setText(note)
+        self.note.setVisible(bool(note))
 
     def x_note(self) -> str:
         """What the XY plot does with arrays of different lengths (or a missing X)."""
@@ -468,7 +478,7 @@ class WaveformView(QWidget):
         longer = [ov.name for ov in self._overlays if ov.shown is not None
                   and len(ov.shown[1]) != len(x)]
         if longer:
-            return f"X has {len(x):,} elements; plotting the first min(len X, len Y) of each"
+            return f"X has {len(x):,} elements: each array plotted to the shorter length"
         return ""
 
     def _refresh_legend(self) -> None:
