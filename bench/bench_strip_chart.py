@@ -21,6 +21,7 @@ Usage::
     .venv/bin/python bench/bench_strip_chart.py                     # both parts, 60 s, 10 PVs
     .venv/bin/python bench/bench_strip_chart.py --window 30         # shows RSS flat once full
     .venv/bin/python bench/bench_strip_chart.py --skip-live --big-samples 3600000
+    .venv/bin/python bench/bench_strip_chart.py --statistics   # statistics columns shown
 
 Results are printed and written as JSON to bench/results/ (git-ignored). Runs offscreen unless
 ``QT_QPA_PLATFORM`` says otherwise (e.g. xcb under Xvfb).
