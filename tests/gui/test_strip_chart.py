@@ -400,3 +400,13 @@ def test_hold_steps_to_newest_value_between_uploads(panel: StripChartPanel) -> N
     x, y = panel._traces["A"].hold.getData()
     assert list(y) == [2.0, 2.0, 7.0, 7.0]  # steps from the curve's end to the newest value
     assert list(x[:3]) == [now - 5, now + 0.01, now + 0.01]
+
+
+def test_fixed_range_on_a_log_axis_is_in_decades(panel: StripChartPanel) -> None:
+    panel.set_y_mode("per-trace")
+    panel.add_pv("P")
+    panel._traces["P"].fixed_range = (1e-9, 1e-5)
+    panel.set_autoscale(False)
+    panel.set_trace_log("P", True)
+    lo, hi = panel._traces["P"].view.viewRange()[1]
+    assert (lo, hi) == pytest.approx((-9.0, -5.0))

@@ -988,7 +988,11 @@ class StripChartPanel(QWidget):
     def _apply_y_scaling(self, vb: pg.ViewBox, trace: Trace | None) -> None:
         vb.disableAutoRange()  # see _build_ui: autoscale is ChartAxes.fit's job
         if trace is not None and trace.fixed_range and not self._autoscale:
-            vb.setYRange(*trace.fixed_range, padding=0)
+            lo, hi = trace.fixed_range
+            if trace.log:  # the view of a log axis is in decades
+                lo = math.log10(lo) if lo > 0 else (math.log10(hi) - 6 if hi > 0 else -1.0)
+                hi = math.log10(hi) if hi > 0 else lo + 1
+            vb.setYRange(lo, hi, padding=0)
         elif self._y_mode == "normalised" and not self._autoscale:
             vb.setYRange(-0.05, 1.05, padding=0)
         elif self._autoscale:
