@@ -242,11 +242,14 @@ class StripChartPanel(QWidget):
         menu.addAction("Clear data", self.clear_data)
         self.file_button.setMenu(menu)
 
-        # two rows: the PV entry needs width for long names, the controls a fixed strip
+        # two rows that each fit 800 px with the larger fonts of a zoomed window: the PV entry
+        # (it gives way first) with the axis and analysis tools, then time and motion
         entry_row = QHBoxLayout()
         entry_row.addWidget(self.pv_edit, 1)
         entry_row.addWidget(add_button)
         entry_row.addSpacing(8)
+        entry_row.addWidget(self.y_mode_combo)
+        entry_row.addWidget(self.log_button)
         entry_row.addWidget(self.stats_button)
         entry_row.addWidget(self.cursors_button)
         entry_row.addWidget(self.file_button)
@@ -255,8 +258,6 @@ class StripChartPanel(QWidget):
         controls_row.addSpacing(12)
         for w in (self.pause_button, self.live_button, self.autoscale_button):
             controls_row.addWidget(w)
-        controls_row.addWidget(self.y_mode_combo)
-        controls_row.addWidget(self.log_button)
         controls_row.addStretch(1)
 
         self.plot_widget = ChartPlot(self)
