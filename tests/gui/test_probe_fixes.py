@@ -166,7 +166,9 @@ def test_bad_custom_time_window_asks_again_with_the_reason(qtbot, monkeypatch) -
         prompts.append((prompt, text))
         return next(answers)
 
-    monkeypatch.setattr(strip_chart.QInputDialog, "getText", staticmethod(get_text))
+    from caprobe.gui.chart import panel as chart_panel
+
+    monkeypatch.setattr(chart_panel.QInputDialog, "getText", staticmethod(get_text))
     panel._ask_custom_window()
     assert len(prompts) == 2  # asked again after 'abc' instead of closing
     assert prompts[1][1] == "abc" and prompts[1][0] != prompts[0][0]  # kept, with the reason
