@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> dict:
         first_chart = {n: traces[n].last_value if n in traces else 0.0 for n in names}
         probe_first = {}
         for name in names:
-            hist = window.monitor.history(name)
+            hist = window.history(name)
             probe_first[name] = (hist.updates if hist else 0, hist.maximum if hist else None)
 
         machine = machine_info()  # now: the commit whose code is running, not the one at the end
@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> dict:
             # counting started or stopped are counted as delivered but appended on the other
             # side of the mark (so small +/- pairs are in-flight samples, not losses).
             ca_delivered = delivered[name] - delivered_at_start[name]
-            hist = window.monitor.history(name)
+            hist = window.history(name)
             probe_received = (hist.updates - probe_first[name][0]) if hist else 0
             # History.maximum is the newest value of a counter that only counts up.
             probe_posted = (int(round(hist.maximum - probe_first[name][1]))

@@ -5,6 +5,10 @@ loopback port, points this process's CA environment at it, waits until it answer
 opens ``random_walk:x`` and ``random_walk:dt``.  caprobe never imports caproto: it only runs it.
 The IOC is stopped (by PID) when the window closes, and also if caprobe itself dies (Linux
 parent-death signal), so a demo never leaves a server behind.
+
+The demo keeps its own settings (``caprobe-demo.ini`` beside the user's ``caprobe.ini``): it
+never reads or writes the user's recent PVs, chart or window layout, and a normal session never
+sees the demo's PVs.
 """
 
 from __future__ import annotations
@@ -166,10 +170,34 @@ def start_demo(timeout: float = 20.0) -> DemoIOC:
 
         # Not the GUI thread: the window does not exist yet.
         write(f"{DEMO_PREFIX}dt", DEMO_STEP_SECONDS, timeout=2.0)
+        wait_first_step()
     except BaseException:
         ioc.stop()
         raise
     return ioc
+
+
+def wait_first_step(timeout: float = 4.0) -> bool:
+    """random_walk sleeps its start-up ``dt`` (3 s) before its first step, whatever ``dt`` is
+    set to afterwards: wait for that step, so the window opens on a walk that moves at once
+    instead of one that looks stuck for its first seconds. False if it did not come."""
+    from caprobe.ca import read
+
+    name = DEMO_PVS[0]
+    first = read(name, timeout=2.0).data[0]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if read(name, timeout=2.0).data[0] != first:
+            return True
+    return False
+
+
+def demo_settings() -> object:
+    """The demo's own settings file (never the user's)."""
+    from PyQt5.QtCore import QSettings
+
+    return QSettings(QSettings.IniFormat, QSettings.UserScope, "caprobe", "caprobe-demo")
 
 
 def run_demo() -> int:
@@ -191,13 +219,13 @@ def run_demo() -> int:
         # the digits field says the demo chose 3 decimals.
         probe = window.probe(DEMO_PVS[0])  # type: ignore[attr-defined]
         if probe is not None:
-            probe.precision_spin.setValue(3)
+            probe.set_precision(3)
         chart = getattr(window, "chart", None)
         if chart is not None and hasattr(chart, "set_precision"):
             chart.set_precision(DEMO_PVS[0], 3)
 
     try:
         return run_gui(DEMO_PVS, on_exit=ioc.stop, chart_pvs=(DEMO_PVS[0],),
-                       configure=configure)
+                       configure=configure, settings=demo_settings())
     finally:
         ioc.stop()

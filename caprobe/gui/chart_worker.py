@@ -1,45 +1,44 @@
-"""The strip chart's CA worker: one QThread running ``SubscriptionGroup.block()`` for all PVs.
+"""The strip chart's and the waveform view's CA workers: adapters on the window's PV service.
 
-Threads and their jobs:
+Both keep the interface the chart and waveform code were written against (signals, ``start``,
+``stop``, ``add_pv``/``remove_pv`` or ``set_pv``, ``isRunning``), but own no thread and no
+subscription: they hold PVs through a :class:`~caprobe.gui.service.PVClient` of the shared
+:class:`~caprobe.gui.service.PVService`, so a PV shown in the probe, the chart and the waveform
+view is subscribed once per data type and priority, and its metadata is read once.
 
-* the worker thread sits in ``group.block()``; CA callbacks run there and only append
+* :class:`ChartWorker`: its collector runs in the service's CA thread and appends
   ``(ioc_time, value, severity)`` to the :class:`~caprobe.chart_data.SampleCollector` (a few
-  array stores under a lock: no Qt call, no allocation per sample);
-* a GUI-thread ``QTimer`` drains the collector every ~30 ms and emits **one**
-  :attr:`ChartWorker.samples_ready` signal with everything that arrived, so the signal rate is
-  fixed whatever the PV rates (the p4p/PyDM lesson: one signal per sample floods the queue);
-* a small helper thread reads each PV's DBR_CTRL metadata (units, precision, limits) after it
-  connects, because DBR_TIME monitors carry no units.
+  array stores under a lock); the service's ~30 ms timer drains it into **one**
+  :attr:`ChartWorker.samples_ready` signal with everything that arrived.
+* :class:`WaveformWorker`: keeps only the newest array of its PV (copied to native float64,
+  because the client's receive buffer is reused) and emits it at most once per flush.
 
-Adding and removing PVs uses ``group.add``/``group.remove``, which take effect inside the
-running ``block()`` without touching the other subscriptions, so no sample of the PVs that stay
-is lost. :meth:`ChartWorker.stop` sets a stop flag, calls ``group.interrupt()`` (returns
-``block()`` within milliseconds even when every PV is silent or unknown) and joins.
-
-All ``caprobe.ca`` use is in this module's ``_ca_*`` helpers, imported lazily so the chart can
-be built and tested with synthetic data before a CA client exists.
+Both subscribe at ``CHART_PRIORITY`` with integer enums (a chart plots the state index). A
+worker made without a service uses the process's shared one (``acquire_shared``) from
+``start`` to ``stop``, so a chart or waveform widget built on its own still works.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
-from PyQt5.QtCore import QCoreApplication, QObject, QThread, QTimer, pyqtSignal
+import numpy as np
+from PyQt5.QtCore import QObject, pyqtSignal
 
 from caprobe import format as cafmt
 from caprobe.chart_data import SampleBatch, SampleCollector
+from caprobe.gui import service as pvservice
 
 log = logging.getLogger(__name__)
 
-#: Interval of the GUI-side drain, i.e. the batched signal period.
-FLUSH_INTERVAL_MS = 30
-#: CA priority of the chart's circuits; one-shot probe I/O uses 0, so the two never share one.
+#: Interval of the batched signal (the service's flush period).
+FLUSH_INTERVAL_MS = pvservice.FLUSH_INTERVAL_MS
+#: CA priority of the chart's circuits; the probe uses 0, so a busy chart never delays it.
 CHART_PRIORITY = 1
+#: The chart's subscription type: native DBR_TIME, enums as integers.
+CHART_DATA_TYPE = "time"
 
 
 def response_sample(response: Any) -> tuple[float, float, int]:
@@ -80,201 +79,200 @@ def control_metadata(response: Any) -> dict[str, Any]:
     enums = getattr(md, "enum_strings", None)
     if enums:
         out["enum_strings"] = [cafmt.to_text(e) for e in enums]
+    # what the channel is, so the chart can say what it does with a string or an array
+    channel = getattr(response, "channel", None)
+    native = getattr(channel, "native_data_type", None)
+    if native is not None:
+        out["native_type"] = getattr(native, "name", str(native))
+        out["element_count"] = int(channel.native_data_count)
     return out
 
 
-class ChartWorker(QThread):
-    """Runs one ``SubscriptionGroup.block()`` for every charted PV; see the module docstring.
+class _ServiceUser(QObject):
+    """A worker that holds a PVClient of a (possibly shared) PVService while started."""
+
+    error = pyqtSignal(str)
+
+    def __init__(self, parent: QObject | None, service: pvservice.PVService | None) -> None:
+        super().__init__(parent)
+        self._given_service = service
+        self._service: pvservice.PVService | None = None
+        self._client: pvservice.PVClient | None = None
+
+    def _make_collector(self) -> pvservice.Collector:
+        raise NotImplementedError
+
+    def _ensure_client(self) -> pvservice.PVClient:
+        if self._client is None:
+            if self._given_service is not None:
+                self._service = self._given_service
+            else:
+                self._service = pvservice.acquire_shared()
+            self._service.failed.connect(self.error)
+            client = self._service.client(self._make_collector(), priority=CHART_PRIORITY,
+                                          data_type=CHART_DATA_TYPE)
+            client.updates.connect(self._on_batch)
+            client.metadata_ready.connect(self._on_metadata)
+            self._client = client
+        return self._client
+
+    def isRunning(self) -> bool:  # noqa: N802 (the QThread name this replaced)
+        return self._client is not None
+
+    def stop(self, timeout_ms: int = 3000) -> bool:
+        """Let go of every PV (and of the shared service); True: nothing is left running."""
+        client, service = self._client, self._service
+        self._client = self._service = None
+        if client is not None:
+            client.flush()
+            client.close()
+        if service is not None:
+            try:
+                service.failed.disconnect(self.error)
+            except TypeError:
+                pass
+            if service is not self._given_service:
+                pvservice.release_shared(service)
+        return True
+
+    def _on_batch(self, batch: Any) -> None:
+        raise NotImplementedError
+
+    def _on_metadata(self, pv: str, response: Any) -> None:
+        raise NotImplementedError
+
+
+class _ChartCollector(pvservice.Collector):
+    """Turns responses into chart samples in the CA thread."""
+
+    def __init__(self, samples: SampleCollector) -> None:
+        super().__init__()
+        self.samples = samples
+        self._connected: dict[str, bool] = {}
+
+    def add(self, pv: str, item: Any) -> None:
+        samples = self.samples
+        try:
+            if pvservice.is_connection_event(item):
+                was = self._connected.get(pv, False)
+                self._connected[pv] = bool(item.connected)
+                if item.connected:
+                    samples.set_connected(pv, True)
+                elif was:
+                    # a gap only where there was data; 'not found' retries add nothing
+                    samples.add_disconnect(pv, float(item.time or time.time()))
+                else:
+                    samples.set_connected(pv, False)
+                return
+            t, value, severity = response_sample(item)
+            samples.add_sample(pv, t, value, severity)
+        except Exception:  # a bad update must not take down block() for every PV
+            log.exception("chart update for %s", pv)
+
+    def discard(self, pv: str) -> None:
+        self._connected.pop(pv, None)
+        self.samples.discard(pv)
+
+    def drain(self) -> SampleBatch:
+        return self.samples.drain()
+
+
+class ChartWorker(_ServiceUser):
+    """The strip chart's view of the PV service; see the module docstring.
 
     Public methods are called from the GUI thread. ``samples_ready`` carries a
-    :class:`~caprobe.chart_data.SampleBatch` and is emitted from the GUI thread.
+    :class:`~caprobe.chart_data.SampleBatch`, at most once per ~30 ms.
     """
 
     samples_ready = pyqtSignal(object)
-    error = pyqtSignal(str)
 
-    def __init__(self, parent: QObject | None = None, *, search_timeout: float = 2.0) -> None:
-        super().__init__(parent)
+    def __init__(self, parent: QObject | None = None, *,
+                 service: pvservice.PVService | None = None,
+                 search_timeout: float = 2.0) -> None:
+        super().__init__(parent, service)
         self.setObjectName("caprobe-chart-worker")
         self.collector = SampleCollector()
-        self._search_timeout = search_timeout
-        self._stop_event = threading.Event()
-        self._lock = threading.Lock()
-        self._group: Any = None
-        # pv -> (subscription, callback, token). The callback is held here because the
-        # subscription keeps only a weak reference to it.
-        self._subs: dict[str, tuple[Any, Callable[[Any], None], Any]] = {}
-        self._connected: dict[str, bool] = {}
-        self._meta_queue: queue.Queue[str | None] = queue.Queue()
-        self._meta_thread: threading.Thread | None = None
-        self._flush_timer = QTimer(self)
-        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
-        self._flush_timer.timeout.connect(self.flush)
-        _stop_on_quit(self)
+        self._pvs: list[str] = []
 
-    # ----------------------------------------------------------- GUI-thread API
+    def _make_collector(self) -> pvservice.Collector:
+        return _ChartCollector(self.collector)
+
     def pv_names(self) -> list[str]:
-        with self._lock:
-            return list(self._subs)
+        return list(self._pvs)
+
+    def start(self, *_priority: Any) -> None:
+        """Attach to the service (idempotent); PVs added before are subscribed now."""
+        client = self._ensure_client()
+        for pv in self._pvs:
+            client.add(pv)
 
     def add_pv(self, pv: str) -> None:
-        """Subscribe ``pv`` (no I/O here: the subscription connects inside ``block()``)."""
-        with self._lock:
-            if pv in self._subs:
-                return
-            group = self._ensure_group()
-            callback = self._make_callback(pv)
-            sub = _ca_subscribe(pv)
-            token = sub.add_callback(callback)
-            self._subs[pv] = (sub, callback, token)
-            self._connected[pv] = False
-        group.add(sub)
+        """Chart ``pv``; raises ValueError for a name CA refuses (nothing changes)."""
+        if pv in self._pvs:
+            return
+        if self._client is not None:
+            self._client.add(pv)
+        self._pvs.append(pv)
 
     def remove_pv(self, pv: str) -> None:
-        with self._lock:
-            entry = self._subs.pop(pv, None)
-            self._connected.pop(pv, None)
-        if entry is None:
+        if pv not in self._pvs:
             return
-        sub, _callback, token = entry
-        try:
-            self._group.remove(sub)
-            sub.remove_callback(token)
-        except Exception:  # a half-torn-down subscription must not break the chart
-            log.exception("removing %s from the chart group", pv)
+        self._pvs.remove(pv)
+        if self._client is not None:
+            self._client.remove(pv)
         self.collector.discard(pv)
 
-    def start(self, priority: QThread.Priority = QThread.InheritPriority) -> None:
-        """Start the CA thread, the metadata helper and the drain timer (idempotent)."""
-        if self.isRunning():
-            return
-        self._stop_event.clear()
-        with self._lock:
-            self._ensure_group()
-        self._meta_thread = threading.Thread(
-            target=self._metadata_loop, name="caprobe-chart-metadata", daemon=True
-        )
-        self._meta_thread.start()
-        self._flush_timer.start()
-        super().start(priority)
-
-    def stop(self, timeout_ms: int = 3000) -> bool:
-        """Interrupt ``block()`` and join; True when the thread has ended within the timeout."""
-        self._stop_event.set()
-        self._flush_timer.stop()
-        self._meta_queue.put(None)
-        group = self._group
-        if group is not None:
-            try:
-                group.interrupt()
-            except Exception:
-                log.exception("interrupting the chart group")
-        finished = self.wait(timeout_ms) if self.isRunning() else True
-        if self._meta_thread is not None:
-            # the helper may sit in a 1 s read(); it is a daemon and drops its result on stop
-            self._meta_thread.join(0.1)
-        self.flush()
-        return bool(finished)
-
     def flush(self) -> None:
-        """Drain the collector and emit one batch (called by the timer, or by tests)."""
-        batch: SampleBatch = self.collector.drain()
-        if batch:
-            self.samples_ready.emit(batch)
+        """Emit what has arrived now (the service's timer does this every ~30 ms)."""
+        if self._client is not None:
+            self._client.flush()
 
-    # ----------------------------------------------------------- worker thread
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            started = time.monotonic()
-            try:
-                self._group.block(timeout=self._search_timeout)
-            except Exception as exc:  # keep charting: report, back off, re-enter
-                log.exception("chart subscription block failed")
-                self.error.emit(f"strip chart: {exc}")
-                self._stop_event.wait(1.0)
-                continue
-            if time.monotonic() - started < 0.1:
-                # block() returned on its own at once (e.g. nothing subscribed): do not spin
-                self._stop_event.wait(0.2)
+    def _on_batch(self, batch: SampleBatch) -> None:
+        self.samples_ready.emit(batch)
 
-    def _make_callback(self, pv: str) -> Callable[[Any], None]:
-        collector = self.collector
-        stop = self._stop_event
-        connected = self._connected
-        meta_queue = self._meta_queue
+    def _on_metadata(self, pv: str, response: Any) -> None:
+        if pv in self._pvs:
+            self.collector.set_metadata(pv, control_metadata(response))
 
-        def on_update(response: Any) -> None:
-            if stop.is_set():
+
+class _LatestArray(pvservice.Collector):
+    """The newest array, connection state and nothing else (CA thread side)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.latest: tuple[str, Any, float, int] | None = None
+        self.connection: tuple[str, bool] | None = None
+
+    def add(self, pv: str, item: Any) -> None:
+        try:
+            if pvservice.is_connection_event(item):
+                with self.lock:
+                    self.connection = (pv, bool(item.connected))
                 return
-            try:
-                if hasattr(response, "connected"):  # ConnectionEvent
-                    was = connected.get(pv, False)
-                    connected[pv] = bool(response.connected)
-                    if response.connected:
-                        collector.set_connected(pv, True)
-                        meta_queue.put(pv)
-                    elif was:
-                        # a gap only where there was data; 'not found' retries add nothing
-                        collector.add_disconnect(pv, float(response.time or time.time()))
-                    else:
-                        collector.set_connected(pv, False)
-                    return
-                t, value, severity = response_sample(response)
-                collector.add_sample(pv, t, value, severity)
-            except Exception:  # a bad update must not take down block() for every PV
-                log.exception("chart callback for %s", pv)
+            t, _first, severity = response_sample(item)
+            data = item.data
+            if isinstance(data, list):  # DBR_STRING: plot what parses as a number
+                values = np.array([_to_float(x) for x in data], np.float64)
+            else:
+                values = np.asarray(data).astype(np.float64)  # copy, native byte order
+            with self.lock:
+                self.latest = (pv, values, t, severity)
+        except Exception:
+            log.exception("waveform update for %s", pv)
 
-        return on_update
+    def discard(self, pv: str) -> None:
+        with self.lock:
+            self.latest = self.connection = None
 
-    def _metadata_loop(self) -> None:
-        while not self._stop_event.is_set():
-            pv = self._meta_queue.get()
-            if pv is None or self._stop_event.is_set():
-                return
-            with self._lock:
-                if pv not in self._subs:
-                    continue
-            try:
-                md = control_metadata(_ca_read_control(pv))
-            except Exception as exc:  # metadata is a nicety: the trace works without it
-                log.info("no control metadata for %s: %s", pv, exc)
-                continue
-            if not self._stop_event.is_set():
-                self.collector.set_metadata(pv, md)
-
-    def _ensure_group(self) -> Any:
-        if self._group is None:
-            self._group = _ca_group()
-        return self._group
+    def drain(self) -> tuple[Any, Any] | None:
+        with self.lock:
+            out = (self.connection, self.latest)
+            self.latest = self.connection = None
+        return out if out != (None, None) else None
 
 
-# ------------------------------------------------------------------ the CA part
-def _ca_group() -> Any:
-    from caprobe.ca import SubscriptionGroup
-
-    # integer enums: a chart plots the state index, not the label
-    return SubscriptionGroup(force_int_enums=True)
-
-
-def _ca_subscribe(pv: str) -> Any:
-    from caprobe.ca import subscribe
-
-    return subscribe(pv, priority=CHART_PRIORITY)
-
-
-def _ca_read_control(pv: str) -> Any:
-    from caprobe.ca import read
-
-    return read(pv, data_type="control", timeout=1.0, priority=CHART_PRIORITY)
-
-
-class WaveformWorker(QThread):
-    """Monitors one array PV and hands the GUI only its latest value, at most ~30 times a second.
-
-    A waveform view shows one array at a time, so unlike the chart nothing is accumulated:
-    the callback keeps the newest array (copied to native float64, because the client's receive
-    buffer is reused) and the GUI-thread timer emits it if it changed.
-    """
+class WaveformWorker(_ServiceUser):
+    """Shows one array PV: only its newest value reaches the GUI, at most ~30 times a second."""
 
     #: (pv, values: float64 ndarray, ioc_time, severity)
     waveform_ready = pyqtSignal(str, object, float, int)
@@ -282,142 +280,48 @@ class WaveformWorker(QThread):
     connection_changed = pyqtSignal(str, bool)
     #: (pv, {"units": ..., "precision": ..., ...}) after each (re)connection
     metadata_ready = pyqtSignal(str, object)
-    error = pyqtSignal(str)
 
-    def __init__(self, parent: QObject | None = None, *, search_timeout: float = 2.0) -> None:
-        super().__init__(parent)
+    def __init__(self, parent: QObject | None = None, *,
+                 service: pvservice.PVService | None = None,
+                 search_timeout: float = 2.0) -> None:
+        super().__init__(parent, service)
         self.setObjectName("caprobe-waveform-worker")
-        self._search_timeout = search_timeout
-        self._stop_event = threading.Event()
-        self._lock = threading.Lock()
-        self._group: Any = None
         self._pv: str | None = None
-        self._sub: Any = None
-        self._callback: Callable[[Any], None] | None = None  # strong ref: subs hold weak ones
-        self._latest: tuple[str, Any, float, int] | None = None
-        self._connection: tuple[str, bool] | None = None
-        self._metadata: tuple[str, dict[str, Any]] | None = None
-        self._flush_timer = QTimer(self)
-        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
-        self._flush_timer.timeout.connect(self.flush)
-        _stop_on_quit(self)
+
+    def _make_collector(self) -> pvservice.Collector:
+        return _LatestArray()
 
     def pv_name(self) -> str | None:
         return self._pv
 
     def set_pv(self, pv: str | None) -> None:
         """Monitor ``pv`` instead of the current one (None: monitor nothing)."""
-        if self._group is None:
-            self._group = _ca_group()
-        old_sub = self._sub
-        with self._lock:
-            self._latest = None
-            self._connection = None
-            self._pv = pv
-            self._sub = None
-        if old_sub is not None:
-            try:
-                self._group.remove(old_sub)
-            except Exception:
-                log.exception("removing the waveform subscription")
+        old, self._pv = self._pv, pv
+        if old is not None and self._client is not None:
+            self._client.remove(old)
         if pv is None:
             return
-        callback = self._make_callback(pv)
-        sub = _ca_subscribe(pv)
-        sub.add_callback(callback)
-        with self._lock:
-            self._sub, self._callback = sub, callback
-        self._group.add(sub)
-        if not self.isRunning():
-            self._stop_event.clear()
-            self._flush_timer.start()
-            self.start()
+        self._ensure_client().add(pv)
 
-    def _make_callback(self, pv: str) -> Callable[[Any], None]:
-        import numpy as np
-
-        def on_update(response: Any) -> None:
-            if self._stop_event.is_set():
-                return
-            try:
-                if hasattr(response, "connected"):
-                    with self._lock:
-                        if self._pv == pv:
-                            self._connection = (pv, bool(response.connected))
-                    if response.connected:
-                        # units for the axis; a one-shot read, off this thread so the
-                        # monitor keeps flowing (a daemon: it ends within its 1 s timeout)
-                        threading.Thread(
-                            target=self._read_metadata, args=(pv,), daemon=True,
-                            name="caprobe-waveform-metadata",
-                        ).start()  # fmt: skip
-                    return
-                t, _first, severity = response_sample(response)
-                data = response.data
-                if isinstance(data, list):  # DBR_STRING: plot what parses as a number
-                    values = np.array([_to_float(x) for x in data], np.float64)
-                else:
-                    values = np.asarray(data).astype(np.float64)  # copy, native byte order
-                with self._lock:
-                    if self._pv == pv:
-                        self._latest = (pv, values, t, severity)
-            except Exception:
-                log.exception("waveform callback for %s", pv)
-
-        return on_update
-
-    def _read_metadata(self, pv: str) -> None:
-        try:
-            md = control_metadata(_ca_read_control(pv))
-        except Exception as exc:  # the plot works without units
-            log.info("no control metadata for %s: %s", pv, exc)
-            return
-        with self._lock:
-            if self._pv == pv and not self._stop_event.is_set():
-                self._metadata = (pv, md)
+    def start(self, *_priority: Any) -> None:
+        client = self._ensure_client()
+        if self._pv is not None:
+            client.add(self._pv)
 
     def flush(self) -> None:
-        with self._lock:
-            latest, self._latest = self._latest, None
-            connection, self._connection = self._connection, None
-            metadata, self._metadata = self._metadata, None
-        if connection is not None:
+        if self._client is not None:
+            self._client.flush()
+
+    def _on_batch(self, batch: tuple[Any, Any]) -> None:
+        connection, latest = batch
+        if connection is not None and connection[0] == self._pv:
             self.connection_changed.emit(*connection)
-        if metadata is not None:
-            self.metadata_ready.emit(*metadata)
-        if latest is not None:
+        if latest is not None and latest[0] == self._pv:
             self.waveform_ready.emit(*latest)
 
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            started = time.monotonic()
-            try:
-                self._group.block(timeout=self._search_timeout)
-            except Exception as exc:
-                log.exception("waveform block failed")
-                self.error.emit(f"waveform: {exc}")
-                self._stop_event.wait(1.0)
-                continue
-            if time.monotonic() - started < 0.1:
-                self._stop_event.wait(0.2)
-
-    def stop(self, timeout_ms: int = 3000) -> bool:
-        self._stop_event.set()
-        self._flush_timer.stop()
-        if self._group is not None:
-            try:
-                self._group.interrupt()
-            except Exception:
-                log.exception("interrupting the waveform group")
-        return bool(self.wait(timeout_ms)) if self.isRunning() else True
-
-
-def _stop_on_quit(worker: ChartWorker | WaveformWorker) -> None:
-    """Safety net: a widget that is destroyed without shutdown() must not leave its thread
-    running when the application quits (Qt aborts on a QThread destroyed while running)."""
-    app = QCoreApplication.instance()
-    if app is not None:
-        app.aboutToQuit.connect(worker.stop)
+    def _on_metadata(self, pv: str, response: Any) -> None:
+        if pv == self._pv:
+            self.metadata_ready.emit(pv, control_metadata(response))
 
 
 def _to_float(item: Any) -> float:

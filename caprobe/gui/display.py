@@ -101,4 +101,8 @@ def limits_text(low: Any, high: Any, precision: int | None, units: str | None) -
         return "not set (0 .. 0)"
     prec = 3 if precision is None or precision < 0 else min(precision, 12)
     unit = f" {units}" if units else ""
+    if math.isnan(float(low)):  # only HIGH (or HIHI) set
+        return f"above {float(high):.{prec}f}{unit} (no low limit)"
+    if math.isnan(float(high)):
+        return f"below {float(low):.{prec}f}{unit} (no high limit)"
     return f"{float(low):.{prec}f} .. {float(high):.{prec}f}{unit}"

@@ -1,8 +1,8 @@
 """caprobe's main window: PV entry, one probe tab per PV, strip chart and waveform below.
 
-Threads: ``self.runner`` (one-shot reads/writes) and ``self.monitor`` (one QThread holding
-every open PV's subscription).  The GUI thread only formats and paints; monitor updates are
-drained at most every ``DRAIN_INTERVAL_MS`` (10 Hz), what a person can read.
+Every view is a client of one :class:`~caprobe.gui.service.PVService` (subscriptions and
+one-shot calls on worker threads, batched updates). The GUI thread only formats and paints;
+the probes repaint at most every ``DRAIN_INTERVAL_MS`` (10 Hz), what a person can read.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from PyQt5.QtCore import QByteArray, QSettings, Qt, QTimer
+from PyQt5.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer
 from PyQt5.QtGui import (
     QCloseEvent,
     QColor,
@@ -25,9 +25,11 @@ from PyQt5.QtGui import (
 )
 from PyQt5.QtWidgets import (
     QAction,
+    QActionGroup,
     QApplication,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMessageBox,
     QPushButton,
@@ -38,19 +40,27 @@ from PyQt5.QtWidgets import (
 )
 
 import caprobe
-from caprobe.gui import display, style
+from caprobe.gui import display, style, theme
 from caprobe.gui.array_view import ArrayDialog
+from caprobe.gui.chart_worker import ChartWorker, WaveformWorker
+from caprobe.gui.history import History, HistoryCollector
 from caprobe.gui.probe import Connection, ProbeWidget
 from caprobe.gui.pv_entry import (
     PVEntry,
     RecentPVs,
+    WindowShortcutsFirst,
     pv_name_problem,
     pv_names_from_mime,
     short_name,
 )
-from caprobe.gui.workers import CARunner, MonitorWorker
+from caprobe.gui.service import acquire_shared, release_shared
+from caprobe.gui.shortcuts import ShortcutsDialog
 
 DRAIN_INTERVAL_MS = 100
+#: The strip chart's share of a short window, in text lines (toolbar, plot, legend), and the
+#: least it ever gets (the splitter takes the rest from the probe's details, not its header).
+CHART_LINES = 24
+CHART_MIN_LINES = 15
 TICK_INTERVAL_MS = 500
 SETTINGS_GEOMETRY = "main_window/geometry"
 SETTINGS_STATE = "main_window/state"
@@ -89,10 +99,14 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setWindowTitle("caprobe")
         self.settings = settings if settings is not None else default_settings()
-        self.runner = CARunner(self)
-        self.monitor = MonitorWorker(parent=self, search_timeout=search_timeout)
-        self.monitor.dataReady.connect(self._schedule_drain)
-        self.monitor.failed.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        self.service = acquire_shared(search_timeout)
+        self.service.failed.connect(self._service_failed)
+        self._history = HistoryCollector()
+        self.probe_client = self.service.client(self._history, priority=0, data_type=None)
+        self.probe_client.updates.connect(self._updates_arrived)
+        self.probe_client.metadata_ready.connect(self._metadata_arrived)
+        self.probe_client.metadata_failed.connect(self._metadata_failed)
+        self._pending: dict[str, list[Any]] = {}
         self.recent = RecentPVs(self.settings)
         self.probes: dict[str, ProbeWidget] = {}
         self._array_dialogs: list[ArrayDialog] = []
@@ -106,18 +120,27 @@ class MainWindow(QMainWindow):
         self._tick_timer.timeout.connect(self._tick)
         self._tick_timer.start()
 
+        self._shortcuts_first = WindowShortcutsFirst(self)
+        self._splitter_pending = False
+        theme.restore(self.settings)
         self._build_ui()
         self._build_actions()
+        app = QApplication.instance()
+        if app is not None:
+            app.focusChanged.connect(self._reveal_focus)
         self.setAcceptDrops(True)
         self._restore_settings()
+        self._link_focus_chain()
 
     # ==== layout ==============================================================================
     def _build_ui(self) -> None:
         self.pv_entry = PVEntry(self.recent)
+        self.pv_entry.installEventFilter(self)
         self.pv_entry.pvsRequested.connect(self.open_pvs)
         self.pv_entry.refused.connect(lambda text: self.statusBar().showMessage(text, 10000))
         open_button = QPushButton("Open")
         open_button.setToolTip("Open the PV(s) typed on the left (Enter)")
+        open_button.setFocusPolicy(Qt.NoFocus)  # Enter does it; Tab goes on to the value
         open_button.clicked.connect(self.pv_entry.returnPressed)
         entry_row = QHBoxLayout()
         entry_label = QLabel("&PV:")
@@ -133,12 +156,15 @@ class MainWindow(QMainWindow):
         self.tabs.setUsesScrollButtons(True)
         self.tabs.tabCloseRequested.connect(lambda i: self.close_pv(self.tabs.widget(i).pv_name))
         self.tabs.currentChanged.connect(self._current_changed)
+        self.tabs.tabBar().setFocusPolicy(Qt.NoFocus)  # Ctrl+PgUp/PgDown switch tabs
         self.empty_hint = QLabel(
             "Type a PV name above and press Enter, or drop PV names here.\n\n"
             "Ctrl+L  PV field    Ctrl+W  close tab    F2  edit value    Ctrl+T  add to chart\n"
-            "Ctrl+Shift+C  copy PV name    Ctrl+Alt+C  copy value    Ctrl+E  all elements")
+            "Ctrl+Shift+C  copy PV name    Ctrl+Alt+C  copy value    Ctrl+E  all elements\n"
+            "Ctrl++ / Ctrl+-  bigger / smaller text    F1  every shortcut")
         self.empty_hint.setAlignment(Qt.AlignCenter)
-        self.empty_hint.setStyleSheet("color: #606060;")
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.setStyleSheet(style.dim_text_style())
         top = QWidget()
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
@@ -147,10 +173,8 @@ class MainWindow(QMainWindow):
 
         self.lower_tabs = QTabWidget()
         self.lower_tabs.setDocumentMode(True)
-        self.chart = self._make_optional("caprobe.gui.strip_chart", "StripChartPanel",
-                                         "Strip chart")
-        self.waveform = self._make_optional("caprobe.gui.waveform", "WaveformView",
-                                            "Waveform")
+        self.chart = self._make_optional(self._make_chart, "Strip chart")
+        self.waveform = self._make_optional(self._make_waveform, "Waveform")
         if self.chart is not None and hasattr(self.chart, "message"):
             self.chart.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
@@ -161,6 +185,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setChildrenCollapsible(False)
+        self.lower_tabs.setMinimumHeight(CHART_MIN_LINES * self.fontMetrics().height())
 
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -178,12 +203,21 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.ca_env_label)
         self._update_empty_hint()
 
-    def _make_optional(self, module: str, cls_name: str, title: str) -> Any:
-        """Embed the strip-chart engineer's widgets when they are installed; the probe works
-        without them (a placeholder explains what is missing)."""
+    def _make_chart(self) -> QWidget:
+        from caprobe.gui.strip_chart import StripChartPanel
+
+        return StripChartPanel(worker=ChartWorker(service=self.service))
+
+    def _make_waveform(self) -> QWidget:
+        from caprobe.gui.waveform import WaveformView
+
+        return WaveformView(worker=WaveformWorker(service=self.service))
+
+    def _make_optional(self, make: Any, title: str) -> Any:
+        """Embed the chart and waveform views; the probe works without them (a placeholder
+        explains what is missing, e.g. pyqtgraph failed to load)."""
         try:
-            mod = __import__(module, fromlist=[cls_name])
-            widget = getattr(mod, cls_name)()
+            widget = make()
         except Exception as exc:  # ImportError, or the widget failed to build
             placeholder = QLabel(f"{title} not available: {exc}")
             placeholder.setTextFormat(Qt.PlainText)
@@ -236,8 +270,27 @@ class MainWindow(QMainWindow):
         for number, mode in enumerate(display.DisplayFormat, start=1):
             action(view_menu, f"{mode.value} format", f"Ctrl+{number}",
                    lambda _=False, m=mode: self._set_format(m))
+        view_menu.addSeparator()
+        zoom_in = action(view_menu, "Bigger text", QKeySequence.ZoomIn,
+                         lambda: self.zoom(1), "Scale the whole window up (Ctrl++)")
+        zoom_in.setShortcuts([QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")])
+        action(view_menu, "Smaller text", "Ctrl+-", lambda: self.zoom(-1),
+               "Scale the whole window down")
+        action(view_menu, "Normal text size", "Ctrl+0", lambda: self.zoom(0))
+        theme_menu = view_menu.addMenu("&Theme")
+        self.theme_group = QActionGroup(self)
+        for name, label in (("light", "Light"), ("dark", "Dark (control room)")):
+            act = action(theme_menu, label, None,
+                         lambda _=False, n=name: self.set_theme(n),
+                         f"{label} colours; alarm colours stay the MEDM ones")
+            act.setCheckable(True)
+            act.setChecked(theme.current().name == name)
+            act.setData(name)
+            self.theme_group.addAction(act)
 
         help_menu = bar.addMenu("&Help")
+        action(help_menu, "Keyboard shortcuts", "F1", self.show_shortcuts,
+               "Every keyboard shortcut of the window")
         action(help_menu, "About caprobe", None, self._about)
 
     # ==== PVs =================================================================================
@@ -258,11 +311,14 @@ class MainWindow(QMainWindow):
             probe = self.probes[name]
             self.tabs.setCurrentWidget(probe)
             return probe
-        probe = ProbeWidget(name, self.runner)
+        probe = ProbeWidget(name, self.service)
+        for widget in probe.focus_chain():
+            if isinstance(widget, QLineEdit):
+                widget.installEventFilter(self._shortcuts_first)
         probe.stateChanged.connect(lambda p=probe: self._update_tab(p))
         probe.showArrayRequested.connect(self.show_array)
         probe.resetHistoryRequested.connect(self.reset_history)
-        probe.write_panel.written.connect(
+        probe.written.connect(
             lambda text, n=name: self.statusBar().showMessage(f"{n}: IOC now holds {text}",
                                                               8000))
         self.probes[name] = probe
@@ -270,7 +326,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(index)
         self._update_tab(probe)
         self.recent.remember(name)
-        self.monitor.add_pv(name)
+        self.probe_client.add(name)
         self._update_empty_hint()
         return probe
 
@@ -278,7 +334,8 @@ class MainWindow(QMainWindow):
         probe = self.probes.pop(name, None)
         if probe is None:
             return
-        self.monitor.remove_pv(name)
+        self.probe_client.remove(name)
+        self._pending.pop(name, None)
         probe.shutdown()
         self.tabs.removeTab(self.tabs.indexOf(probe))
         probe.deleteLater()
@@ -300,15 +357,49 @@ class MainWindow(QMainWindow):
         since = (time.monotonic() - self._last_drain) * 1000
         self._drain_timer.start(max(0, int(DRAIN_INTERVAL_MS - since)))
 
+    def _updates_arrived(self, batch: dict[str, list[Any]]) -> None:
+        """A service batch (every ~30 ms while updates flow): kept until the next paint."""
+        for name, items in batch.items():
+            self._pending.setdefault(name, []).extend(items)
+        self._schedule_drain()
+
     def drain(self) -> None:
         self._last_drain = time.monotonic()
-        for name, items in self.monitor.take_pending().items():
+        pending, self._pending = self._pending, {}
+        for name, items in pending.items():
             probe = self.probes.get(name)
             if probe is None:
                 continue
+            # connection events in order, then only the newest value
+            newest = None
             for item in items:
-                probe.handle(item)
-            probe.set_history(self.monitor.history(name))
+                if hasattr(item, "connected"):
+                    if newest is not None:
+                        probe.handle(newest)
+                        newest = None
+                    probe.handle(item)
+                else:
+                    newest = item
+            if newest is not None:
+                probe.handle(newest)
+            probe.set_history(self._history.history(name))
+
+    def history(self, name: str) -> History | None:
+        """The probe's history of ``name`` (every update since it was opened or reset)."""
+        return self._history.history(name)
+
+    def _metadata_arrived(self, name: str, response: Any) -> None:
+        probe = self.probes.get(name)
+        if probe is not None:
+            probe.set_control(response)
+
+    def _metadata_failed(self, name: str, exc: Exception) -> None:
+        probe = self.probes.get(name)
+        if probe is not None:
+            probe.control_failed(exc)
+
+    def _service_failed(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10000)
 
     def _tick(self) -> None:
         probe = self.current_probe()
@@ -323,6 +414,8 @@ class MainWindow(QMainWindow):
         if index < 0:
             return
         connected = probe.state is Connection.CONNECTED
+        if connected:
+            self.recent.mark_connected(probe.pv_name)
         severity = getattr(getattr(probe.response, "metadata", None), "severity", None)
         if connected and severity is not None:
             color = style.severity_color(int(severity))
@@ -354,6 +447,20 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{probe.pv_name} — caprobe" if probe else "caprobe")
         if probe is not None:
             self._sync_waveform(probe)
+        self._link_focus_chain()
+
+    def _link_focus_chain(self) -> None:
+        """Tab: PV field -> the current probe's write field -> Write -> its details -> the
+        chart, whatever order the widgets were created in."""
+        chain: list[QWidget] = [self.pv_entry]
+        probe = self.current_probe()
+        if probe is not None:
+            chain.extend(probe.focus_chain())
+        # a view moves as a block: Qt carries a widget's descendants along with it, so the
+        # chart keeps its own order (and the window needs to know nothing of its children)
+        chain.extend(view for view in (self.chart, self.waveform) if view is not None)
+        for before, after in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(before, after)
 
     def _update_empty_hint(self) -> None:
         empty = not self.probes
@@ -372,7 +479,28 @@ class MainWindow(QMainWindow):
     def focus_write(self) -> None:
         probe = self.current_probe()
         if probe is not None:
-            probe.write_panel.editor_stack.currentWidget().setFocus(Qt.ShortcutFocusReason)
+            self.unfold_details()
+            probe.focus_write()
+
+    def unfold_details(self) -> None:
+        """Open the current probe's details (folded on a short window) far enough for the
+        write panel, taking the room from the chart (down to its minimum)."""
+        probe = self.current_probe()
+        if probe is None or not probe.details_folded():
+            return
+        sizes = self.splitter.sizes()
+        if len(sizes) != 2:
+            return
+        wanted = probe.write_panel_height() + 3 * self.fontMetrics().height()
+        grow = min(wanted, max(sizes[1] - self.lower_tabs.minimumHeight(), 0))
+        self.splitter.setSizes([sizes[0] + grow, sizes[1] - grow])
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 (Qt override)
+        # Tab from the PV field goes to the write field: unfold the details first
+        if obj is self.pv_entry and event.type() == QEvent.KeyPress and \
+                event.key() == Qt.Key_Tab and not event.modifiers():
+            self.unfold_details()
+        return super().eventFilter(obj, event)
 
     def close_current(self) -> None:
         probe = self.current_probe()
@@ -423,7 +551,7 @@ class MainWindow(QMainWindow):
         if probe is None or probe.response is None:
             return
         self._sync_waveform(probe)
-        dialog = ArrayDialog(name, probe.response.data, stamp_text=probe.timestamp_label.text(),
+        dialog = ArrayDialog(name, probe.response.data, stamp_text=probe.timestamp_text(),
                              units=probe.units(), precision=probe.precision(), parent=self)
         dialog.setAttribute(Qt.WA_DeleteOnClose)
         # 'finished' (not 'destroyed'): it fires while both objects are still whole.
@@ -437,7 +565,14 @@ class MainWindow(QMainWindow):
     def refresh_current(self) -> None:
         probe = self.current_probe()
         if probe is not None:
-            probe.refresh_metadata()
+            self.refresh_metadata(probe.pv_name)
+
+    def refresh_metadata(self, name: str) -> None:
+        """Read ``name``'s DBR_CTRL metadata (for every view of it), DESC and RTYP again."""
+        probe = self.probes.get(name)
+        if probe is not None:
+            self.service.refresh_metadata(name)
+            probe.refresh_fields()
 
     def reset_current_history(self) -> None:
         probe = self.current_probe()
@@ -447,21 +582,42 @@ class MainWindow(QMainWindow):
     def reset_history(self, name: str) -> None:
         probe = self.probes.get(name)
         if probe is not None:
-            self.monitor.reset_history(name)
-            probe.set_history(self.monitor.history(name))
+            self._history.reset_history(name)
+            probe.set_history(self._history.history(name))
 
     def _set_format(self, mode: display.DisplayFormat) -> None:
         probe = self.current_probe()
         if probe is not None:
             probe.set_display_format(mode)
 
+    def zoom(self, steps: int) -> None:
+        """Bigger (+1), smaller (-1) or normal (0) text in the whole window; remembered."""
+        factor = theme.step_zoom(steps)
+        theme.save(self.settings)
+        self.statusBar().showMessage(f"Text size {factor:.0%}", 3000)
+
+    def set_theme(self, name: str) -> None:
+        """'light' or 'dark'; remembered."""
+        theme.apply(name)
+        theme.save(self.settings)
+        for act in self.theme_group.actions():
+            act.setChecked(act.data() == name)
+        self.empty_hint.setStyleSheet(style.dim_text_style())
+        for probe in self.probes.values():
+            probe.tab_icon_key = None
+            self._update_tab(probe)
+
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self.menuBar(), self).exec_()
+
     def _about(self) -> None:
         QMessageBox.about(
             self, "About caprobe",
             f"<b>caprobe {caprobe.__version__}</b><br>A probe for EPICS Channel Access PVs."
-            "<p>Alarm colours follow the MEDM convention: green NO_ALARM, yellow MINOR, red "
-            "MAJOR, white INVALID; a grey dashed frame means not connected.  Severity and "
-            "status are always written out next to the colour.</p>")
+            "<p>Alarm colours follow the MEDM/Phoebus convention in both themes: green "
+            "NO_ALARM, yellow MINOR, red MAJOR, white INVALID; a grey dashed frame means not "
+            "connected.  Severity and status are always written out next to the colour.</p>"
+            "<p>Help ▸ Keyboard shortcuts (F1) lists every key.</p>")
 
     # ==== drag and drop anywhere in the window =================================================
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -485,12 +641,65 @@ class MainWindow(QMainWindow):
         if isinstance(splitter, QByteArray) and not splitter.isEmpty():
             self.splitter.restoreState(splitter)
         else:
-            self.splitter.setSizes([470, 530])  # scaled to the real height by Qt
+            self._splitter_pending = True  # sized at first show, when heights are known
         if self.chart is not None and hasattr(self.chart, "restore_settings"):
             try:
                 self.chart.restore_settings(self.settings)
             except Exception as exc:  # a corrupt chart section must not stop the probe
                 self.statusBar().showMessage(f"Strip chart settings ignored: {exc}", 10000)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if self._splitter_pending:
+            self._splitter_pending = False
+            self._default_splitter()
+
+    def _header_height(self) -> int:
+        """Height of the tab bar plus a probe header (estimated while no PV is open)."""
+        probe = self.current_probe()
+        line = self.fontMetrics().height()
+        header = probe.header_height() if probe is not None else int(line * 6.5)
+        return self.tabs.tabBar().sizeHint().height() + header + 4
+
+    def _default_splitter(self) -> None:
+        """The chart gets about CHART_LINES lines of height (360 px at 100 %) within 50-60 %
+        of the room; what is left below the probe header goes to the details. When that is
+        less than four lines (800x600 at a 10 pt font) the details start folded (the splitter,
+        Tab or F2 open them) and the chart stays usable."""
+        available = sum(self.splitter.sizes()) or self.splitter.height()
+        line = self.fontMetrics().height()
+        # CHART_LINES of text height, but never more than 60 % of the room (a 1366x768 laptop
+        # keeps its write field in view), and at least half of it
+        chart = max(min(CHART_LINES * line, int(available * 0.6)), available // 2)
+        header = self._header_height()
+        top = max(header, available - chart)
+        collapse = top - header < 4 * line  # a sliver of details helps nobody
+        if collapse:
+            top = header
+        self.splitter.setSizes([top, max(available - top, 0)])
+        probe = self.current_probe()
+        if probe is None:
+            return
+        # the estimate may leave a few pixels of folded details, or half a row below the
+        # Write button: give them to the chart
+        excess = probe.details_excess_height()
+        if excess > 0:
+            top -= excess
+            self.splitter.setSizes([top, max(available - top, 0)])
+
+    def _reveal_focus(self, _old: QWidget | None, new: QWidget | None) -> None:
+        """Tab or F2 into the collapsed details opens them far enough to see the field."""
+        probe = self.current_probe()
+        if new is None or probe is None or not probe.isAncestorOf(new):
+            return
+        needed = probe.details_height_for(new)
+        if needed <= 0:
+            return
+        sizes = self.splitter.sizes()
+        grow = needed - probe.details_shown_height()
+        if grow > 0 and len(sizes) == 2:
+            grow = min(grow, max(sizes[1] - 120, 0))
+            self.splitter.setSizes([sizes[0] + grow, sizes[1] - grow])
 
     def _default_size(self) -> None:
         """About 80 % of the screen, so 1366x768 and 4K both start sensibly."""
@@ -506,6 +715,7 @@ class MainWindow(QMainWindow):
     def save_settings(self) -> None:
         self.settings.setValue(SETTINGS_GEOMETRY, self.saveGeometry())
         self.settings.setValue(SETTINGS_SPLITTER, self.splitter.saveState())
+        theme.save(self.settings)
         self.recent.save()
         if self.chart is not None and hasattr(self.chart, "save_settings"):
             try:
@@ -527,8 +737,15 @@ class MainWindow(QMainWindow):
         for widget in (self.chart, self.waveform):
             if widget is not None and hasattr(widget, "shutdown"):
                 widget.shutdown()
-        self.monitor.stop()
-        self.runner.shutdown()
+        self.probe_client.close()
+        self.service.failed.disconnect(self._service_failed)
+        app = QApplication.instance()
+        if app is not None:
+            try:
+                app.focusChanged.disconnect(self._reveal_focus)
+            except TypeError:
+                pass
+        release_shared(self.service)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()

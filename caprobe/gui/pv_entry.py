@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from PyQt5.QtCore import QMimeData, QSettings, QStringListModel, Qt, pyqtSignal
-from PyQt5.QtGui import QDragEnterEvent, QDropEvent
-from PyQt5.QtWidgets import QCompleter, QLineEdit, QWidget
+from PyQt5.QtCore import QEvent, QMimeData, QObject, QSettings, QStringListModel, Qt, pyqtSignal
+from PyQt5.QtGui import QDragEnterEvent, QDropEvent, QKeyEvent, QKeySequence
+from PyQt5.QtWidgets import QAction, QCompleter, QLineEdit, QWidget
 
 RECENT_KEY = "pv_entry/recent"
+CONNECTED_KEY = "pv_entry/connected"
 MAX_RECENT = 50
 
 #: Channel Access refuses longer names (caProto.h: anything longer is "unreasonable").
@@ -78,29 +79,73 @@ def pv_names_from_mime(mime: QMimeData) -> list[str]:
     return []
 
 
+def _string_list(value: object) -> list[str]:
+    if isinstance(value, str):  # QSettings returns a bare str for a one-item list
+        return [value]
+    return [str(n) for n in (value or [])]  # type: ignore[union-attr]
+
+
 class RecentPVs:
-    """Most-recently-used PV names, newest first, persisted in QSettings."""
+    """Most-recently-used PV names, newest first, persisted in QSettings.
+
+    Completion offers the names that have connected at least once first (newest first), then
+    the ones that never did (typos, PVs of an IOC that was down), so a mistyped name never
+    comes first."""
 
     def __init__(self, settings: QSettings) -> None:
         self._settings = settings
-        stored = settings.value(RECENT_KEY, [])
-        if isinstance(stored, str):  # QSettings returns a bare str for a one-item list
-            stored = [stored]
-        self._names: list[str] = [str(n) for n in (stored or [])][:MAX_RECENT]
-        self.model = QStringListModel(self._names)
+        self._names: list[str] = _string_list(settings.value(RECENT_KEY, []))[:MAX_RECENT]
+        self._connected: set[str] = set(_string_list(settings.value(CONNECTED_KEY, [])))
+        self.model = QStringListModel()
+        self._update_model()
 
     def names(self) -> list[str]:
         return list(self._names)
+
+    def completions(self) -> list[str]:
+        """What the completer offers, in order."""
+        return self.model.stringList()
+
+    def _update_model(self) -> None:
+        good = [n for n in self._names if n in self._connected]
+        self.model.setStringList(good + [n for n in self._names if n not in self._connected])
 
     def remember(self, name: str) -> None:
         if name in self._names:
             self._names.remove(name)
         self._names.insert(0, name)
         del self._names[MAX_RECENT:]
-        self.model.setStringList(self._names)
+        self._update_model()
+
+    def mark_connected(self, name: str) -> None:
+        """``name`` reached an IOC: it is worth offering first."""
+        if name not in self._connected:
+            self._connected.add(name)
+            self._update_model()
 
     def save(self) -> None:
         self._settings.setValue(RECENT_KEY, self._names)
+        self._settings.setValue(CONNECTED_KEY,
+                                [n for n in self._names if n in self._connected])
+
+
+class WindowShortcutsFirst(QObject):
+    """Lets the window's menu shortcuts win over a text field's own key bindings (Ctrl+E is
+    'end of line' in a QLineEdit on X11, so 'Show all elements' did nothing from the PV
+    field). Install on any QLineEdit of the window."""
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if event.type() == QEvent.ShortcutOverride and isinstance(event, QKeyEvent) and \
+                isinstance(obj, QWidget):
+            modifiers = int(event.modifiers()) & ~int(Qt.KeypadModifier)
+            pressed = QKeySequence(event.key() | modifiers)
+            for action in obj.window().findChildren(QAction):
+                if action.isEnabled() and any(
+                        shortcut.matches(pressed) == QKeySequence.ExactMatch
+                        for shortcut in action.shortcuts()):
+                    event.ignore()  # not overridden: the window's shortcut runs
+                    return True
+        return False
 
 
 class PVEntry(QLineEdit):
@@ -123,6 +168,8 @@ class PVEntry(QLineEdit):
         completer.setCompletionMode(QCompleter.PopupCompletion)
         self.setCompleter(completer)
         self.returnPressed.connect(self._submit)
+        self._shortcuts_first = WindowShortcutsFirst(self)
+        self.installEventFilter(self._shortcuts_first)
 
     def _submit(self) -> None:
         candidates = split_pv_text(self.text())

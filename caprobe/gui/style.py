@@ -6,6 +6,7 @@ from __future__ import annotations
 from PyQt5.QtGui import QColor
 
 from caprobe import format as cafmt
+from caprobe.gui import theme
 
 SEARCHING_COLOR = "#7090C0"  # a calm blue: not an alarm, not an error yet
 
@@ -34,8 +35,21 @@ def badge_style(background: str, dashed: bool = False) -> str:
     so a white (INVALID) badge still stands out on a light window."""
     border = "dashed" if dashed else "solid"
     return (f"background-color: {background}; color: {text_color_for(background)};"
-            f" border: 2px {border} #404040; border-radius: 3px; padding: 2px 8px;"
-            " font-weight: bold;")
+            f" border: 2px {border} {theme.current().outline}; border-radius: 3px;"
+            " padding: 2px 8px; font-weight: bold;")
+
+
+def invalid_frame_color() -> str:
+    """INVALID's white is a fill colour; as a frame it needs contrast with the window."""
+    return "#404040" if not theme.current().dark else "#FFFFFF"
+
+
+def neutral_frame_color() -> str:
+    return theme.current().neutral_frame
+
+
+def dim_text_style() -> str:
+    return f"color: {theme.current().dim_text};"
 
 
 def value_frame_style(color: str, dashed: bool = False) -> str:

@@ -1,17 +1,11 @@
-"""Where threads meet Qt: every caprobe.ca call made by the GUI runs here, off the GUI thread.
+"""Where threads meet Qt for one-shot calls, and the jobs the probe runs on them.
 
-Two kinds of worker:
-
-* :class:`CARunner` runs one-shot calls (read, write, info) on a few worker threads.
-  A PV that is not found blocks its task for the search timeout, so tasks run in parallel
-  instead of queueing behind each other; results come back as Qt signals, delivered in the
-  GUI thread.
-* :class:`MonitorWorker` is one ``QThread`` running ``SubscriptionGroup.block()`` for every PV
-  open in the probe.  Its callbacks (in the worker thread) only append to a per-PV buffer under
-  a lock and emit ``dataReady`` when the buffer goes from empty to non-empty; the GUI drains the
-  buffer at most ~10 times a second, so a 1 kHz PV costs the GUI thread ten repaints a second.
-
-Both register themselves in module-level weak sets so tests can assert nothing is left running.
+* :class:`CARunner` runs one-shot calls (read, write, info, host names) on a few worker
+  threads. A PV that is not found blocks its task for the search timeout, so tasks run in
+  parallel instead of queueing behind each other; results come back as Qt signals, delivered
+  in the GUI thread. The PV service (:mod:`caprobe.gui.service`) owns one; it registers itself
+  in a module-level weak set so tests can assert nothing is left running.
+* the blocking jobs the probe runs there (metadata fields, host names, write + read-back).
 """
 
 from __future__ import annotations
@@ -21,22 +15,20 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from PyQt5.QtCore import QObject, QThread, pyqtSignal
+from PyQt5.QtCore import QObject, pyqtSignal
 
 import caprobe.ca as ca
 from caprobe import format as cafmt
 
 _runners: weakref.WeakSet[CARunner] = weakref.WeakSet()
-_monitors: weakref.WeakSet[MonitorWorker] = weakref.WeakSet()
 
 
 def live_workers() -> list[QObject]:
-    """Every CARunner and MonitorWorker that still exists."""
-    return [*list(_runners), *list(_monitors)]
+    """Every CARunner that still exists."""
+    return list(_runners)
 
 
 def busy_workers(among: Iterable[QObject] | None = None) -> list[str]:
@@ -44,15 +36,7 @@ def busy_workers(among: Iterable[QObject] | None = None) -> list[str]:
     (for tests and shutdown diagnostics)."""
     chosen = None if among is None else {id(w) for w in among}
     runners = [r for r in list(_runners) if chosen is None or id(r) in chosen]
-    monitors = [m for m in list(_monitors) if chosen is None or id(m) in chosen]
-    busy = [f"CARunner with {r.active_count()} task(s)" for r in runners if r.is_busy()]
-    for monitor in monitors:
-        try:
-            if monitor.isRunning():
-                busy.append("MonitorWorker")
-        except RuntimeError:  # Qt already deleted it, and a QThread is joined before that
-            pass
-    return busy
+    return [f"CARunner with {r.active_count()} task(s)" for r in runners if r.is_busy()]
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,198 +152,6 @@ class CARunner(QObject):
         for _ in self._threads:
             self._jobs.put(None)  # each idle worker takes one and ends
         return finished
-
-
-# --------------------------------------------------------------------------------------------
-# Monitors
-# --------------------------------------------------------------------------------------------
-@dataclass
-class History:
-    """'Since I started watching' summary, like the classic probe's Hist dialog."""
-
-    start: float = field(default_factory=time.time)
-    updates: int = 0
-    minimum: float | None = None
-    minimum_time: float | None = None
-    maximum: float | None = None
-    maximum_time: float | None = None
-    last_change_time: float | None = None
-    previous_value: str | None = None
-    _last_value: Any = None
-
-    def add(self, response: Any) -> None:
-        self.updates += 1
-        stamp = getattr(response.metadata, "timestamp", None) or time.time()
-        data = response.data
-        if isinstance(data, np.ndarray) and data.size == 1 and data.dtype.kind in "iuf":
-            value = float(data[0])
-            if self.minimum is None or value < self.minimum:
-                self.minimum, self.minimum_time = value, stamp
-            if self.maximum is None or value > self.maximum:
-                self.maximum, self.maximum_time = value, stamp
-            key: Any = value
-        elif isinstance(data, list) and len(data) == 1:
-            key = cafmt.to_text(data[0])
-        else:
-            return
-        if self._last_value is not None and key != self._last_value:
-            self.previous_value = str(self._last_value)
-            self.last_change_time = stamp
-        self._last_value = key
-
-    def copy(self) -> History:
-        return History(**{k: getattr(self, k) for k in self.__dataclass_fields__})
-
-
-class MonitorWorker(QThread):
-    """One QThread watching every PV open in the probe through one ``SubscriptionGroup``.
-
-    ``add_pv``/``remove_pv`` are called from the GUI thread; the actual ``subscribe`` and group
-    changes happen on a private single-thread runner, so the GUI thread never calls into
-    caprobe.ca except ``interrupt()`` on shutdown.  Updates are fetched with
-    :meth:`take_pending`.
-    """
-
-    dataReady = pyqtSignal()
-    failed = pyqtSignal(str)
-
-    def __init__(self, parent: QObject | None = None, search_timeout: float = 2.0) -> None:
-        super().__init__(parent)
-        # Group changes run on their own single-thread runner: in submission order, so closing
-        # and reopening a PV can never remove the new subscription.
-        self._runner = CARunner(self, max_threads=1)
-        self._search_timeout = search_timeout
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._pending: dict[str, list[Any]] = {}
-        self._history: dict[str, History] = {}
-        # name -> (Subscription, callback).  Callbacks are held here because caprobe.ca keeps
-        # only weak references to them.
-        self._subs: dict[str, tuple[Any, Callable[..., None]]] = {}
-        self._names: list[str] = []
-        self._group: Any = None
-        _monitors.add(self)
-
-    # ---- GUI thread ----------------------------------------------------------------------
-    def add_pv(self, name: str) -> None:
-        with self._lock:
-            if name in self._names:
-                return
-            self._names.append(name)
-            self._history[name] = History()
-        self._runner.submit(lambda: self._subscribe(name),
-                            on_error=lambda exc: self.failed.emit(f"{name}: {exc}"))
-        self._wake.set()
-        if not self.isRunning() and not self._stop.is_set():
-            self.start()
-
-    def remove_pv(self, name: str) -> None:
-        with self._lock:
-            if name in self._names:
-                self._names.remove(name)
-            self._pending.pop(name, None)
-            self._history.pop(name, None)
-        self._runner.submit(lambda: self._unsubscribe(name))
-
-    def pv_names(self) -> list[str]:
-        with self._lock:
-            return list(self._names)
-
-    def take_pending(self) -> dict[str, list[Any]]:
-        """Everything that arrived since the last call, per PV, oldest first (consecutive value
-        updates are already coalesced to the newest)."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-            return pending
-
-    def history(self, name: str) -> History | None:
-        with self._lock:
-            hist = self._history.get(name)
-            return hist.copy() if hist is not None else None
-
-    def reset_history(self, name: str) -> None:
-        with self._lock:
-            if name in self._history:
-                self._history[name] = History()
-
-    def stop(self, timeout_ms: int = 3000) -> bool:
-        """Interrupt ``block()`` and join the thread.  Safe to call more than once."""
-        self._stop.set()
-        self._wake.set()
-        self._runner.shutdown(timeout_ms)
-        deadline = time.monotonic() + timeout_ms / 1000
-        while self.isRunning():
-            # Repeated because an interrupt that lands just before block() starts could be
-            # lost in a client that does not keep it pending.
-            if self._group is not None:
-                self._group.interrupt()
-            if self.wait(100) or time.monotonic() > deadline:
-                break
-        return not self.isRunning()
-
-    # ---- worker threads --------------------------------------------------------------------
-    def _subscribe(self, name: str) -> None:
-        sub = ca.subscribe(name)
-
-        def callback(response: Any) -> None:
-            self._deliver(name, response)
-
-        sub.add_callback(callback)
-        with self._lock:
-            if name not in self._names:  # removed while we were subscribing
-                return
-            self._subs[name] = (sub, callback)
-            group = self._ensure_group()
-        group.add(sub)
-        self._wake.set()
-
-    def _unsubscribe(self, name: str) -> None:
-        with self._lock:
-            entry = self._subs.pop(name, None)
-            group = self._group
-        if entry is not None and group is not None:
-            group.remove(entry[0])
-
-    def _ensure_group(self) -> Any:
-        if self._group is None:
-            self._group = ca.SubscriptionGroup()
-        return self._group
-
-    def _deliver(self, name: str, item: Any) -> None:
-        """Called in the block() thread for every update and connection event."""
-        if self._stop.is_set():
-            return
-        with self._lock:
-            if name not in self._names:
-                return
-            was_empty = not any(self._pending.values())
-            queue = self._pending.setdefault(name, [])
-            is_value = not isinstance(item, ca.ConnectionEvent)
-            if is_value:
-                hist = self._history.get(name)
-                if hist is not None:
-                    hist.add(item)
-            if is_value and queue and not isinstance(queue[-1], ca.ConnectionEvent):
-                queue[-1] = item  # coalesce: a person only needs the newest value
-            else:
-                queue.append(item)
-        if was_empty:
-            self.dataReady.emit()
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                have_work = bool(self._subs)
-            if not have_work:
-                self._wake.wait(0.5)
-                self._wake.clear()
-                continue
-            try:
-                self._group.block(timeout=self._search_timeout)
-            except Exception as exc:  # keep monitoring; tell the operator once per failure
-                self.failed.emit(str(exc))
-                self._stop.wait(1.0)  # back off before retrying; returns at once on stop()
 
 
 # --------------------------------------------------------------------------------------------

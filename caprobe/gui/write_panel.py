@@ -32,12 +32,19 @@ from PyQt5.QtWidgets import (
 
 from caprobe import format as cafmt
 from caprobe.ca import ChannelType
-from caprobe.gui import display
-from caprobe.gui.workers import CARunner, WriteOutcome, write_and_read_back
+from caprobe.gui import display, theme
+from caprobe.gui.service import PVService
+from caprobe.gui.workers import WriteOutcome, write_and_read_back
 
 #: DBR_STRING holds 40 bytes including the terminating NUL.
 MAX_STRING_BYTES = 39
-EDITED_STYLE = "background-color: #FFF8B0;"  # Phoebus marks a value being edited in yellow
+
+
+def edited_style() -> str:
+    """Phoebus marks a value being edited in yellow (a darker one in the dark theme)."""
+    t = theme.current()
+    return f"background-color: {t.edited_background}; color: {t.edited_text};"
+
 NO_WRITE_ACCESS = ("Read-only: the IOC's access security gives this client no write access.")
 
 
@@ -66,9 +73,9 @@ class _StatusLabel(QLabel):
         self.setVisible(bool(text))
         lowered = text.lower()
         if any(word in lowered for word in self.ERROR_WORDS):
-            self.setStyleSheet("color: #B00000;")
+            self.setStyleSheet(f"color: {theme.current().error_text};")
         elif lowered.startswith("ioc now holds"):
-            self.setStyleSheet("color: #006000;")
+            self.setStyleSheet(f"color: {theme.current().ok_text};")
         else:
             self.setStyleSheet("")
 
@@ -97,7 +104,24 @@ def _text_bytes(text: str) -> bytes:
     try:
         return cafmt.encode_text(text)
     except ValueError as exc:
-        raise ValueError(f"{exc}; nothing was sent.") from None
+        raise ValueError(str(exc)) from None
+
+
+def refusal(message: str) -> str:
+    """Every refused write says so the same way: 'reason. Nothing was sent.'"""
+    message = message.strip()
+    for tail in ("; nothing was sent.", ". nothing was sent.", " nothing was sent."):
+        if message.lower().endswith(tail):
+            message = message[: -len(tail)]
+    return f"{message.rstrip('.;: ')}. Nothing was sent."
+
+
+def shortest_float_text(value: float) -> str:
+    """The shortest text that reads back as ``value``: '693' for 693.0 (as the display shows
+    it with PREC 0), '0.5', '1e-09'."""
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
 
 
 def _size(text: str, raw: bytes) -> str:
@@ -140,10 +164,10 @@ class WritePanel(QGroupBox):
     #: (accepted text) after a successful write, for the status bar
     written = pyqtSignal(str)
 
-    def __init__(self, pv_name: str, runner: CARunner, parent: QWidget | None = None) -> None:
+    def __init__(self, pv_name: str, service: PVService, parent: QWidget | None = None) -> None:
         super().__init__("Write", parent)
         self.pv_name = pv_name
-        self._runner = runner
+        self._service = service
         self._native: int | None = None
         self._count = 1
         self._can_write = False
@@ -268,6 +292,18 @@ class WritePanel(QGroupBox):
     def shutdown(self) -> None:
         self._closed = True
 
+    def focus_chain(self) -> list[QWidget]:
+        """The panel's widgets in Tab order: the editor, Write, then the options."""
+        return [self.line_edit, self.enum_combo, self.write_button, self.table_button,
+                self.callback_box, self.timeout_spin]
+
+    def focus_editor(self) -> None:
+        """F2: put the cursor in whichever editor fits the PV's type."""
+        editor = self.editor_stack.currentWidget()
+        editor.setFocus(Qt.ShortcutFocusReason)
+        if isinstance(editor, QLineEdit):
+            editor.selectAll()
+
     # ---- editor ----------------------------------------------------------------------------
     def _is_enum(self) -> bool:
         return self._native == ChannelType.ENUM and self._count == 1
@@ -340,7 +376,7 @@ class WritePanel(QGroupBox):
 
     def _mark_dirty(self, *_: Any) -> None:
         self._dirty = True
-        self.editor_stack.currentWidget().setStyleSheet(EDITED_STYLE)
+        self.editor_stack.currentWidget().setStyleSheet(edited_style())
 
     def _clear_dirty(self) -> None:
         self._dirty = False
@@ -430,8 +466,7 @@ class WritePanel(QGroupBox):
             if outside:
                 raise ValueError(
                     f"{outside[0]:g} is outside the control limits "
-                    f"{display.limits_text(low, high, getattr(self._ctrl, 'precision', None), self._units())}"
-                    "; nothing was sent.")
+                    f"{display.limits_text(low, high, getattr(self._ctrl, 'precision', None), self._units())}")
         return values if self._count > 1 else values[0].item()
 
     def write_current(self) -> None:
@@ -440,24 +475,21 @@ class WritePanel(QGroupBox):
             self.status_label.setText("A write is still in progress.")
             return
         if not self._connected:
-            self.status_label.setText("Not connected: nothing was sent.")
+            self.status_label.setText(refusal("Not connected"))
             return
         if not self._can_write:
-            self.status_label.setText(NO_WRITE_ACCESS + " Nothing was sent.")
+            self.status_label.setText(refusal(NO_WRITE_ACCESS))
             return
         try:
             value = self.parse_editor()
         except ValueError as exc:
-            message = str(exc)
-            if "nothing was sent" not in message.lower():
-                message += " Nothing was sent."
-            self.status_label.setText(message)
+            self.status_label.setText(refusal(str(exc)))
             return
         notify = self.callback_box.isChecked()
         timeout = self.timeout_spin.value() if notify else 2.0
         self._set_busy(True, notify)
         name = self.pv_name
-        self._runner.submit(
+        self._service.submit(
             lambda: write_and_read_back(name, value, notify=notify, timeout=timeout),
             self._write_done, self._write_failed)
 
@@ -517,7 +549,7 @@ def editable_text(data: Any, precision: int | None, is_char: bool = False) -> st
         if precision is not None and 0 < precision <= 17:
             parts = [f"{v:.{precision}f}" for v in array.tolist()]
         else:
-            parts = [repr(v) for v in array.tolist()]
+            parts = [shortest_float_text(v) for v in array.tolist()]
     else:
         parts = [str(v) for v in array.tolist()]
     return " ".join(parts)

@@ -81,9 +81,13 @@ def settings(tmp_path: Path) -> QSettings:
 @pytest.fixture
 def make_window(qtbot, settings: QSettings) -> Callable[..., object]:
     """``make_window()`` -> a shown MainWindow, closed (threads joined) at teardown."""
+    import gc
+
+    from caprobe.gui.app import settle_heap
     from caprobe.gui.main_window import MainWindow
 
     windows: list[MainWindow] = []
+    default_threshold = gc.get_threshold()
 
     def factory(**kwargs: object) -> MainWindow:
         kwargs.setdefault("settings", settings)
@@ -93,8 +97,11 @@ def make_window(qtbot, settings: QSettings) -> Callable[..., object]:
         window.show()
         qtbot.waitExposed(window)
         windows.append(window)
+        settle_heap()  # as run_gui does: the test process's heap is what the app's would be
         return window
 
     yield factory
     for window in windows:
         window.close()
+    gc.unfreeze()  # let the next test's collections see (and free) this test's objects
+    gc.set_threshold(*default_threshold)

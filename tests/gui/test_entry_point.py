@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -75,6 +76,13 @@ def test_demo_ioc_starts_answers_and_stops():
         assert os.environ["EPICS_CA_SERVER_PORT"] == str(ioc.port)
         assert os.environ["EPICS_CA_ADDR_LIST"] == "127.0.0.1"
         assert float(read("random_walk:dt", timeout=2).data[0]) == demo.DEMO_STEP_SECONDS
+        # the walk has taken its first step: it moves as soon as the window opens
+        first = read(demo.DEMO_PVS[0], timeout=2).data[0]
+        deadline = time.monotonic() + 2 * demo.DEMO_STEP_SECONDS + 1
+        moved = False
+        while time.monotonic() < deadline and not moved:
+            moved = read(demo.DEMO_PVS[0], timeout=2).data[0] != first
+        assert moved, "the walk did not step within two periods of start_demo returning"
         process = ioc.process
     finally:
         ioc.stop()

@@ -108,7 +108,7 @@ def test_metadata_fields_show_the_records_real_values(qtbot, make_window, softio
     assert len(states) == 16
     assert states[0].endswith("0 = Zero")
     assert states[15] == "15 = Twenty-five char state!!!"
-    assert enum_probe.enum_box.isVisibleTo(enum_probe)
+    assert enum_probe.enum_box.isVisibleTo(enum_probe.details)
     assert enum_probe.rtyp_label.text() == "mbbo"
     assert enum_probe.desc_label.text() == "Test multi-bit output"
     assert enum_probe.value_label.text().startswith("Zero")
@@ -455,8 +455,8 @@ def test_unreachable_ioc_keeps_the_event_loop_responsive(qtbot, make_window, ioc
     try:
         for _attempt in range(3):
             qtbot.waitUntil(lambda: not panel._busy, timeout=WAIT_MS)
-            probe.refresh_metadata()
-            missing.refresh_metadata()
+            window.refresh_metadata(probe.pv_name)
+            window.refresh_metadata(missing.pv_name)
             panel.line_edit.setText("5")
             panel.write_current()
             assert panel._busy
@@ -482,11 +482,11 @@ def test_closing_joins_every_thread_and_saves_settings(qtbot, make_window, softi
     window.open_pv("not:found:anywhere")
     qtbot.waitUntil(lambda: window.probe(softioc_env.pv("counter")).response is not None,
                     timeout=WAIT_MS)
-    assert window.monitor.isRunning()
+    assert window.service.is_running()
     started = time.monotonic()
     window.close()
     assert time.monotonic() - started < 5
-    assert not window.monitor.isRunning()
+    assert not window.service.is_running()
     assert workers.busy_workers() == []
     settings.sync()
     recent = settings.value("pv_entry/recent")
@@ -734,7 +734,7 @@ def test_close_does_not_hang_on_a_long_put_callback(qtbot, make_window, ioc_fact
         started = time.monotonic()
         window.close()
         assert time.monotonic() - started < 7
-        assert not window.monitor.isRunning()
+        assert not window.service.is_running()
     finally:
         server.cont()
     # The abandoned call ends by itself once the IOC answers (here: it is resumed).

@@ -197,7 +197,7 @@ def test_twenty_dead_pvs_never_stall_the_event_loop(qtbot, make_window, silent_a
     for name in silent_names[:5] + dead_names[:5]:
         window.add_to_chart(name)
     for probe in window.probes.values():
-        probe.refresh_metadata()  # 60 one-shot reads that can only time out
+        window.refresh_metadata(probe.pv_name)  # 60 one-shot reads that can only time out
     # 2.5 s covers the 2 s search timeout, when 10 'not found' events and 60 failed reads land.
     busy = Heartbeat(qtbot, 2.5)
     print(f"\nidle window: {idle}\n20 dead PVs: {busy}")

@@ -154,4 +154,4 @@ def test_window_without_pvs_shows_a_hint_and_closes_cleanly(make_window):
     assert window.empty_hint.isVisible()
     assert not window.tabs.isVisible()
     window.close()
-    assert not window.monitor.isRunning()
+    assert not window.service.is_running()

@@ -1,5 +1,5 @@
-"""One open PV: the read panel (classic probe + Phoebus Probe + MEDM PV Info fields) and its
-write panel.  Everything here runs in the GUI thread; data arrives from workers."""
+"""ProbeWidget: one open PV (classic probe + Phoebus Probe + MEDM PV Info fields) and its write
+panel. Everything here runs in the GUI thread; data arrives from the PV service."""
 
 from __future__ import annotations
 
@@ -8,37 +8,25 @@ import time
 from typing import Any
 
 import numpy as np
-from PyQt5.QtCore import QMimeData, QPoint, Qt, pyqtSignal
-from PyQt5.QtGui import QDrag, QFont, QMouseEvent
-from PyQt5.QtWidgets import (
-    QApplication,
-    QComboBox,
-    QFormLayout,
-    QFrame,
-    QGridLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QListWidget,
-    QPushButton,
-    QScrollArea,
-    QSizePolicy,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PyQt5.QtCore import QEvent, pyqtSignal
+from PyQt5.QtWidgets import QFrame, QVBoxLayout, QWidget
 
 from caprobe import format as cafmt
 from caprobe.ca import ChannelType, ConnectionEvent
 from caprobe.gui import display, style
-from caprobe.gui.workers import (
-    READ_TIMEOUT,
-    CARunner,
-    History,
-    fetch_control,
-    fetch_field_text,
-    fetch_host_name,
+from caprobe.gui.history import History
+from caprobe.gui.probe.details import (
+    ChannelBox,
+    ColumnsWidget,
+    DetailsScroll,
+    EnumBox,
+    HistoryBox,
+    MetadataBox,
 )
+from caprobe.gui.probe.header import ProbeHeader
+from caprobe.gui.probe.labels import breakable
+from caprobe.gui.service import PVService
+from caprobe.gui.workers import fetch_field_text, fetch_host_name
 from caprobe.gui.write_panel import WritePanel
 
 
@@ -65,50 +53,35 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 86400:.0f} days ago"
 
 
+def precision_hides(value: float, prec: int) -> bool:
+    """True when ``prec`` decimals misrepresent ``value``: a non-zero value shown as 0, or one
+    rounded by more than 5 % (PREC 0 on a 0.5 s period, on a walk between -3 and 3)."""
+    shown = round(value, max(prec, 0))
+    if value == 0:
+        return False
+    return shown == 0 or abs(shown - value) > 0.05 * abs(value)
+
+
+def age_text(seconds: float) -> str:
+    """The header's short age: '(0.1 s ago)', '(12.8 min ago)', '(future: clock?)'; never
+    longer than :data:`~caprobe.gui.probe.header.AGE_SAMPLES` (a fixed-width field)."""
+    if seconds < -0.5:
+        return "(future: clock?)"
+    seconds = max(seconds, 0.0)
+    if seconds < 60:
+        return f"({seconds:.1f} s ago)"
+    if seconds < 3600:
+        return f"({seconds / 60:.1f} min ago)"
+    if seconds < 86400 * 2:
+        return f"({seconds / 3600:.1f} h ago)"
+    days = seconds / 86400
+    return f"({days:.0f} days ago)" if days < 1000 else "(years ago)"
+
+
 def _clock(stamp: float | None) -> str:
     if stamp is None:
         return ""
     return time.strftime("%H:%M:%S", time.localtime(stamp))
-
-
-class _Field(QLabel):
-    """A read-only value label: selectable, elides nothing (wraps long text)."""
-
-    def __init__(self, text: str = "—") -> None:
-        super().__init__(text)
-        # IOC-supplied text (DESC, units, values) is never interpreted as HTML.
-        self.setTextFormat(Qt.PlainText)
-        self.setTextInteractionFlags(Qt.TextSelectableByMouse | Qt.TextSelectableByKeyboard)
-        self.setWordWrap(True)
-        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
-
-
-class _DraggableName(QLabel):
-    """The PV name: drag it onto the strip chart, another caprobe, or any text field."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.setTextFormat(Qt.PlainText)
-        self._press: QPoint | None = None
-        self.setCursor(Qt.OpenHandCursor)
-        self.setToolTip("Drag this PV name elsewhere (Ctrl+Shift+C copies it)")
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
-        if event.button() == Qt.LeftButton:
-            self._press = event.pos()
-        super().mousePressEvent(event)
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
-        if self._press is None or not event.buttons() & Qt.LeftButton:
-            return
-        if (event.pos() - self._press).manhattanLength() < QApplication.startDragDistance():
-            return
-        self._press = None
-        mime = QMimeData()
-        mime.setText(self.text())
-        drag = QDrag(self)
-        drag.setMimeData(mime)
-        drag.exec_(Qt.CopyAction)
 
 
 class ProbeWidget(QWidget):
@@ -116,13 +89,15 @@ class ProbeWidget(QWidget):
 
     #: the connection state or headline changed (main window refreshes the tab label)
     stateChanged = pyqtSignal()
+    #: (accepted text) after a successful write, for the status bar
+    written = pyqtSignal(str)
     showArrayRequested = pyqtSignal(str)
     resetHistoryRequested = pyqtSignal(str)
 
-    def __init__(self, pv_name: str, runner: CARunner, parent: QWidget | None = None) -> None:
+    def __init__(self, pv_name: str, service: PVService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.pv_name = pv_name
-        self._runner = runner
+        self._service = service
         self._closed = False
         self.state = Connection.SEARCHING
         self.state_since = time.time()
@@ -140,177 +115,111 @@ class ProbeWidget(QWidget):
         #: what the main window last drew in this PV's tab icon (colour, connected)
         self.tab_icon_key: tuple[str, bool] | None = None
         self.precision_override: int | None = None
+        self._details_shape: tuple[Any, ...] | None = None
         self._build()
         self._refresh_all()
 
     # ==== layout ==============================================================================
     def _build(self) -> None:
-        # --- headline: name, value, alarm, connection ---
-        self.name_label = _DraggableName(self.pv_name)
-        name_font = QFont(self.font())
-        name_font.setBold(True)
-        name_font.setPointSizeF(name_font.pointSizeF() * 1.15)
-        self.name_label.setFont(name_font)
+        self.header = ProbeHeader(self.pv_name)
+        h = self.header
+        # the fields the probe fills (and tests read)
+        self.name_label, self.desc_label = h.name_label, h.desc_label
+        self.value_label, self.value_frame = h.value_label, h.value_frame
+        self.alarm_badge, self.show_all_button = h.alarm_badge, h.show_all_button
+        self.connection_label, self.timestamp_label = h.connection_label, h.timestamp_label
+        self.age_label, self.precision_hint = h.age_label, h.precision_hint
+        self.format_combo, self.precision_spin = h.format_combo, h.precision_spin
+        h.show_all_button.clicked.connect(lambda: self.showArrayRequested.emit(self.pv_name))
+        h.format_combo.currentIndexChanged.connect(self._format_changed)
+        h.precision_spin.valueChanged.connect(self._precision_changed)
 
-        self.value_label = QLabel("—")
-        self.value_label.setTextFormat(Qt.PlainText)  # a string PV may hold '<b>...'
-        value_font = QFont(self.font())
-        value_font.setPointSizeF(value_font.pointSizeF() * 1.8)
-        value_font.setStyleHint(QFont.TypeWriter)
-        value_font.setFamily("DejaVu Sans Mono")
-        self.value_label.setFont(value_font)
-        self.value_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.value_label.setWordWrap(True)
-        self.value_label.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
-        self.value_label.setToolTip("Live value (IOC monitor, repainted at most 10 times a "
-                                    "second)")
-        self.value_frame = QFrame()
-        self.value_frame.setObjectName("valueFrame")
-        frame_layout = QHBoxLayout(self.value_frame)
-        frame_layout.addWidget(self.value_label, 1)
-        self.show_all_button = QPushButton("Show all…")
-        self.show_all_button.setToolTip("Every element of the array (Ctrl+E)")
-        self.show_all_button.clicked.connect(lambda: self.showArrayRequested.emit(self.pv_name))
-        self.show_all_button.hide()
-        frame_layout.addWidget(self.show_all_button, 0, Qt.AlignTop)
-
-        self.alarm_badge = QLabel()
-        self.alarm_badge.setTextFormat(Qt.PlainText)
-        self.alarm_badge.setAlignment(Qt.AlignCenter)
-        self.alarm_badge.setToolTip("Alarm severity - status (colours: MEDM convention; "
-                                    "grey dashed = disconnected)")
-        self.connection_label = _Field()
-
-        self.timestamp_label = _Field()
-        self.timestamp_label.setToolTip("IOC timestamp of the value (local time, to the "
-                                        "nanosecond) and its age")
-        self.timestamp_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-
-        # --- value details ---
-        self.format_combo = QComboBox()
-        for mode in display.DisplayFormat:
-            self.format_combo.addItem(mode.value, mode)
-        self.format_combo.setToolTip("How the value is shown (the IOC value is unchanged)")
-        self.format_combo.currentIndexChanged.connect(self._format_changed)
-        self.precision_spin = QSpinBox()
-        self.precision_spin.setRange(-1, 17)
-        self.precision_spin.setSpecialValueText("PREC")
-        self.precision_spin.setValue(-1)
-        self.precision_spin.setToolTip("Digits after the decimal point ('PREC' = the PV's own)")
-        self.precision_spin.valueChanged.connect(self._precision_changed)
-        fmt_row = QHBoxLayout()
-        fmt_row.addWidget(self.format_combo)
-        fmt_row.addWidget(QLabel("digits"))
-        fmt_row.addWidget(self.precision_spin)
-        self.desc_label = _Field("")
-        self.desc_label.setStyleSheet("color: #505050;")
-        self.desc_label.setToolTip("The record's DESC field")
-        self.desc_label.setWordWrap(False)
-        name_row = QHBoxLayout()
-        name_row.addWidget(self.name_label)
-        name_row.addSpacing(self.fontMetrics().averageCharWidth() * 2)
-        name_row.addWidget(self.desc_label, 1)
-        head = QGridLayout()
-        head.addLayout(name_row, 0, 0)
-        format_label = QLabel("&Format")
-        format_label.setBuddy(self.format_combo)
-        head.addWidget(format_label, 0, 1)
-        head.addLayout(fmt_row, 0, 2)
-        head.addWidget(self.alarm_badge, 0, 3)
-        head.addWidget(self.value_frame, 1, 0, 1, 4)
-        head.addWidget(self.connection_label, 2, 0)
-        head.addWidget(self.timestamp_label, 2, 1, 1, 3)
-        head.setColumnStretch(0, 1)
-
-        # --- channel ---
-        self.rtyp_label = _Field()
-        self.host_label = _Field()
-        self.access_label = _Field()
-        self.type_label = _Field()
-        self.count_label = _Field()
-        channel_box = QGroupBox("Channel")
-        channel_form = QFormLayout(channel_box)
-        channel_form.addRow("RTYP", self.rtyp_label)
-        channel_form.addRow("Host", self.host_label)
-        channel_form.addRow("Access", self.access_label)
-        channel_form.addRow("Native type", self.type_label)
-        channel_form.addRow("Elements", self.count_label)
-
-        # --- limits ---
-        self.units_label = _Field()
-        self.prec_label = _Field()
-        self.disp_label = _Field()
-        self.ctrl_label = _Field()
-        self.warn_label = _Field()
-        self.alarm_limits_label = _Field()
-        self.limits_box = QGroupBox("Metadata")
-        limits_form = QFormLayout(self.limits_box)
-        limits_form.addRow("Units (EGU)", self.units_label)
-        limits_form.addRow("Precision", self.prec_label)
-        limits_form.addRow("Display", self.disp_label)
-        limits_form.addRow("Control", self.ctrl_label)
-        limits_form.addRow("Warning", self.warn_label)
-        limits_form.addRow("Alarm", self.alarm_limits_label)
-
-        self.enum_box = QGroupBox("Enum states")
-        self.enum_list = QListWidget()
-        self.enum_list.setSelectionMode(QListWidget.NoSelection)
-        self.enum_list.setFocusPolicy(Qt.NoFocus)
-        QVBoxLayout(self.enum_box).addWidget(self.enum_list)
+        channel = ChannelBox()
+        self.rtyp_label, self.host_label = channel.rtyp_label, channel.host_label
+        self.access_label, self.type_label = channel.access_label, channel.type_label
+        self.count_label = channel.count_label
+        self.limits_box = MetadataBox()
+        m = self.limits_box
+        self.units_label, self.prec_label, self.disp_label = (m.units_label, m.prec_label,
+                                                              m.disp_label)
+        self.ctrl_label, self.warn_label = m.ctrl_label, m.warn_label
+        self.alarm_limits_label = m.alarm_limits_label
+        self.enum_box = EnumBox()
         self.enum_box.hide()
-
-        # --- history ---
-        self.hist_since = _Field()
-        self.hist_updates = _Field()
-        self.hist_min = _Field()
-        self.hist_max = _Field()
-        self.hist_prev = _Field()
-        self.hist_reset = QPushButton("Reset")
-        self.hist_reset.setToolTip("Start the history again from now (Ctrl+R)")
+        self.enum_list = self.enum_box.enum_list
+        self.history_box = HistoryBox()
+        hb = self.history_box
+        self.hist_since, self.hist_updates = hb.hist_since, hb.hist_updates
+        self.hist_min, self.hist_max, self.hist_prev = hb.hist_min, hb.hist_max, hb.hist_prev
+        self.hist_reset = hb.hist_reset
         self.hist_reset.clicked.connect(lambda: self.resetHistoryRequested.emit(self.pv_name))
-        self.history_box = QGroupBox("History")
-        hist_form = QFormLayout(self.history_box)
-        hist_form.addRow("Watching since", self.hist_since)
-        hist_form.addRow("Updates", self.hist_updates)
-        hist_form.addRow("Minimum", self.hist_min)
-        hist_form.addRow("Maximum", self.hist_max)
-        hist_form.addRow("Last change", self.hist_prev)
-        reset_row = QHBoxLayout()
-        reset_row.addWidget(self.hist_reset)
-        reset_row.addStretch(1)
-        hist_form.addRow("", reset_row)
 
-        self.write_panel = WritePanel(self.pv_name, self._runner)
+        self.write_panel = WritePanel(self.pv_name, self._service)
+        self.write_panel.written.connect(self.written)
+        self.details = ColumnsWidget([[self.write_panel, self.history_box], [channel],
+                                      [self.limits_box, self.enum_box]])
+        self.details_scroll = DetailsScroll(self.details)
 
-        # Three columns under the headline keep everything visible without scrolling on a
-        # 1366x768 screen with the strip chart open; narrower windows scroll.
-        first = QVBoxLayout()
-        first.addWidget(self.write_panel)
-        first.addWidget(self.history_box)
-        first.addStretch(1)
-        second = QVBoxLayout()
-        second.addWidget(channel_box)
-        second.addStretch(1)
-        third = QVBoxLayout()
-        third.addWidget(self.limits_box)
-        third.addWidget(self.enum_box, 1)
-        third.addStretch(0)
-
-        content = QWidget()
-        body = QVBoxLayout(content)
-        body.addLayout(head)
-        columns = QHBoxLayout()
-        columns.addLayout(first, 4)
-        columns.addLayout(second, 3)
-        columns.addLayout(third, 3)
-        body.addLayout(columns, 1)
-        scroll = QScrollArea()
-        scroll.setWidget(content)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.NoFrame)
+        separator = QFrame()
+        separator.setFrameShape(QFrame.HLine)
+        separator.setFrameShadow(QFrame.Sunken)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        outer.setSpacing(0)
+        outer.addWidget(self.header, 0)
+        outer.addWidget(separator, 0)
+        outer.addWidget(self.details_scroll, 1)
+
+    def focus_chain(self) -> list[QWidget]:
+        """This probe's widgets in Tab order: the write field and Write first, then the
+        display controls and the details (the main window links it to the PV field and the
+        chart)."""
+        return [*self.write_panel.focus_chain(), self.format_combo, self.precision_spin,
+                self.hist_reset]
+
+    def details_height_for(self, widget: QWidget) -> int:
+        """Height the details need to show ``widget`` (0 when it is not in the details)."""
+        if not self.details.isAncestorOf(widget):
+            return 0
+        top = widget.mapTo(self.details, widget.rect().topLeft()).y()
+        return min(top + widget.height() + 5, self.details.sizeHint().height())
+
+    # ---- geometry the main window sizes its splitter by (it never reads our children) ----
+    def header_height(self) -> int:
+        return self.header.sizeHint().height()
+
+    def details_folded(self) -> bool:
+        return self.details_scroll.is_folded()
+
+    def details_shown_height(self) -> int:
+        """How much of the details is on screen now."""
+        return self.details_scroll.viewport().height()
+
+    def details_excess_height(self) -> int:
+        """Pixels of details shown beyond whole rows: all of them when folded, else what
+        shows below the Write button while the write panel is cut."""
+        if self.details_folded():
+            return self.details_scroll.height()
+        shown = self.details_shown_height()
+        if shown < self.write_panel.height():
+            return max(shown - self.details_height_for(self.write_panel.write_button), 0)
+        return 0
+
+    def write_panel_height(self) -> int:
+        return self.write_panel.sizeHint().height()
+
+    def focus_write(self) -> None:
+        """F2: the write field (or the enum combo), ready to type."""
+        self.write_panel.focus_editor()
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.ApplicationPaletteChange and not getattr(self, "_closed", True):
+            self._refresh_value()  # badge outlines and frames follow the theme
+        return super().event(event)
+
+    def timestamp_text(self) -> str:
+        """'IOC time … (… ago)' as the header shows it."""
+        return f"{self.timestamp_label.text()}  {self.age_label.text()}".strip()
 
     # ==== data in =============================================================================
     def handle(self, item: Any) -> None:
@@ -360,11 +269,11 @@ class ProbeWidget(QWidget):
         self.ever_connected = True
         self._set_state(Connection.CONNECTED)
         if first_time_or_back:
-            self.refresh_metadata()
+            self.refresh_fields()
         host = getattr(self.channel, "host", None)
         if host is not None and host not in self._host_names:
             self._host_names[host] = host  # until the name arrives; looked up once
-            self._runner.submit(lambda: fetch_host_name(host), self._host_named,
+            self._service.submit(lambda: fetch_host_name(host), self._host_named,
                                 lambda exc: None)
         self._refresh_channel()
 
@@ -384,19 +293,22 @@ class ProbeWidget(QWidget):
         name = self._host_names.get(ch.host, ch.host)
         return ch.address if name == ch.host else f"{name}:{ch.port} ({ch.host})"
 
-    def refresh_metadata(self) -> None:
-        """Read DBR_CTRL (units, limits, enum states) and the record's DESC and RTYP; all on
-        workers, each on its own so a missing DESC does not delay the limits."""
+    def refresh_fields(self) -> None:
+        """Read the record's DESC and RTYP, each on its own worker so a missing DESC does not
+        delay the other (DBR_CTRL metadata comes from the PV service: :meth:`set_control`)."""
         name = self.pv_name
-        self._runner.submit(lambda: fetch_control(name, READ_TIMEOUT), self._control_arrived,
-                            lambda exc: self._metadata_failed("control", exc))
         for field_name in ("DESC", "RTYP"):
-            self._runner.submit(
+            self._service.submit(
                 lambda f=field_name: (f, fetch_field_text(name, f)),
                 self._field_arrived,
                 lambda exc, f=field_name: self._metadata_failed(f, exc))
 
-    def _control_arrived(self, response: Any) -> None:
+    def control_failed(self, exc: Exception) -> None:
+        """The service's DBR_CTRL read failed."""
+        self._metadata_failed("control", exc)
+
+    def set_control(self, response: Any) -> None:
+        """DBR_CTRL metadata (units, limits, enum states) read by the service."""
         if self._closed:
             return
         self.ctrl = response.metadata
@@ -516,6 +428,7 @@ class ProbeWidget(QWidget):
         prec = getattr(c, "precision", None)
         self.units_label.setText(units or ("—" if c is None else "none"))
         self.prec_label.setText("—" if prec is None else str(prec))
+        numeric = self.native_type != ChannelType.STRING and not self.is_char_array()
 
         def lim(low: str, high: str) -> str:
             if c is None or not hasattr(c, low):
@@ -529,6 +442,11 @@ class ProbeWidget(QWidget):
         self.alarm_limits_label.setText(lim("lower_alarm_limit", "upper_alarm_limit"))
         strings = self.enum_strings()
         is_enum = self.native_type == ChannelType.ENUM or bool(strings)
+        shape = (numeric, is_enum, tuple(strings))
+        if shape == self._details_shape:
+            return  # rebuilding lists and columns on every connection event costs for nothing
+        self._details_shape = shape
+        self.limits_box.show_numeric_rows(numeric)
         self.enum_box.setVisible(is_enum)
         self.limits_box.setVisible(not is_enum)
         if is_enum:
@@ -537,6 +455,7 @@ class ProbeWidget(QWidget):
             self.enum_list.setMinimumHeight(
                 self.enum_list.sizeHintForRow(0) * min(len(strings), 8) + 6
                 if strings else 0)
+        self.details_scroll.refit()
 
     def _refresh_value(self) -> None:
         response = self.response
@@ -557,9 +476,10 @@ class ProbeWidget(QWidget):
                     text = "(empty)"
                 text = f"{text}\n[{size if size is not None else '?'} of " \
                        f"{self.element_count} elements]"
-            self.value_label.setText(text)
+            self.value_label.setText(breakable(text))
             self.write_panel.editor_precision = self.precision()
             self.write_panel.set_current_data(response.data)
+        self._refresh_precision_hint()
         meta = getattr(response, "metadata", None)
         severity = getattr(meta, "severity", None)
         status = getattr(meta, "status", None)
@@ -576,13 +496,14 @@ class ProbeWidget(QWidget):
             color = style.severity_color(int(severity))
             self.alarm_badge.setText(cafmt.alarm_text(int(severity), int(status or 0)))
             self.alarm_badge.setStyleSheet(style.badge_style(color))
-            frame_color = color if int(severity) != 3 else "#404040"
+            frame_color = color if int(severity) != 3 else style.invalid_frame_color()
             self.value_frame.setStyleSheet(style.value_frame_style(frame_color))
             self.value_label.setStyleSheet("")
         else:
-            self.alarm_badge.setText("…")
-            self.alarm_badge.setStyleSheet(style.badge_style("#E0E0E0"))
-            self.value_frame.setStyleSheet(style.value_frame_style("#C0C0C0"))
+            self.alarm_badge.setText("NO SEVERITY YET")
+            self.alarm_badge.setStyleSheet(style.badge_style(style.neutral_frame_color()))
+            self.value_frame.setStyleSheet(style.value_frame_style(
+                style.neutral_frame_color()))
             self.value_label.setStyleSheet("")
         if meta is not None and getattr(meta, "timestamp", None) is not None:
             secs = getattr(meta, "secondsSinceEpoch", None)
@@ -610,11 +531,33 @@ class ProbeWidget(QWidget):
         stamp = getattr(meta, "timestamp", None)
         if stamp is None or not self._stamp_text:
             self.timestamp_label.setText("")
+            self.age_label.setText("")
         elif getattr(meta, "secondsSinceEpoch", 1) == 0:
             self.timestamp_label.setText("IOC time: never processed (EPICS epoch)")
+            self.age_label.setText("")
         else:
-            self.timestamp_label.setText(
-                f"IOC time {self._stamp_text}  ({_ago(time.time() - float(stamp))})")
+            self.timestamp_label.setText(f"IOC time {self._stamp_text}")
+            age = time.time() - float(stamp)
+            self.age_label.setText(age_text(age))
+            self.age_label.setToolTip(f"The value was stamped by the IOC {_ago(age)}")
+
+    def _refresh_precision_hint(self) -> None:
+        """Say so when the PV's PREC rounds away digits of the value (PREC 0 shows a 0.5 s
+        period as '0'); the write field shows the exact value."""
+        hint = ""
+        response = self.response
+        prec = self.precision()
+        data = getattr(response, "data", None)
+        if (response is not None and prec is not None and self.precision_override is None
+                and self.display_format is display.DisplayFormat.DEFAULT
+                and isinstance(data, np.ndarray) and data.size == 1
+                and data.dtype.kind == "f"):
+            value = float(data[0])
+            if np.isfinite(value) and precision_hides(value, prec):
+                hint = (f"PREC {prec} hides digits: the value is {value:.6g} "
+                        "(the digits field next to Format shows more)")
+        self.precision_hint.setText(hint)
+        self.precision_hint.setVisible(bool(hint))
 
     def _refresh_history(self) -> None:
         h = self.history
@@ -658,6 +601,10 @@ class ProbeWidget(QWidget):
         self.precision_override = None if value < 0 else value
         self._refresh_value()
         self._refresh_limits()
+
+    def set_precision(self, digits: int | None) -> None:
+        """Show ``digits`` decimals instead of the PV's PREC (None: PREC again)."""
+        self.precision_spin.setValue(-1 if digits is None else int(digits))
 
     def set_display_format(self, mode: display.DisplayFormat) -> None:
         self.format_combo.setCurrentIndex(self.format_combo.findData(mode))

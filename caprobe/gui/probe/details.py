@@ -1,0 +1,200 @@
+"""The probe's details below the header: channel, metadata, enum states, history, laid out in
+as many columns as the width allows (three on a wide window, one at 800 px), so the details
+scroll vertically only and never push the window wider."""
+
+from __future__ import annotations
+
+from PyQt5.QtCore import QSize, Qt
+from PyQt5.QtGui import QResizeEvent
+from PyQt5.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QListWidget,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from caprobe.gui.probe.labels import Field
+
+#: Column count by available width (px at 100 % zoom, scaled with the font).
+TWO_COLUMNS_FROM = 640
+THREE_COLUMNS_FROM = 1000
+
+
+class ChannelBox(QGroupBox):
+    def __init__(self) -> None:
+        super().__init__("Channel")
+        self.rtyp_label = Field()
+        self.host_label = Field()
+        self.access_label = Field()
+        self.type_label = Field()
+        self.count_label = Field()
+        form = QFormLayout(self)
+        form.addRow("RTYP", self.rtyp_label)
+        form.addRow("Host", self.host_label)
+        form.addRow("Access", self.access_label)
+        form.addRow("Native type", self.type_label)
+        form.addRow("Elements", self.count_label)
+
+
+class MetadataBox(QGroupBox):
+    def __init__(self) -> None:
+        super().__init__("Metadata")
+        self.units_label = Field()
+        self.prec_label = Field()
+        self.disp_label = Field()
+        self.ctrl_label = Field()
+        self.warn_label = Field()
+        self.alarm_limits_label = Field()
+        self.form = QFormLayout(self)
+        self.form.addRow("Units (EGU)", self.units_label)
+        self.form.addRow("Precision", self.prec_label)
+        self.form.addRow("Display", self.disp_label)
+        self.form.addRow("Control", self.ctrl_label)
+        self.form.addRow("Warning", self.warn_label)
+        self.form.addRow("Alarm", self.alarm_limits_label)
+
+    def show_numeric_rows(self, numeric: bool) -> None:
+        """A string PV has no units, precision or limits: say so once instead of six rows of
+        'none'."""
+        for label in (self.units_label, self.prec_label, self.disp_label, self.ctrl_label,
+                      self.warn_label, self.alarm_limits_label):
+            self.form.labelForField(label).setVisible(numeric)
+            label.setVisible(numeric)
+        self.setTitle("Metadata" if numeric else "Metadata (text PV: no units, precision "
+                      "or limits)")
+
+
+class EnumBox(QGroupBox):
+    def __init__(self) -> None:
+        super().__init__("Enum states")
+        self.enum_list = QListWidget()
+        self.enum_list.setSelectionMode(QListWidget.NoSelection)
+        self.enum_list.setFocusPolicy(Qt.NoFocus)
+        QVBoxLayout(self).addWidget(self.enum_list)
+
+
+class HistoryBox(QGroupBox):
+    def __init__(self) -> None:
+        super().__init__("History")
+        self.hist_since = Field()
+        self.hist_updates = Field()
+        self.hist_min = Field()
+        self.hist_max = Field()
+        self.hist_prev = Field()
+        self.hist_reset = QPushButton("Reset")
+        self.hist_reset.setToolTip("Start the history again from now (Ctrl+R)")
+        form = QFormLayout(self)
+        form.addRow("Watching since", self.hist_since)
+        form.addRow("Updates", self.hist_updates)
+        form.addRow("Minimum", self.hist_min)
+        form.addRow("Maximum", self.hist_max)
+        form.addRow("Last change", self.hist_prev)
+        reset_row = QHBoxLayout()
+        reset_row.addWidget(self.hist_reset)
+        reset_row.addStretch(1)
+        form.addRow("", reset_row)
+
+
+class ColumnsWidget(QWidget):
+    """Boxes in 1-3 columns by width; ``columns`` lists each column's boxes for 3 columns and
+    is folded into fewer columns in order."""
+
+    def __init__(self, columns: list[list[QWidget]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._columns = columns
+        self._count = 0
+        self._row = QHBoxLayout(self)
+        # the top margin is what shows when the details are folded to a few pixels
+        self._row.setContentsMargins(8, 6, 8, 8)
+        for column in columns:
+            for box in column:
+                box.setParent(self)  # laid out at the first fit(), when the width is known
+
+    def column_count(self) -> int:
+        return self._count
+
+    def _groups(self, count: int) -> list[list[QWidget]]:
+        boxes = [box for column in self._columns for box in column]
+        if count == 3:
+            return self._columns
+        if count == 2:
+            first = self._columns[0]
+            return [first, [b for b in boxes if b not in first]]
+        return [boxes]
+
+    def _min_width(self, count: int) -> int:
+        """Width ``count`` columns need (their widest boxes, spacing, margins)."""
+        margins = self._row.contentsMargins()
+        spacing = max(self._row.spacing(), 0)
+        widest = [max((b.minimumSizeHint().width() for b in group if not b.isHidden()),
+                      default=0) for group in self._groups(count)]
+        return sum(widest) + spacing * (count - 1) + margins.left() + margins.right()
+
+    def _layout_for(self, count: int) -> None:
+        if count == self._count:
+            return
+        self._count = count
+        while self._row.count():
+            item = self._row.takeAt(0)
+            layout = item.layout()
+            if layout is not None:
+                while layout.count():
+                    layout.takeAt(0)
+                layout.deleteLater()
+        stretches = (4, 3, 3) if count == 3 else (1, 1, 1)
+        for group, stretch in zip(self._groups(count), stretches, strict=False):
+            column = QVBoxLayout()
+            for box in group:
+                column.addWidget(box)
+            column.addStretch(1)
+            self._row.addLayout(column, stretch)
+
+    def fit(self, available_width: int) -> None:
+        """Choose the column count for this much width (the scroll area's viewport): as many
+        as the width allows (three from about 1000 px at 100 %), never more than fit."""
+        scale = self.fontMetrics().averageCharWidth() / 7.0  # 7 px: DejaVu Sans 9 pt
+        width = available_width / max(scale, 0.5)
+        wanted = 3 if width >= THREE_COLUMNS_FROM else 2 if width >= TWO_COLUMNS_FROM else 1
+        while wanted > 1 and self._min_width(wanted) > available_width:
+            wanted -= 1
+        self._layout_for(wanted)
+
+
+class DetailsScroll(QScrollArea):
+    """Scrolls the details vertically; their column count follows the width."""
+
+    def __init__(self, columns: ColumnsWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.columns = columns
+        self.setWidget(columns)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+        self.setMinimumHeight(0)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        # the splitter may give the chart everything below the header
+        return QSize(0, 0)
+
+    def refit(self) -> None:
+        """A box appeared or changed size: check the column count again."""
+        self.columns.fit(self.viewport().width())
+
+    def is_folded(self) -> bool:
+        """Too short to show anything (the splitter gave the chart the room): the details are
+        hidden rather than shown as a sliver of cut text."""
+        return self.height() < 2 * self.fontMetrics().height()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        folded = self.is_folded()
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff if folded
+                                        else Qt.ScrollBarAsNeeded)
+        if self.columns.isVisibleTo(self) == folded:
+            self.columns.setVisible(not folded)
+        self.columns.fit(self.viewport().width())
+        super().resizeEvent(event)

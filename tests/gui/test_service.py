@@ -1,0 +1,228 @@
+"""The GUI's one PV service against real IOCs: one subscription per PV, data type and
+priority whatever the number of views, fan-out, metadata read once, batching, release, and a
+prompt shutdown."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from caprobe.gui import service as pvservice
+from caprobe.gui.chart_worker import CHART_PRIORITY, ChartWorker, WaveformWorker
+from caprobe.gui.service import AllCollector, FeedKey, LatestCollector, PVService
+
+WAIT_MS = 8000
+
+
+@pytest.fixture
+def service(qtbot) -> Any:
+    svc = PVService(search_timeout=1.0)
+    yield svc
+    assert svc.shutdown(3000)
+
+
+def established_circuits(port: int) -> int:
+    """TCP connections this process holds to ``port`` (what the server sees as circuits)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if remote_port == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count
+
+
+class Recorder:
+    def __init__(self, client: pvservice.PVClient) -> None:
+        self.batches: list[Any] = []
+        self.metadata: list[tuple[str, Any]] = []
+        client.updates.connect(self.batches.append)
+        client.metadata_ready.connect(lambda pv, md: self.metadata.append((pv, md)))
+
+    def values(self, pv: str) -> list[Any]:
+        return [item for batch in self.batches for item in batch.get(pv, ())
+                if not hasattr(item, "connected")]
+
+
+def test_probe_chart_and_waveform_share_one_subscription_per_priority(qtbot, ioc_factory,
+                                                                      monkeypatch) -> None:
+    ioc = ioc_factory.softioc(use_env=True)
+    pv = ioc.pv("wf_double")
+    reads: list[str] = []
+    backend = pvservice._backends["ca"]
+    original = backend.read_metadata
+
+    def counting_read(name: str, timeout: float) -> Any:
+        reads.append(name)
+        return original(name, timeout)
+
+    monkeypatch.setattr(backend, "read_metadata", counting_read)
+    svc = PVService(search_timeout=1.0)
+    try:
+        probe = svc.client(LatestCollector(), priority=0)
+        seen = Recorder(probe)
+        probe.add(pv)
+        chart = ChartWorker(service=svc)
+        chart.start()
+        chart.add_pv(pv)
+        waveform = WaveformWorker(service=svc)
+        shapes: list[Any] = []
+        waveform.waveform_ready.connect(lambda name, values, t, sev: shapes.append(values))
+        chart_md: list[Any] = []
+        chart.samples_ready.connect(lambda b: chart_md.extend(b.metadata.values()))
+        waveform.set_pv(pv)
+        qtbot.waitUntil(lambda: bool(seen.values(pv) and shapes and chart_md), timeout=WAIT_MS)
+        assert sorted((k.priority, str(k.data_type), n) for k, n in svc.feeds()) == [
+            (0, "None", 1), (CHART_PRIORITY, "time", 2)]
+        # priority 0: the probe's values and the PV's one metadata subscription (DBR_CTRL,
+        # DBE_PROPERTY); priority 1: the chart's and the waveform's shared values
+        assert svc.metadata_subscriptions() == 1
+        assert svc.loop_subscriptions() == {("ca", 0): 2, ("ca", CHART_PRIORITY): 1}
+        # one circuit per priority, and no one-shot metadata read (no extra circuit)
+        qtbot.waitUntil(lambda: established_circuits(ioc.port) == 2, timeout=WAIT_MS)
+        assert reads == []
+        assert svc.metadata(pv) is not None
+        assert len(shapes[-1]) > 1
+        # the last view to let go cancels the subscription
+        waveform.stop()
+        assert svc.loop_subscriptions()[("ca", CHART_PRIORITY)] == 1
+        chart.stop()
+        assert svc.loop_subscriptions()[("ca", CHART_PRIORITY)] == 0
+        assert svc.loop_subscriptions()[("ca", 0)] == 2
+        probe.close()
+        assert svc.feeds() == [] and set(svc.loop_subscriptions().values()) == {0}
+        assert svc.metadata_subscriptions() == 0
+    finally:
+        assert svc.shutdown(3000)
+
+
+def test_updates_fan_out_and_survive_one_view_leaving(qtbot, softioc_env, service) -> None:
+    pv = softioc_env.pv("counter")  # 10 Hz
+    first, second = service.client(AllCollector()), service.client(AllCollector())
+    seen_first, seen_second = Recorder(first), Recorder(second)
+    first.add(pv)
+    second.add(pv)
+    assert len(service.feeds()) == 1
+    qtbot.waitUntil(lambda: len(seen_first.values(pv)) >= 3 and len(seen_second.values(pv)) >= 3,
+                    timeout=WAIT_MS)
+    first.remove(pv)
+    before = len(seen_second.values(pv))
+    qtbot.waitUntil(lambda: len(seen_second.values(pv)) >= before + 3, timeout=WAIT_MS)
+    assert [k.pv for k, n in service.feeds()] == [pv.split("://")[-1]]
+    assert service.feeds()[0][1] == 1
+
+
+def test_a_view_joining_a_silent_pv_gets_its_value_at_once(qtbot, softioc_env, service) -> None:
+    pv = softioc_env.pv("ao")  # changes only when written
+    first = service.client()
+    seen_first = Recorder(first)
+    first.add(pv)
+    qtbot.waitUntil(lambda: bool(seen_first.values(pv) and seen_first.metadata), timeout=WAIT_MS)
+    late = service.client()
+    seen_late = Recorder(late)
+    late.add(pv)
+    qtbot.waitUntil(lambda: bool(seen_late.values(pv) and seen_late.metadata), timeout=1000)
+    connected = [i for b in seen_late.batches for i in b[pv] if hasattr(i, "connected")]
+    assert connected and connected[0].connected
+
+
+def test_one_signal_per_flush_whatever_the_rate(qtbot, pcaspy_env, service) -> None:
+    pv = pcaspy_env.pv("counter")  # +1 every 10 ms
+    latest, every = service.client(LatestCollector()), service.client(AllCollector())
+    seen_latest, seen_every = Recorder(latest), Recorder(every)
+    latest.add(pv)
+    every.add(pv)
+    qtbot.waitUntil(lambda: len(seen_every.values(pv)) >= 5, timeout=WAIT_MS)
+    seen_latest.batches.clear()
+    seen_every.batches.clear()
+    started = time.monotonic()
+    qtbot.wait(1000)
+    elapsed = time.monotonic() - started
+    samples = len(seen_every.values(pv))
+    assert samples >= 40  # the server sent at ~100 Hz
+    # never one signal per sample: at most one per flush interval (+ slack for timer jitter)
+    limit = elapsed * 1000 / pvservice.FLUSH_INTERVAL_MS + 3
+    assert len(seen_every.batches) <= limit
+    assert len(seen_latest.batches) <= limit
+    # the latest-only client got one value per batch
+    assert all(len(b[pv]) == 1 for b in seen_latest.batches)
+    values = [float(i.data[0]) for i in seen_every.values(pv)]
+    assert all(b - a == 1 for a, b in zip(values, values[1:], strict=False))
+
+
+def test_bad_name_is_refused_and_nothing_subscribed(service) -> None:
+    client = service.client()
+    with pytest.raises(ValueError):
+        client.add("has space")
+    assert client.pvs() == [] and service.feeds() == []
+    refused = client.add_many(["dead:ok", "bad name"])
+    assert [pv for pv, _problem in refused] == ["bad name"]
+    assert client.pvs() == ["dead:ok"]
+
+
+def test_shutdown_is_prompt_with_dead_pvs(qtbot, softioc_env) -> None:
+    svc = PVService(search_timeout=1.0)
+    client = svc.client()
+    client.add_many([f"dead:pv{i}" for i in range(20)])
+    chart = svc.client(priority=CHART_PRIORITY, data_type="time")
+    chart.add_many([f"dead:pv{i}" for i in range(5)])
+    client.add(softioc_env.pv("counter"))
+    qtbot.wait(300)
+    assert svc.is_running()
+    started = time.monotonic()
+    assert svc.shutdown(3000)
+    assert time.monotonic() - started < 2
+    assert not svc.is_running()
+
+
+def test_shared_service_lives_while_someone_holds_it(qtbot) -> None:
+    first = pvservice.acquire_shared()
+    second = pvservice.acquire_shared()
+    assert first is second
+    pvservice.release_shared(first)
+    client = second.client()
+    client.add("dead:shared")
+    pvservice.release_shared(second)
+    assert not second.is_running()
+    third = pvservice.acquire_shared()
+    assert third is not first
+    pvservice.release_shared(third)
+
+
+def test_protocol_prefix_selects_the_backend() -> None:
+    assert pvservice.split_protocol("ca://X:y") == ("ca", "X:y")
+    assert pvservice.split_protocol("X:y") == ("ca", "X:y")
+    assert pvservice.split_protocol("weird://X")[0] == "ca"  # unknown scheme: part of the name
+    key = FeedKey("ca", "X", 0, None)
+    assert key == FeedKey("ca", "X", 0, None)
+
+
+def test_metadata_follows_a_property_change(qtbot, ioc_factory, service) -> None:
+    import caprobe.ca as ca
+
+    ioc = ioc_factory.softioc(use_env=True)
+    pv = ioc.pv("ai")
+    client = service.client()
+    seen = Recorder(client)
+    client.add(pv)
+    qtbot.waitUntil(lambda: bool(seen.metadata), timeout=WAIT_MS)
+    assert seen.metadata[-1][1].metadata.upper_disp_limit == 10
+    ca.write(ioc.pv("ai.HOPR"), 20, timeout=2)  # DBE_PROPERTY: no re-read, no reconnection
+    qtbot.waitUntil(lambda: seen.metadata[-1][1].metadata.upper_disp_limit == 20,
+                    timeout=WAIT_MS)
+    assert service.metadata(pv).metadata.upper_disp_limit == 20
