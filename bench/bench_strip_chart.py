@@ -21,6 +21,7 @@ Usage::
     .venv/bin/python bench/bench_strip_chart.py                     # both parts, 60 s, 10 PVs
     .venv/bin/python bench/bench_strip_chart.py --window 30         # shows RSS flat once full
     .venv/bin/python bench/bench_strip_chart.py --skip-live --big-samples 3600000
+    .venv/bin/python bench/bench_strip_chart.py --statistics   # statistics columns shown
 
 Results are printed and written as JSON to bench/results/ (git-ignored). Runs offscreen unless
 ``QT_QPA_PLATFORM`` says otherwise (e.g. xcb under Xvfb).
@@ -146,6 +147,7 @@ def run_live(app: QApplication, args: argparse.Namespace) -> dict:
         panel.resize(1200, 700)
         panel.show()
         panel.set_time_window(args.window)
+        show_statistics(panel, args)
         painter = PaintCounter()
         panel.plot_widget.viewport().installEventFilter(painter)
         names = [ioc.pv(f"c{i}") for i in range(n)]
@@ -253,6 +255,7 @@ def run_big(app: QApplication, args: argparse.Namespace) -> dict:
     panel.resize(1200, 700)
     panel.show()
     panel.set_time_window(3600.0)
+    show_statistics(panel, args)
     panel.add_pv("BIG")
     now = time.time()
     t = now - 3600.0 + np.arange(n) * (3600.0 / n)
@@ -289,6 +292,16 @@ def run_big(app: QApplication, args: argparse.Namespace) -> dict:
     cpu_with_data, cpu_times = cpu_times, []
     scroll_only = [one_redraw(False) for _ in range(args.big_repeats)]
     cpu_scroll_only = cpu_times
+    stats_ms = []
+    if args.statistics and hasattr(panel, "statistics"):
+        # what one recomputation of the visible-range statistics costs (its timer stretches
+        # its interval so that this stays under 5 % of the GUI thread)
+        t0, t1 = panel.visible_time_range()
+        for k in range(5):
+            panel._statistics._key = ()  # force: a new range or new samples
+            started = time.perf_counter()
+            panel._statistics.update(panel._traces, t0 - k, t1)
+            stats_ms.append(1000 * (time.perf_counter() - started))
     panel.shutdown()
     panel.deleteLater()
 
@@ -309,7 +322,18 @@ def run_big(app: QApplication, args: argparse.Namespace) -> dict:
         # CPU time of the GUI thread per redraw: what it costs, whatever else runs on the host
         "redraw_with_new_data_cpu": summary(cpu_with_data),
         "redraw_scroll_only_cpu": summary(cpu_scroll_only),
+        "statistics_shown": bool(args.statistics),
+        "statistics_update": summary(stats_ms) if stats_ms else None,
     }
+
+
+def show_statistics(panel: object, args: argparse.Namespace) -> None:
+    """With --statistics, run as an operator would with the statistics columns shown (the
+    panel then recomputes them from the visible range as it scrolls)."""
+    if args.statistics:
+        if not hasattr(panel, "show_statistics"):
+            raise SystemExit("--statistics: this build's chart has no statistics")
+        panel.show_statistics(True)
 
 
 def main() -> None:
@@ -326,6 +350,8 @@ def main() -> None:
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--statistics", action="store_true",
+                        help="show the statistics of the visible range during the runs")
     parser.add_argument(
         "--switch-interval", type=float, default=None,
         help="sys.setswitchinterval for the run (GIL hand-over between CA thread and GUI)",
@@ -341,6 +367,7 @@ def main() -> None:
         "python": sys.version.split()[0],
         "switch_interval_s": sys.getswitchinterval(),
         "loadavg_before": os.getloadavg(),
+        "statistics_shown": args.statistics,
     }
     if not args.skip_live:
         print(f"live: {args.pvs} PVs, window {args.window:g} s, {args.duration:g} s", flush=True)

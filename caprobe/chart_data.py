@@ -262,6 +262,55 @@ class TraceBuffer:
             return None
         return float(v.min()), float(v.max())
 
+    def index_before(self, t: float) -> int:
+        """Index (relative to :attr:`times`) of the last sample at or before ``t``; -1 if none."""
+        return int(np.searchsorted(self.times, t, side="right")) - 1
+
+
+@dataclass(frozen=True)
+class TraceStats:
+    """Statistics of one trace's samples in a time range (per sample, not time-weighted).
+
+    ``count`` counts the finite samples; ``gaps`` the disconnect markers in the range;
+    ``non_positive`` the finite samples <= 0 (what a log axis cannot draw). With ``count`` 0
+    every value is NaN and the times are None.
+    """
+
+    count: int
+    minimum: float
+    maximum: float
+    mean: float
+    std: float
+    first_time: float | None
+    last_time: float | None
+    gaps: int = 0
+    non_positive: int = 0
+
+    FIELDS = ("minimum", "maximum", "mean", "std", "count", "first_time", "last_time")
+
+
+def trace_statistics(buf: TraceBuffer, t0: float | None, t1: float | None) -> TraceStats:
+    """Min, max, mean, standard deviation (population), count, first/last sample time of
+    the samples with ``t0 <= t <= t1``: a few passes over the range in numpy."""
+    sl = buf.index_range(t0, t1)
+    values = buf.values[sl]
+    times = buf.times[sl]
+    finite = np.isfinite(values)
+    if finite.all():
+        v, tv = values, times
+    else:
+        v, tv = values[finite], times[finite]
+    gaps = int(len(values) - len(v))
+    n = len(v)
+    if n == 0:
+        nan = float("nan")
+        return TraceStats(0, nan, nan, nan, nan, None, None, gaps, 0)
+    return TraceStats(
+        count=n, minimum=float(v.min()), maximum=float(v.max()), mean=float(v.mean()),
+        std=float(v.std()), first_time=float(tv[0]), last_time=float(tv[-1]), gaps=gaps,
+        non_positive=int(np.count_nonzero(v <= 0)),
+    )  # fmt: skip
+
 
 # --------------------------------------------------------------------------- collector
 @dataclass
@@ -380,29 +429,100 @@ def write_csv(
     t0: float | None = None,
     t1: float | None = None,
     *,
+    units: Mapping[str, str] | None = None,
     value_format: str = "%.17g",
 ) -> int:
-    """Write samples as CSV rows ``pv,time,epoch_seconds,value,severity``; returns row count.
+    """Write samples as CSV rows ``pv,time,epoch_seconds,value,severity,units``; returns rows.
 
-    One row per sample in "long" form: traces have their own timestamps, so a wide table would
-    be ragged or resampled. ``time`` is local ISO-8601; ``epoch_seconds`` keeps full precision
-    for scripts; a disconnect is a row with an empty value and severity ``DISCONNECTED``.
-    ``t0``/``t1`` limit the export to a time range (the visible one); None means all.
+    One row per sample in "long" form (each trace keeps its own timestamps; see
+    :func:`write_csv_aligned` for one row per time). ``time`` is local ISO-8601;
+    ``epoch_seconds`` keeps full precision for scripts; a disconnect is a row with an empty
+    value and severity ``DISCONNECTED``. ``t0``/``t1`` limit the export to a time range (the
+    visible one); None means all. With ``t0`` the last sample before it is written too: its
+    value is what the chart draws (held) at the left edge, so a quiet PV is not left out.
     """
+    units = units or {}
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["pv", "time", "epoch_seconds", "value", "severity"])
+    writer.writerow(["pv", "time", "epoch_seconds", "value", "severity", "units"])
     rows = 0
     for pv, buf in traces.items():
         sl = buf.index_range(t0, t1)
-        times = buf.times[sl]
-        values = buf.values[sl]
-        sevs = buf.severities[sl]
+        start = sl.start
+        if t0 is not None and start > 0:
+            start -= 1  # the held sample
+        times = buf.times[start : sl.stop]
+        values = buf.values[start : sl.stop]
+        sevs = buf.severities[start : sl.stop]
+        unit = units.get(pv, "")
         for t, v, s in zip(times.tolist(), values.tolist(), sevs.tolist(), strict=True):
             writer.writerow(
-                [pv, iso_time(t), f"{t:.9f}", "" if v != v else value_format % v, severity_name(s)]
-            )
+                [pv, iso_time(t), f"{t:.9f}", "" if v != v else value_format % v,
+                 severity_name(s), unit]
+            )  # fmt: skip
             rows += 1
     return rows
+
+
+def aligned_columns(
+    traces: Mapping[str, TraceBuffer], t0: float | None = None, t1: float | None = None
+) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The time-aligned table: every distinct sample time in ``[t0, t1]`` (plus ``t0`` itself
+    when some trace already has a value there) and, per PV, the value and severity held at
+    each of those times (stair-step: the last sample at or before it). Before a PV's first
+    sample its value is NaN and its severity -1 (no data)."""
+    parts = []
+    for buf in traces.values():
+        parts.append(buf.times[buf.index_range(t0, t1)])
+    if t0 is not None and any(buf.index_before(t0) >= 0 for buf in traces.values()):
+        parts.append(np.array([t0], np.float64))
+    grid = np.unique(np.concatenate(parts)) if parts else np.empty(0, np.float64)
+    columns = {}
+    for pv, buf in traces.items():
+        idx = np.searchsorted(buf.times, grid, side="right") - 1
+        have = idx >= 0
+        safe = np.where(have, idx, 0)
+        if len(buf):
+            values = np.where(have, buf.values[safe], np.nan)
+            sevs = np.where(have, buf.severities[safe].astype(np.int16), -1)
+        else:
+            values = np.full(len(grid), np.nan)
+            sevs = np.full(len(grid), -1, np.int16)
+        columns[pv] = (values, sevs)
+    return grid, columns
+
+
+def write_csv_aligned(
+    out: IO[str],
+    traces: Mapping[str, TraceBuffer],
+    t0: float | None = None,
+    t1: float | None = None,
+    *,
+    units: Mapping[str, str] | None = None,
+    value_format: str = "%.17g",
+) -> int:
+    """Write one row per distinct timestamp and two columns per PV (value, severity).
+
+    Header: ``time,epoch_seconds,<pv> [<units>],<pv> severity,...``. Values are held from each
+    PV's last sample (as the chart draws them), so a PV that did not change in the range still
+    has its value in every row. A disconnected PV has an empty value and ``DISCONNECTED``; a
+    PV with no sample yet at that time has both cells empty. Returns the number of rows.
+    """
+    units = units or {}
+    grid, columns = aligned_columns(traces, t0, t1)
+    writer = csv.writer(out, lineterminator="\n")
+    header = ["time", "epoch_seconds"]
+    for pv in columns:
+        unit = units.get(pv, "")
+        header += [f"{pv} [{unit}]" if unit else pv, f"{pv} severity"]
+    writer.writerow(header)
+    as_lists = [(v.tolist(), s.tolist()) for v, s in columns.values()]
+    for i, t in enumerate(grid.tolist()):
+        row = [iso_time(t), f"{t:.9f}"]
+        for values, sevs in as_lists:
+            v, s = values[i], sevs[i]
+            row += ["" if v != v else value_format % v, "" if s < 0 else severity_name(s)]
+        writer.writerow(row)
+    return len(grid)
 
 
 def read_csv_rows(lines: Iterable[str]) -> list[dict[str, str]]:

@@ -107,3 +107,15 @@ def test_load_config_dispatch_and_missing_file(tmp_path: Path) -> None:
     assert load_config(stp).time_window_s == 1800
     with pytest.raises(ChartConfigError, match="cannot read"):
         load_config(tmp_path / "nope.json")
+
+
+def test_log_scales_round_trip_and_striptool_scale() -> None:
+    config = ChartConfig([TraceConfig("A", log=True), TraceConfig("B")], y_mode="per-trace",
+                         log_y=True)
+    back = config_from_json(config.to_json())
+    assert [t.log for t in back.traces] == [True, False] and back.log_y
+    stp = config_from_stp(
+        "StripConfig 1.2\nStrip.Curve.0.Name P:A\nStrip.Curve.0.Scale 1\n"
+        "Strip.Curve.1.Name P:B\nStrip.Curve.1.Scale 0\n"
+    )
+    assert [t.log for t in stp.traces] == [True, False]

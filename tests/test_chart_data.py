@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import threading
@@ -15,7 +16,9 @@ from caprobe.chart_data import (
     TraceBuffer,
     read_csv_rows,
     severity_name,
+    trace_statistics,
     write_csv,
+    write_csv_aligned,
 )
 
 
@@ -184,4 +187,46 @@ def test_csv_export_round_trip_and_time_range() -> None:
     assert float(rows[1]["epoch_seconds"]) == pytest.approx(1e9 + 0.5)
     assert rows[0]["time"].startswith("2001-09-")  # local ISO time, offset included
     out = io.StringIO()
-    assert write_csv(out, {"A": a, "B": b}, 1e9 + 0.2, 1e9 + 0.6) == 2
+    # the visible range starts after A's first sample: that sample is held into the range
+    assert write_csv(out, {"A": a, "B": b}, 1e9 + 0.2, 1e9 + 0.6, units={"A": "mA"}) == 3
+    rows = read_csv_rows(io.StringIO(out.getvalue()))
+    assert [(r["pv"], r["value"], r["units"]) for r in rows] == [
+        ("A", "1.5", "mA"), ("A", "", "mA"), ("B", "-7", "")]
+
+
+def test_aligned_csv_holds_values_and_names_units() -> None:
+    a = TraceBuffer()
+    a.extend(np.array([10.0, 20.0, 30.0]), np.array([1.0, np.nan, 3.0]), np.array([0, 4, 2]))
+    b = TraceBuffer()
+    b.append(5.0, 7.5, 1)  # older than the range: held in every row
+    c = TraceBuffer()  # no data at all
+    out = io.StringIO()
+    n = write_csv_aligned(out, {"A": a, "B": b, "C": c}, 12.0, 30.0, units={"A": "mm"})
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert rows[0] == ["time", "epoch_seconds", "A [mm]", "A severity", "B", "B severity",
+                       "C", "C severity"]
+    assert n == 3 and [float(r[1]) for r in rows[1:]] == [12.0, 20.0, 30.0]
+    assert [r[2:6] for r in rows[1:]] == [
+        ["1", "NO_ALARM", "7.5", "MINOR"],
+        ["", "DISCONNECTED", "7.5", "MINOR"],
+        ["3", "MAJOR", "7.5", "MINOR"],
+    ]
+    assert all(r[6:] == ["", ""] for r in rows[1:])
+    out = io.StringIO()
+    assert write_csv_aligned(out, {"A": a, "B": b}) == 4  # whole buffer: 5, 10, 20, 30
+
+
+def test_statistics_of_a_range() -> None:
+    buf = TraceBuffer()
+    t = np.arange(10, dtype=float)
+    v = np.array([1, 2, 3, 4, np.nan, 6, 7, 8, 9, -1], float)
+    buf.extend(t, v, np.zeros(10, np.int8))
+    st = trace_statistics(buf, 1.0, 8.0)
+    finite = np.array([2, 3, 4, 6, 7, 8, 9], float)
+    assert st.count == 7 and st.gaps == 1
+    assert (st.minimum, st.maximum) == (2.0, 9.0)
+    assert st.mean == pytest.approx(finite.mean()) and st.std == pytest.approx(finite.std())
+    assert (st.first_time, st.last_time) == (1.0, 8.0)
+    assert trace_statistics(buf, None, None).non_positive == 1
+    empty = trace_statistics(buf, 100.0, 200.0)
+    assert empty.count == 0 and math.isnan(empty.mean) and empty.first_time is None

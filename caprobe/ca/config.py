@@ -12,9 +12,9 @@ import struct
 import sys
 import threading
 import time
-from dataclasses import dataclass
 
 from caprobe.ca.errors import CATimeoutError, ConfigurationError
+from caprobe.ca.frozen import Frozen
 
 DEFAULT_SERVER_PORT = 5064
 DEFAULT_REPEATER_PORT = 5065
@@ -22,8 +22,9 @@ DEFAULT_CONN_TMO = 30.0
 DEFAULT_MAX_ARRAY_BYTES = 16384
 
 
-@dataclass(frozen=True)
-class CAConfig:
+class CAConfig(Frozen):
+    __slots__ = ("addresses", "name_servers", "server_port", "repeater_port", "conn_tmo",
+                 "max_array_bytes")
     addresses: tuple[tuple[str, int], ...]  # UDP search destinations
     name_servers: tuple[tuple[str, int], ...]  # TCP search destinations (CA V4.12)
     server_port: int

@@ -171,7 +171,7 @@ class Engine:
     """The loop's state: search, circuits, channels. See the module docstring."""
 
     def __init__(self, config: CAConfig, *, timeout: float, force_int_enums: bool = False,
-                 wake_r: socket.socket | None = None):
+                 wake_r: socket.socket | None = None, coalesce: bool = False):
         self.config = config
         self.timeout = timeout  # after this a missing PV is reported (monitors)
         self.force_int_enums = force_int_enums
@@ -193,6 +193,9 @@ class Engine:
         self.dirty: list[EngineCircuit] = []  # circuits with requests not yet handed to send()
         self.housekeeping_at = 0.0  # when searches/reports/watchdog next need a look
         self.delivered = 0  # messages read in the last wake-up
+        # Monitors trickling in: wait COALESCE_DELAY between wake-ups (block() only; a
+        # one-shot call wants every reply at once).
+        self.coalesce = coalesce
         self.closed = False
 
     # -- set-up and teardown -------------------------------------------------------------
@@ -767,7 +770,8 @@ class Engine:
         if until is not None:
             wake_at = min(wake_at, until)
         wait = None if wake_at == math.inf else max(0.0, wake_at - now)
-        if 0 < self.delivered < COALESCE_BATCH and (wait is None or wait > COALESCE_DELAY):
+        if self.coalesce and 0 < self.delivered < COALESCE_BATCH and \
+                (wait is None or wait > COALESCE_DELAY):
             # Updates are trickling in one wake-up at a time: let a few more arrive so each
             # wake-up (a fixed ~50 us of system calls) serves several.
             time.sleep(COALESCE_DELAY)

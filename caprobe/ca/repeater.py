@@ -15,9 +15,9 @@ import logging
 import os
 import socket
 import struct
-import subprocess
 import sys
 import time
+from typing import Any
 
 # The CA header and the three commands a repeater handles (as in caprobe.ca.messages, which
 # this module does not import: it pulls in numpy through the DBR types).
@@ -59,7 +59,7 @@ def running_from_single_file() -> bool:
                 and os.path.basename(os.path.normpath(bundle_dir)).startswith("_MEI"))
 
 
-def spawn_repeater(port: int) -> subprocess.Popen | None:
+def spawn_repeater(port: int) -> Any:
     """Start a detached repeater if ``port`` is free. Two racing clients may both try; the
     loser's bind fails and it exits quietly.
 
@@ -69,6 +69,8 @@ def spawn_repeater(port: int) -> subprocess.Popen | None:
     which it has once its port is bound (within ONEFILE_START_WAIT)."""
     if not repeater_port_free(port):
         return None
+    import subprocess  # only when a repeater must be started: it costs ms at import
+
     env = dict(os.environ, EPICS_CA_REPEATER_PORT=str(port))
     try:
         process = subprocess.Popen(repeater_command(port), stdin=subprocess.DEVNULL,

@@ -4,7 +4,6 @@ no access, a type that cannot be read or written, a value that does not fit."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from caprobe.ca import dbr
@@ -17,16 +16,20 @@ from caprobe.ca.state import ChannelState, reply_limit
 from caprobe.ca.status import eca
 
 
-@dataclass(slots=True)
 class Request:
     """One request on the wire: its bytes, the ioid its reply carries, which command that
-    reply has, and the largest payload it may bring."""
+    reply has (0: none, a WRITE without notify), the largest payload it may bring and the
+    class of the reply."""
 
-    data: bytes
-    ioid: int
-    reply_command: int  # 0: no reply expected (a WRITE without notify)
-    limit: int
-    response_class: Any = None
+    __slots__ = ("data", "ioid", "reply_command", "limit", "response_class")
+
+    def __init__(self, data: bytes, ioid: int, reply_command: int, limit: int,
+                 response_class: Any = None) -> None:
+        self.data = data
+        self.ioid = ioid
+        self.reply_command = reply_command
+        self.limit = limit
+        self.response_class = response_class
 
 
 def check_data_count(data_count: Any) -> None:

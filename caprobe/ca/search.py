@@ -13,7 +13,6 @@ import selectors
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from caprobe.ca import messages as msg
@@ -101,12 +100,12 @@ def parse_search_reply(data: bytes | memoryview, source: tuple[str, int], wanted
     return found
 
 
-@dataclass(slots=True)
 class _Pending:
-    name: bytes
-    next_send: float
-    interval: float
-    started: float
+    __slots__ = ("name", "next_send", "interval", "started")
+
+    def __init__(self, name: bytes, next_send: float, interval: float, started: float):
+        self.name, self.next_send, self.interval, self.started = \
+            name, next_send, interval, started
 
 
 class SearchScheduler:

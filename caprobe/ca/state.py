@@ -13,22 +13,25 @@ CREATE_CHAN, and again at any time when access security changes) and SERVER_DISC
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from enum import IntEnum
 
 from caprobe.ca import dbr
 from caprobe.ca import messages as msg
 from caprobe.ca.dbr import AccessRights, ChannelType
+from caprobe.ca.frozen import Frozen
 
 #: Commands whose ``parameter1`` is the client's channel id.
 CHANNEL_COMMANDS = frozenset({msg.CREATE_CHAN, msg.CREATE_CH_FAIL, msg.ACCESS_RIGHTS,
                               msg.SERVER_DISCONN})
 
 
-@dataclass(frozen=True)
-class ChannelInfo:
-    """What the server told us about a channel when it was created."""
+class ChannelInfo(Frozen):
+    """What the server told us about a channel when it was created: ``pv_name``, ``host``,
+    ``port``, ``access`` (AccessRights), ``native_data_type`` (ChannelType),
+    ``native_data_count``, ``server_version`` (CA minor version)."""
 
+    __slots__ = ("pv_name", "host", "port", "access", "native_data_type", "native_data_count",
+                 "server_version")
     pv_name: str
     host: str
     port: int
@@ -50,8 +53,7 @@ class ChannelInfo:
         return bool(self.access & AccessRights.WRITE)
 
 
-@dataclass(frozen=True)
-class ConnectionEvent:
+class ConnectionEvent(Frozen):
     """Delivered to subscription callbacks when a channel (dis)connects.
 
     ``connected`` is False with reason 'disconnected', 'unresponsive' or 'not found after
@@ -59,11 +61,13 @@ class ConnectionEvent:
     changed' (``channel.access`` holds the new rights).
     """
 
+    __slots__ = ("pv_name", "connected", "reason", "time", "channel")
+    _defaults = {"channel": None}
     pv_name: str
     connected: bool
     reason: str
     time: float
-    channel: ChannelInfo | None = None
+    channel: ChannelInfo | None
 
 
 class Phase(IntEnum):
@@ -121,7 +125,7 @@ class ChannelState:
             changed = self.access is not None and access != self.access
             self.access = access
             if self.info is not None:
-                self.info = replace(self.info, access=access)
+                self.info = self.info.replace(access=access)
             return Event.ACCESS_CHANGED if changed and self.phase == Phase.CONNECTED \
                 else Event.NONE
         if command == msg.CREATE_CHAN:
@@ -153,7 +157,7 @@ class ChannelState:
         """A VERSION message on the circuit (servers may send it late)."""
         self.server_version = version
         if self.info is not None:
-            self.info = replace(self.info, server_version=version)
+            self.info = self.info.replace(server_version=version)
 
     def _make_info(self) -> None:
         access = AccessRights.READ_WRITE if self.access is None else self.access

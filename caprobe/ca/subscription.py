@@ -288,7 +288,7 @@ class SubscriptionGroup:
         """The loop of one block(): the engine, and the adds/removes other threads queue."""
         deadline = None if duration is None else time.monotonic() + duration
         engine = Engine(config, timeout=timeout, force_int_enums=self.force_int_enums,
-                        wake_r=wake_r)
+                        wake_r=wake_r, coalesce=True)
         monitors: dict[Subscription, Monitor] = {}
         ops = self._ops
 

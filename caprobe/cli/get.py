@@ -17,7 +17,7 @@ from typing import Any
 
 from caprobe import ca
 from caprobe import format as fmt
-from caprobe.cli import common, pva_tools
+from caprobe.cli import common, routing
 
 DESCRIPTION = """\
 Read EPICS Channel Access PVs and print their values, like caget.
@@ -112,7 +112,9 @@ def _line(pv_name: str, info: ca.ChannelInfo, response: Any, args: argparse.Name
 def _run(args: argparse.Namespace) -> int:
     """Connect every PV at once (one search burst, one circuit per server), read every
     readable one at once, then print in argument order, errors as caget words them."""
-    if pva_tools.handles(args):  # pva://, ca://, or PVA as the default protocol
+    if routing.handles(args):  # pva://, ca://, or PVA as the default protocol
+        from caprobe.cli import pva_tools
+
         return pva_tools.run_get(args, _run)
     timeout = common.resolve_timeout(args)
     pvs = args.pvs

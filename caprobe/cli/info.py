@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from caprobe import ca
 from caprobe import format as fmt
-from caprobe.cli import common, pva_tools
+from caprobe.cli import common, routing
 
 DESCRIPTION = """\
 Connect to EPICS Channel Access PVs and print, like cainfo, their connection state, the
@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     """Connect every PV at once, then print each in argument order."""
-    if pva_tools.handles(args):  # pva://, ca://, or PVA as the default protocol
+    if routing.handles(args):  # pva://, ca://, or PVA as the default protocol
+        from caprobe.cli import pva_tools
+
         return pva_tools.run_info(args, _run)
     timeout = common.resolve_timeout(args)
     infos = ca.info_many(args.pvs, timeout=timeout, priority=args.priority)

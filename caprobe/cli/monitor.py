@@ -19,7 +19,7 @@ from typing import Any
 
 from caprobe import ca
 from caprobe import format as fmt
-from caprobe.cli import common, pva_tools
+from caprobe.cli import common, routing
 
 DESCRIPTION = """\
 Monitor EPICS Channel Access PVs and print each update, like camonitor:
@@ -218,8 +218,6 @@ class Monitor:
             self.on_connection(channel, response)
             return
         channel.once_connected = True
-        if self.args.max_updates and self.updates >= self.args.max_updates:
-            return  # more arrived in the same read as the last one wanted
         channel.elements = int(getattr(response, "data_count", 0) or 0)
         time_text = self._time_text(channel, _server_ns(response), time.time_ns())
         line = fmt.format_wide_line(sub.pv_name, response, separator=self.args.separator,
@@ -270,7 +268,9 @@ def _data_types(args: argparse.Namespace, pv_names: Sequence[str], timeout: floa
 
 def _run(args: argparse.Namespace) -> int:
     timeout = common.resolve_timeout(args)
-    if pva_tools.any_pva(args.pvs):  # pva://, ca:// or PVA as the default protocol
+    if routing.any_pva(args.pvs):  # pva://, ca:// or PVA as the default protocol
+        from caprobe.cli import pva_tools
+
         return pva_tools.run_monitor(args, timeout)
     monitor = Monitor(args)
     subscriptions = []

@@ -16,7 +16,7 @@ from typing import Any
 
 from caprobe import ca
 from caprobe import format as fmt
-from caprobe.cli import common, pva_tools
+from caprobe.cli import common, routing
 from caprobe.cli.get import request_type
 
 DESCRIPTION = """\
@@ -136,10 +136,13 @@ def value_to_write(args: argparse.Namespace, channel: Any,
 
 
 def _run(args: argparse.Namespace) -> int:
-    protocol, pv_name = pva_tools.route(args.pv, args.verbose)  # pva://, ca://, bare names
+    protocol, pv_name = routing.route(args.pv, args.verbose)  # pva://, ca://, bare names
+    if protocol == "error":
+        return 1
     if protocol != "ca":
-        return 1 if protocol == "error" else pva_tools.put(
-            args.pv, pv_name, args, common.resolve_timeout(args))
+        from caprobe.cli import pva_tools
+
+        return pva_tools.put(args.pv, pv_name, args, common.resolve_timeout(args))
     if not args.values or (args.array and len(args.values) < 2):
         common.warn("No value specified. ('caprobe-put -h' for help.)")
         return 1

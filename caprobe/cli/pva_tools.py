@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -20,18 +20,9 @@ from caprobe import ca, pva, pvname
 from caprobe import format as fmt
 from caprobe import format_pva as fpva
 from caprobe.cli import common
+from caprobe.cli.routing import RESOLVED, any_pva, handles, route, route_quietly  # noqa: F401
 
 STRUCTURE_KINDS = ("table", "structure", "ndarray")
-
-
-def route(pv_name: str, verbose: bool = False) -> tuple[str, str]:
-    """('ca', bare name) | ('pva', name) | ('error', '') after printing why the name is bad."""
-    try:
-        target = pvname.parse(pv_name)
-    except pvname.PVNameError as exc:
-        common.report(str(exc), verbose)
-        return "error", ""
-    return target.protocol, target.name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,14 +84,6 @@ def _structure(response: Any) -> bool:
 #: PVA PVs looked up at once (caprobe-get/info): ten missing PVs cost one timeout, not ten.
 PARALLEL_PVS = 32
 #: Set on the arguments handed back to a tool's CA code: its names are CA names already.
-RESOLVED = "pva_tools_resolved"
-
-
-def handles(args: argparse.Namespace) -> bool:
-    """True when this module should run the command line (see :func:`any_pva`)."""
-    return not getattr(args, RESOLVED, False) and any_pva(args.pvs)
-
-
 def _in_order(args: argparse.Namespace, run_ca: Callable[[argparse.Namespace], int],
               start: Callable[[str], Any], show: Callable[[str, str, Any], bool]) -> int:
     """Run a get/info command line that has PVA names: every PVA call starts at once
@@ -133,15 +116,6 @@ def _in_order(args: argparse.Namespace, run_ca: Callable[[argparse.Namespace], i
             else:
                 ok = show(typed, name, futures[name].result()) and ok
     return 0 if ok else 1
-
-
-def route_quietly(typed: str) -> tuple[str, str]:
-    """(protocol, name), or ('error', message) for a name no protocol takes."""
-    try:
-        target = pvname.parse(typed)
-    except pvname.PVNameError as exc:
-        return "error", str(exc)
-    return target.protocol, target.name
 
 
 def _outcome_of(start: Callable[[str], Any], name: str) -> Any:
@@ -331,19 +305,6 @@ def put(pv_name: str, name: str, args: argparse.Namespace, timeout: float) -> in
 
 # ---------------------------------------------------------------------------------------------
 # caprobe-monitor
-
-
-def any_pva(pv_names: Sequence[str]) -> bool:
-    """True when a name needs this module: a scheme (pva://, ca://, or a bad one) or a bare
-    name while PVA is the default."""
-    for typed in pv_names:
-        try:
-            parsed = pvname.parse(typed)
-        except pvname.PVNameError:
-            return True
-        if parsed.explicit or parsed.protocol != pvname.CA:
-            return True
-    return False
 
 
 def interrupt_both() -> None:

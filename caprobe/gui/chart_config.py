@@ -39,6 +39,7 @@ class TraceConfig:
     visible: bool = True
     y_min: float | None = None  # fixed Y range (StripTool Min/Max), None = autoscale
     y_max: float | None = None
+    log: bool = False  # log10 Y axis for this trace (per-trace axes; StripTool Scale 1)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class ChartConfig:
     time_window_s: float = 60.0
     y_mode: str = "shared"
     autoscale: bool = True
+    log_y: bool = False  # log10 on the shared Y axis
 
     @property
     def pv_names(self) -> list[str]:
@@ -120,6 +122,7 @@ def config_from_json(text: str, where: str = "chart config") -> ChartConfig:
                 visible=bool(t.get("visible", True)),
                 y_min=_opt_float(t.get("y_min"), tw),
                 y_max=_opt_float(t.get("y_max"), tw),
+                log=bool(t.get("log", False)),
             )
         )
     y_mode = raw.get("y_mode", "shared")
@@ -130,6 +133,7 @@ def config_from_json(text: str, where: str = "chart config") -> ChartConfig:
         time_window_s=_check_window(raw.get("time_window_s", 60.0), where),
         y_mode=y_mode,
         autoscale=bool(raw.get("autoscale", True)),
+        log_y=bool(raw.get("log_y", False)),
     )
 
 
@@ -196,6 +200,7 @@ def config_from_stp(text: str, where: str = "StripTool file") -> ChartConfig:
                 visible=plotted,
                 y_min=_opt_float(c.get("Min"), lw),
                 y_max=_opt_float(c.get("Max"), lw),
+                log=str(c.get("Scale", "0")).strip() == "1",  # StripTool: 0 linear, 1 log10
             )
         )
     if not traces:

@@ -79,6 +79,12 @@ def control_metadata(response: Any) -> dict[str, Any]:
     enums = getattr(md, "enum_strings", None)
     if enums:
         out["enum_strings"] = [cafmt.to_text(e) for e in enums]
+    # what the channel is, so the chart can say what it does with a string or an array
+    channel = getattr(response, "channel", None)
+    native = getattr(channel, "native_data_type", None)
+    if native is not None:
+        out["native_type"] = getattr(native, "name", str(native))
+        out["element_count"] = int(channel.native_data_count)
     return out
 
 

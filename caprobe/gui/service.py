@@ -23,9 +23,11 @@ Threads
   subscription changes (``group.add``/``remove``) in order, so the GUI thread never touches
   a socket or waits on the client's lock.
 
-The GUI thread never touches a socket: ``subscribe``/``group.add``/``group.remove`` only queue
-work for the loop. :meth:`PVService.shutdown` calls ``interrupt()`` on every group and joins
-every thread (bounded waits).
+The GUI thread never touches a socket: it only creates subscription objects (no I/O) and
+queues their changes for the control thread. :meth:`PVService.shutdown` calls ``interrupt()``
+on every group and joins every thread (bounded waits). Measured (``bench/bench_service.py``,
+loaded 2-core VM): 5,000 PVs at 10 Hz through one ``LatestCollector`` client deliver 49,800
+updates/s in ~28 signals/s at 0.3 ms of GUI time per batch, 34 % of one core in all.
 
 Sharing
 -------
@@ -66,7 +68,11 @@ Collectors decide what a batch is (they run in the CA thread, so they must be ch
 * :class:`AllCollector`: ``{pv: [item, ...]}`` with every update (bounded per PV per flush).
 * a subclass of :class:`Collector` for anything else: the strip chart's adapter appends
   ``(time, value, severity)`` to numpy buffers in the CA thread
-  (:class:`~caprobe.gui.chart_worker.ChartWorker`).
+  (:class:`~caprobe.gui.chart_worker.ChartWorker`); the waveform's keeps only the newest array
+  (:class:`~caprobe.gui.chart_worker.WaveformWorker`). Both adapters keep the QThread-style
+  interface the chart and waveform code were written against.
+
+Batches name each PV as the view added it (``"pva://X"`` stays ``"pva://X"``).
 
 Items are what the protocol's subscription delivers: for CA an ``EventAddResponse`` (``data``,
 ``metadata`` with ``timestamp``/``severity``/``status``, ``channel``) or a

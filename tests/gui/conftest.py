@@ -87,6 +87,7 @@ def make_window(qtbot, settings: QSettings) -> Callable[..., object]:
     from caprobe.gui.main_window import MainWindow
 
     windows: list[MainWindow] = []
+    default_threshold = gc.get_threshold()
 
     def factory(**kwargs: object) -> MainWindow:
         kwargs.setdefault("settings", settings)
@@ -103,3 +104,4 @@ def make_window(qtbot, settings: QSettings) -> Callable[..., object]:
     for window in windows:
         window.close()
     gc.unfreeze()  # let the next test's collections see (and free) this test's objects
+    gc.set_threshold(*default_threshold)

@@ -16,6 +16,7 @@ from PyQt5.QtGui import QColor, QDropEvent
 
 from caprobe import format as cafmt
 from caprobe.chart_data import SEVERITY_DISCONNECTED, SampleBatch, read_csv_rows
+from caprobe.gui.chart.legend import COL_ALARM, COL_UNITS, COL_VALUE
 from caprobe.gui.chart_config import ChartConfigError
 from caprobe.gui.strip_chart import StripChartPanel, format_duration, parse_duration
 
@@ -140,31 +141,34 @@ def test_pause_keeps_recording_but_freezes_the_picture(panel: StripChartPanel, q
     qtbot.waitUntil(lambda: curve_len(panel, "A") == 20, timeout=2000)
 
 
-def test_disconnect_draws_gap_and_greys_trace(panel: StripChartPanel, qtbot) -> None:
+def test_disconnect_draws_gap_and_keeps_colour(panel: StripChartPanel, qtbot) -> None:
     panel.add_pv("A")
     now = time.time()
     panel.ingest(batch({"A": ramp(5, now - 3)}, {"A": True}, {"A": {"units": "mm", "precision": 2}}))
     panel.ingest(batch({"A": ([now - 2], [math.nan], [SEVERITY_DISCONNECTED])}, {"A": False}))
     pen = panel.curve("A").opts["pen"]
-    assert pen.color().name() == QColor(cafmt.DISCONNECTED_COLOR).name()
+    assert pen.color().name() == panel._traces["A"].color.name() != QColor(
+        cafmt.DISCONNECTED_COLOR).name()  # the history keeps its colour
+    assert panel.gap_marks("A") == [(now - 2, 4.0)]  # a cross at the last value
     panel._update_legend()
-    assert panel.legend.item(0, 3).text() == "DISCONNECTED"
+    assert panel.legend.item(0, COL_ALARM).text() == "DISCONNECTED"
     panel.ingest(batch({"A": ramp(3, now - 1)}, {"A": True}))
     buf = panel.traces()["A"]
     assert np.isnan(buf.values[5]) and np.isfinite(buf.values[6:]).all()
     assert panel.curve("A").opts["pen"].color().name() == panel._traces["A"].color.name()
     panel._update_legend()
-    assert panel.legend.item(0, 2).text() == "2.00 mm"
-    assert panel.legend.item(0, 3).text() == "NO_ALARM"
+    assert panel.legend.item(0, COL_VALUE).text() == "2.00"
+    assert panel.legend.item(0, COL_UNITS).text() == "mm"
+    assert panel.legend.item(0, COL_ALARM).text() == "NO_ALARM"
 
 
 def test_never_connected_pv_says_not_found(panel: StripChartPanel) -> None:
     panel.add_pv("missing")
     panel._update_legend()
-    assert panel.legend.item(0, 3).text() == "searching…"
+    assert panel.legend.item(0, COL_ALARM).text() == "searching…"
     panel.ingest(batch(connection={"missing": False}))
     panel._update_legend()
-    assert panel.legend.item(0, 3).text() == "NOT FOUND"
+    assert panel.legend.item(0, COL_ALARM).text() == "NOT FOUND"
 
 
 def test_remove_keeps_other_traces(panel: StripChartPanel) -> None:
@@ -231,12 +235,12 @@ def test_csv_export_matches_buffer(panel: StripChartPanel, tmp_path: Path) -> No
     np.testing.assert_allclose([float(r["epoch_seconds"]) for r in a], panel.traces()["A"].times, atol=1e-6)
     assert [float(r["value"]) for r in a] == list(panel.traces()["A"].values)
     assert [r["severity"] for r in rows if r["pv"] == "B"] == ["MINOR", "DISCONNECTED"]
-    # visible only: the 60 s window holds A's last samples and all of B
+    # visible only: the 60 s window holds A's last samples, the one held into it, and all of B
     panel.set_time_window(60.0)
     visible = tmp_path / "visible.csv"
     t0, t1 = panel.visible_time_range()
     n_a = int(np.count_nonzero((panel.traces()["A"].times >= t0) & (panel.traces()["A"].times <= t1)))
-    assert panel.export_csv(visible, visible_only=True) == n_a + 2
+    assert panel.export_csv(visible, visible_only=True) == n_a + 1 + 2
 
 
 def test_image_export(panel: StripChartPanel, tmp_path: Path) -> None:
@@ -369,7 +373,7 @@ def test_enum_legend_shows_label(panel: StripChartPanel) -> None:
     md = {"E": {"enum_strings": ["Off", "On"]}}
     panel.ingest(batch({"E": ([time.time()], [1.0], [0])}, {"E": True}, md))
     panel._update_legend()
-    assert panel.legend.item(0, 2).text() == "1 (On)"
+    assert panel.legend.item(0, COL_VALUE).text() == "1 (On)"
 
 
 def test_worker_refusing_a_name_leaves_chart_unchanged(panel: StripChartPanel, qtbot) -> None:
@@ -396,3 +400,13 @@ def test_hold_steps_to_newest_value_between_uploads(panel: StripChartPanel) -> N
     x, y = panel._traces["A"].hold.getData()
     assert list(y) == [2.0, 2.0, 7.0, 7.0]  # steps from the curve's end to the newest value
     assert list(x[:3]) == [now - 5, now + 0.01, now + 0.01]
+
+
+def test_fixed_range_on_a_log_axis_is_in_decades(panel: StripChartPanel) -> None:
+    panel.set_y_mode("per-trace")
+    panel.add_pv("P")
+    panel._traces["P"].fixed_range = (1e-9, 1e-5)
+    panel.set_autoscale(False)
+    panel.set_trace_log("P", True)
+    lo, hi = panel._traces["P"].view.viewRange()[1]
+    assert (lo, hi) == pytest.approx((-9.0, -5.0))

@@ -53,7 +53,7 @@ def test_live_array_pause_and_export(softioc_env, view: WaveformView, qtbot, tmp
     csv_path = tmp_path / "wf.csv"
     n = view.export_csv(csv_path)
     lines = csv_path.read_text().splitlines()
-    assert lines[0].startswith(f"# {pv} at ") and lines[1] == "index,value"
+    assert lines[0].startswith(f"# {pv} at ") and lines[1] == f"index,{pv}"
     assert lines[2:7] == [f"{i},{v!r}" for i, v in enumerate(INITIAL)]
     assert n == len(view.data())
     view.export_image(tmp_path / "wf.png")
