@@ -185,6 +185,7 @@ def worker_timing(args: argparse.Namespace) -> dict[str, Any]:
 def worker_rss(args: argparse.Namespace) -> dict[str, Any]:
     ops = client_ops(args.client, args.prefix)
     ops["read"]()  # imports, sockets and code paths warm; the big read is the first one
+    import numpy  # noqa: F401  caprobe imports it on the first array; the others at import
     gc.collect()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     data = ops["big"]()
