@@ -177,10 +177,8 @@ class SubscriptionGroup:
 
     def __init__(self, subscriptions: Iterable[Subscription] = (), *,
                  force_int_enums: bool = False, repeater: bool = True):
-        self._subs: list[Subscription] = []
-        for sub in subscriptions:
-            if sub not in self._subs:
-                self._subs.append(sub)
+        # insertion-ordered set: membership tests stay O(1) with thousands of subscriptions
+        self._subs: dict[Subscription, None] = dict.fromkeys(subscriptions)
         self.force_int_enums = force_int_enums
         self.repeater = repeater
         self._ops: deque[tuple[str, Subscription]] = deque()
@@ -201,7 +199,7 @@ class SubscriptionGroup:
                 return
             if sub._group is not None and sub._group is not self and sub._group._running:
                 raise CAError(f"{sub!r} is already active in another block()")
-            self._subs.append(sub)
+            self._subs[sub] = None
             if self._running:
                 sub._group = self
                 self._ops.append(("add", sub))
@@ -212,7 +210,7 @@ class SubscriptionGroup:
         with _global_lock:
             if sub not in self._subs:
                 return
-            self._subs.remove(sub)
+            del self._subs[sub]
             if self._running:
                 self._ops.append(("remove", sub))
                 self._wake_locked()

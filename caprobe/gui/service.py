@@ -375,6 +375,10 @@ class _Loop(QThread):
         self.group = backend.new_group()
         self.search_timeout = search_timeout
         self.count = 0  # subscriptions in the group (GUI thread)
+        # adds and removes not yet applied: one control job applies a whole run of them
+        # (a 5,000-PV file is one job, not 5,000)
+        self._pending: list[tuple[bool, Any]] = []
+        self._pending_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self.failure: Callable[[str], None] = lambda text: None
@@ -384,17 +388,28 @@ class _Loop(QThread):
         # block() holds while it works: done on the control thread, in order, so the GUI
         # thread neither touches a socket nor waits on a lock
         self.count += 1
-        self.control.submit(lambda: self._group_op(self.group.add, sub))
+        self._queue(True, sub)
         self._wake.set()
         if not self.isRunning() and not self._stop.is_set():
             self.start()
 
     def remove(self, sub: Any) -> None:
         self.count -= 1
-        self.control.submit(lambda: self._group_op(self.group.remove, sub))
+        self._queue(False, sub)
 
-    def _group_op(self, op: Callable[[Any], None], sub: Any) -> None:
-        op(sub)
+    def _queue(self, adding: bool, sub: Any) -> None:
+        with self._pending_lock:
+            self._pending.append((adding, sub))
+            first = len(self._pending) == 1
+        if first:
+            self.control.submit(self._apply_pending)
+
+    def _apply_pending(self) -> None:
+        """On the control thread: every add and remove queued so far, in order."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        for adding, sub in pending:
+            (self.group.add if adding else self.group.remove)(sub)
         self._wake.set()
 
     def run(self) -> None:
