@@ -1,0 +1,248 @@
+"""The probe window on ``pva://`` PVs against real PV Access servers on loopback: the p4p test
+server (tests/ioc/p4p_server.py: NTScalar, NTScalarArray, NTEnum, NTTable, custom structure,
+a read-only PV) and EPICS records over QSRV (pythonSoftIOC with PVA, access security on)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from PyQt5.QtCore import Qt
+
+pytest.importorskip("p4p")
+
+import pva_servers  # noqa: E402
+
+from caprobe.gui import pva_backend  # noqa: E402
+from caprobe.gui.probe import Connection  # noqa: E402
+from caprobe.gui.probe.widget import PVA_ACCESS_TEXT, PVA_SERVER_TEXT  # noqa: E402
+from caprobe.gui.write_panel import PVA_STRUCTURE_NOT_WRITABLE  # noqa: E402
+
+WAIT_MS = 8000
+
+
+@pytest.fixture(scope="module")
+def p4p_server() -> Iterator[Any]:
+    server = pva_servers.start_p4p_server()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def qsrv() -> Iterator[Any]:
+    server = pva_servers.start_qsrv_ioc()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _use(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in server.pva_env.items():
+        monkeypatch.setenv(key, value)
+    assert pva_backend.install() == "PV Access registered"
+
+
+@pytest.fixture
+def p4p_env(p4p_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    _use(p4p_server, monkeypatch)
+    return p4p_server
+
+
+@pytest.fixture
+def qsrv_env(qsrv: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    _use(qsrv, monkeypatch)
+    return qsrv
+
+
+def open_ready(qtbot: Any, window: Any, name: str) -> Any:
+    probe = window.open_pv(name)
+    assert probe is not None
+    qtbot.waitUntil(lambda: probe.response is not None and probe.ctrl is not None,
+                    timeout=WAIT_MS)
+    window.drain()
+    return probe
+
+
+def write_text(qtbot: Any, probe: Any, text: str) -> str:
+    editor = probe.write_panel.line_edit
+    editor.setFocus()
+    editor.selectAll()
+    qtbot.keyClicks(editor, text)
+    qtbot.keyClick(editor, Qt.Key_Return)
+    return wait_write(qtbot, probe)
+
+
+def wait_write(qtbot: Any, probe: Any) -> str:
+    qtbot.waitUntil(lambda: not probe.write_panel._busy, timeout=WAIT_MS)
+    return probe.write_panel.status_label.text()
+
+
+def test_ntscalar_double_shows_value_units_limits_type_and_server(qtbot: Any, make_window: Any,
+                                                                  p4p_env: Any) -> None:
+    window = make_window()
+    name = f"pva://{p4p_env.pv('double')}"
+    probe = open_ready(qtbot, window, name)
+    assert probe.state is Connection.CONNECTED
+    assert probe.value_label.text().replace("\u200b", "") == "1.500 mm"
+    assert probe.units_label.text() == "mm"
+    assert probe.prec_label.text() == "3"
+    assert "-10.000" in probe.disp_label.text() and "10.000 mm" in probe.disp_label.text()
+    assert "-100.000" in probe.ctrl_label.text()
+    assert "-5.000" in probe.warn_label.text() and "5.000" in probe.warn_label.text()
+    assert "-9.000" in probe.alarm_limits_label.text()
+    assert probe.alarm_badge.text() == "NO_ALARM"
+    assert probe.timestamp_label.text().startswith("IOC time ")
+    assert probe.type_label.text() == "NTScalar double"
+    assert probe.rtyp_label.text().startswith("epics:nt/NTScalar:1")
+    assert probe.host_label.text() == PVA_SERVER_TEXT
+    assert probe.access_label.text() == PVA_ACCESS_TEXT
+    assert probe.connection_text() == f"Connected to {PVA_SERVER_TEXT}"
+    # write: outside the control limits refused locally, inside written and read back
+    assert "outside the control limits" in write_text(qtbot, probe, "150")
+    assert "Nothing was sent" in probe.write_panel.status_label.text()
+    assert write_text(qtbot, probe, "2.25").startswith("IOC now holds: 2.250 mm")
+    qtbot.waitUntil(lambda: "2.250" in probe.value_label.text(), timeout=WAIT_MS)
+    assert write_text(qtbot, probe, "1.5").startswith("IOC now holds: 1.500")
+
+
+def test_ntenum_shows_states_and_writes_by_state(qtbot: Any, make_window: Any,
+                                                p4p_env: Any) -> None:
+    window = make_window()
+    probe = open_ready(qtbot, window, f"pva://{p4p_env.pv('enum')}")
+    assert probe.value_label.text().replace("\u200b", "") == "Off  (0)"
+    assert not probe.enum_box.isHidden()
+    assert [probe.enum_list.item(i).text() for i in range(3)] == \
+        ["▶ 0 = Off", "1 = On", "2 = Fault"]
+    panel = probe.write_panel
+    assert panel.editor_stack.currentWidget() is panel.enum_combo
+    panel.enum_combo.setCurrentIndex(2)
+    panel._mark_dirty()
+    qtbot.mouseClick(panel.write_button, Qt.LeftButton)
+    assert wait_write(qtbot, probe).startswith("IOC now holds: Fault")
+    qtbot.waitUntil(lambda: "Fault  (2)" in probe.value_label.text(), timeout=WAIT_MS)
+    panel.enum_combo.setCurrentIndex(0)
+    qtbot.mouseClick(panel.write_button, Qt.LeftButton)
+    assert wait_write(qtbot, probe).startswith("IOC now holds: Off")
+
+
+def test_string_and_long_text_write(qtbot: Any, make_window: Any, p4p_env: Any) -> None:
+    window = make_window()
+    probe = open_ready(qtbot, window, f"pva://{p4p_env.pv('string')}")
+    assert probe.value_label.text().replace("\u200b", "") == "hello"
+    assert probe.type_label.text() == "NTScalar string"
+    text = "a PV Access string longer than the forty bytes of a DBR_STRING"
+    assert write_text(qtbot, probe, text).startswith(f"IOC now holds: {text}")
+    assert write_text(qtbot, probe, "hello").startswith("IOC now holds: hello")
+
+
+def test_arrays_show_and_write_any_length(qtbot: Any, make_window: Any, p4p_env: Any) -> None:
+    window = make_window()
+    probe = open_ready(qtbot, window, f"pva://{p4p_env.pv('array')}")
+    assert probe.type_label.text() == "NTScalarArray double[]"
+    assert probe.is_array() and not probe.show_all_button.isHidden()
+    assert "[3 of 3 elements]" in probe.value_label.text()
+    assert write_text(qtbot, probe, "1 2 3 4.5").startswith("IOC now holds: ")
+    qtbot.waitUntil(lambda: probe.response.data.tolist() == [1.0, 2.0, 3.0, 4.5],
+                    timeout=WAIT_MS)
+    assert "not a number" in write_text(qtbot, probe, "1 x 3").lower() or \
+        "nothing was sent" in probe.write_panel.status_label.text().lower()
+    assert probe.response.data.tolist() == [1.0, 2.0, 3.0, 4.5]
+    write_text(qtbot, probe, "0.5, 1.5, 2.5")
+    qtbot.waitUntil(lambda: probe.response.data.tolist() == [0.5, 1.5, 2.5], timeout=WAIT_MS)
+
+    strings = open_ready(qtbot, window, f"pva://{p4p_env.pv('string_array')}")
+    assert strings.write_panel.line_edit.text() == "a, b"
+    write_text(qtbot, strings, "first one, second")
+    qtbot.waitUntil(lambda: list(strings.response.data) == ["first one", "second"],
+                    timeout=WAIT_MS)
+    write_text(qtbot, strings, "a, b")
+
+
+def test_nttable_as_table_and_custom_structure_as_tree(qtbot: Any, make_window: Any,
+                                                      p4p_env: Any) -> None:
+    window = make_window()
+    probe = open_ready(qtbot, window, f"pva://{p4p_env.pv('table')}")
+    box = probe.structure_box
+    assert not box.isHidden() and probe.limits_box.isHidden()
+    assert box.stack.currentWidget() is box.table
+    table = box.table
+    assert table.columnCount() == 3 and table.rowCount() == 2
+    assert [table.horizontalHeaderItem(c).text() for c in range(3)] == ["a", "b", "c"]
+    assert table.item(0, 0).text() == "1" and table.item(0, 2).text() == "x"
+    assert probe.value_label.text().replace("\u200b", "").startswith(
+        "NTTable: 2 rows × 3 columns (a, b, c)")
+    assert probe.type_label.text() == "NTTable"
+    panel = probe.write_panel
+    assert not panel.write_button.isEnabled()
+    assert panel.status_label.text() == PVA_STRUCTURE_NOT_WRITABLE
+
+    custom = open_ready(qtbot, window, f"pva://{p4p_env.pv('custom')}")
+    tree = custom.structure_box.tree
+    assert custom.structure_box.stack.currentWidget() is tree
+    tops = {tree.topLevelItem(i).text(0): tree.topLevelItem(i)
+            for i in range(tree.topLevelItemCount())}
+    assert {"a", "b", "nested"} <= set(tops)
+    assert tops["b"].text(2) == "text"
+    nested = tops["nested"]
+    assert nested.isExpanded() and nested.child(0).text(0) == "x"
+    assert custom.alarm_badge.text() in ("NO ALARM FIELD", "NO_ALARM")
+
+
+def test_read_only_p4p_pv_refuses_write_with_the_servers_reason(qtbot: Any, make_window: Any,
+                                                               p4p_env: Any) -> None:
+    window = make_window()
+    probe = open_ready(qtbot, window, f"pva://{p4p_env.pv('ro')}")
+    status = write_text(qtbot, probe, "7")
+    assert status.startswith("Write failed:") and "read-only" in status.lower()
+    assert probe.response.data.tolist() == [3.25]
+
+
+def test_qsrv_record_description_severity_and_access_security(qtbot: Any, make_window: Any,
+                                                              qsrv_env: Any) -> None:
+    window = make_window()
+    probe = open_ready(qtbot, window, f"pva://{qsrv_env.pv('ai')}")
+    assert probe.desc_label.text() == "Test analog input"
+    assert probe.units_label.text() == "mm"
+    assert probe.alarm_badge.text() == "NO_ALARM"
+    assert write_text(qtbot, probe, "6").startswith("IOC now holds: 6.000 mm")
+    qtbot.waitUntil(lambda: probe.alarm_badge.text().startswith("MINOR"), timeout=WAIT_MS)
+    assert "#" in probe.alarm_badge.styleSheet() or "rgb" in probe.alarm_badge.styleSheet()
+    write_text(qtbot, probe, "1.5")
+    qtbot.waitUntil(lambda: probe.alarm_badge.text() == "NO_ALARM", timeout=WAIT_MS)
+
+    ro = open_ready(qtbot, window, f"pva://{qsrv_env.pv('ro')}")
+    status = write_text(qtbot, ro, "1")
+    assert status.startswith("Write failed:"), status
+    assert ro.response.data.tolist() == [3.25]
+
+
+def test_missing_pva_pv_shows_not_found(qtbot: Any, make_window: Any, p4p_env: Any) -> None:
+    window = make_window(search_timeout=0.5)
+    probe = window.open_pv(f"pva://{p4p_env.pv('no_such_pv')}")
+    qtbot.waitUntil(lambda: probe.state is Connection.NOT_FOUND, timeout=WAIT_MS)
+    assert "EPICS_PVA_ADDR_LIST" in probe.connection_text()
+    assert probe.alarm_badge.text() == "NOT FOUND"
+    assert not probe.write_panel.write_button.isEnabled()
+
+
+def test_chart_plots_ntscalar_and_waveform_shows_ntscalararray(qtbot: Any, make_window: Any,
+                                                                p4p_env: Any) -> None:
+    window = make_window()
+    rate = f"pva://{p4p_env.pv('double')}"
+    window.add_to_chart(rate)
+    chart = window.chart
+    qtbot.waitUntil(lambda: len(chart.traces().get(rate, ())) >= 1, timeout=WAIT_MS)
+    values = np.asarray(chart.traces()[rate])
+    assert values.size >= 1
+    array = f"pva://{p4p_env.pv('array')}"
+    probe = open_ready(qtbot, window, array)
+    window.show_array(probe.pv_name)
+    waveform = window.waveform
+    if waveform is not None:
+        qtbot.waitUntil(lambda: waveform.data(array) is not None, timeout=WAIT_MS)
+        assert waveform.data(array).tolist() == [0.5, 1.5, 2.5]
