@@ -158,7 +158,7 @@ def self_test(pv_name: str, timeout: float = 10.0) -> int:
 
     def check() -> None:
         if probe.response is not None and probe.ctrl is not None:
-            outcome["ok"] = f"{pv_name} {probe.value_text(max_elements=None)}"
+            outcome["ok"] = f"{pv_name} {probe.report_text()}"
         elif time.monotonic() > deadline:
             outcome["error"] = (f"caprobe self-test failed: no value from {pv_name} within "
                                 f"{timeout:g} s ({probe.connection_text()})")

@@ -149,8 +149,7 @@ def test_arrays_show_and_write_any_length(qtbot: Any, make_window: Any, p4p_env:
     assert write_text(qtbot, probe, "1 2 3 4.5").startswith("IOC now holds: ")
     qtbot.waitUntil(lambda: probe.response.data.tolist() == [1.0, 2.0, 3.0, 4.5],
                     timeout=WAIT_MS)
-    assert "not a number" in write_text(qtbot, probe, "1 x 3").lower() or \
-        "nothing was sent" in probe.write_panel.status_label.text().lower()
+    assert write_text(qtbot, probe, "1 x 3").endswith("Nothing was sent.")
     assert probe.response.data.tolist() == [1.0, 2.0, 3.0, 4.5]
     write_text(qtbot, probe, "0.5, 1.5, 2.5")
     qtbot.waitUntil(lambda: probe.response.data.tolist() == [0.5, 1.5, 2.5], timeout=WAIT_MS)
@@ -174,8 +173,8 @@ def test_nttable_as_table_and_custom_structure_as_tree(qtbot: Any, make_window: 
     assert table.columnCount() == 3 and table.rowCount() == 2
     assert [table.horizontalHeaderItem(c).text() for c in range(3)] == ["a", "b", "c"]
     assert table.item(0, 0).text() == "1" and table.item(0, 2).text() == "x"
-    assert probe.value_label.text().replace("\u200b", "").startswith(
-        "NTTable: 2 rows × 3 columns (a, b, c)")
+    assert probe.value_label.text().replace("\u200b", "") == \
+        "NTTable: 2 rows × 3 columns (a, b, c) — table in the details"
     assert probe.type_label.text() == "NTTable"
     panel = probe.write_panel
     assert not panel.write_button.isEnabled()

@@ -110,13 +110,13 @@ def structure_summary(response: Any) -> str:
         columns = response.data
         rows = max((len(c) for c in columns.values()), default=0)
         names = ", ".join(columns)
-        return f"NTTable: {rows} rows × {len(columns)} columns ({names}) — table below"
+        return f"NTTable: {rows} rows × {len(columns)} columns ({names})"
     if layout.kind == "ndarray":
         data = response.data
         shape = " × ".join(str(n) for n in getattr(data, "shape", ()))
         return f"NTNDArray: {shape} {getattr(data, 'dtype', '')} image"
     fields = [f for f in layout.top_fields if f not in ("alarm", "timeStamp")]
-    return f"{layout.type_text}: {len(fields)} fields ({', '.join(fields)}) — tree below"
+    return f"{layout.type_text}: {len(fields)} fields ({', '.join(fields)})"
 
 
 class ProbeWidget(QWidget):
@@ -451,6 +451,16 @@ class ProbeWidget(QWidget):
             units=self.units(), enum_strings=self.enum_strings(),
             max_elements=max_elements, is_char=self.is_char_array())
 
+    def report_text(self) -> str:
+        """The value as the self-test prints it: the value line, and for a PV Access
+        structure the table or the fields below it, as pvget prints them."""
+        text = self.value_text(max_elements=None)
+        if self.is_structure() and self.pva_kind() != "ndarray":
+            from caprobe.format_pva import format_structure_block
+
+            text += "\n" + format_structure_block(self.pv_name, self.response, terse=True)
+        return text
+
     def connection_text(self) -> str:
         elapsed = time.time() - self.state_since
         if self.state is Connection.SEARCHING:
@@ -574,6 +584,9 @@ class ProbeWidget(QWidget):
                     self._mark_enum_state(strings.index(label))
             if self.is_structure():
                 self._refresh_structure()
+                if self.pva_kind() != "ndarray":
+                    text += " — " + ("table" if self.pva_kind() == "table" else "tree") + \
+                        " in the details"
             elif self.is_array():
                 size = getattr(response, "data_count", None)
                 if size == 0:
