@@ -7,15 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pytest
 from PyQt5.QtCore import Qt
+from PyQt5.QtGui import QColor
 
 pytest.importorskip("p4p")
 
 import pva_servers  # noqa: E402
 
-from caprobe.gui import pva_backend  # noqa: E402
+from caprobe.gui import pva_backend, style  # noqa: E402
 from caprobe.gui.probe import Connection  # noqa: E402
 from caprobe.gui.probe.widget import PVA_ACCESS_TEXT, PVA_SERVER_TEXT  # noqa: E402
 from caprobe.gui.write_panel import PVA_STRUCTURE_NOT_WRITABLE  # noqa: E402
@@ -210,7 +210,9 @@ def test_qsrv_record_description_severity_and_access_security(qtbot: Any, make_w
     assert probe.alarm_badge.text() == "NO_ALARM"
     assert write_text(qtbot, probe, "6").startswith("IOC now holds: 6.000 mm")
     qtbot.waitUntil(lambda: probe.alarm_badge.text().startswith("MINOR"), timeout=WAIT_MS)
-    assert "#" in probe.alarm_badge.styleSheet() or "rgb" in probe.alarm_badge.styleSheet()
+    sheet = probe.alarm_badge.styleSheet()
+    badge = QColor(sheet.split("background-color:")[1].split(";")[0].strip())
+    assert badge == QColor(style.severity_color(1))
     write_text(qtbot, probe, "1.5")
     qtbot.waitUntil(lambda: probe.alarm_badge.text() == "NO_ALARM", timeout=WAIT_MS)
 
@@ -231,17 +233,33 @@ def test_missing_pva_pv_shows_not_found(qtbot: Any, make_window: Any, p4p_env: A
 
 def test_chart_plots_ntscalar_and_waveform_shows_ntscalararray(qtbot: Any, make_window: Any,
                                                                 p4p_env: Any) -> None:
+    from caprobe import pva
+
     window = make_window()
-    rate = f"pva://{p4p_env.pv('double')}"
-    window.add_to_chart(rate)
-    chart = window.chart
-    qtbot.waitUntil(lambda: len(chart.traces().get(rate, ())) >= 1, timeout=WAIT_MS)
-    values = np.asarray(chart.traces()[rate])
-    assert values.size >= 1
+    double, enum = p4p_env.pv("double"), p4p_env.pv("enum")
+    window.add_to_chart(f"pva://{double}")
+    window.add_to_chart(f"pva://{enum}")
+    traces = window.chart.traces
+    qtbot.waitUntil(lambda: len(traces().get(f"pva://{double}", ())) >= 1
+                    and len(traces().get(f"pva://{enum}", ())) >= 1, timeout=WAIT_MS)
+    assert traces()[f"pva://{double}"].last_value == 1.5
+    assert traces()[f"pva://{enum}"].last_value == 0  # an enum plots as its index
+    try:
+        pva.write(double, 2.75, timeout=5)
+        qtbot.waitUntil(lambda: traces()[f"pva://{double}"].last_value == 2.75,
+                        timeout=WAIT_MS)
+        assert traces()[f"pva://{double}"].values[-2:].tolist() == [1.5, 2.75]
+    finally:
+        pva.write(double, 1.5, timeout=5)
+    # one monitor per PV and kind of view: the chart's and nothing else for these two
+    feeds = {(key.protocol, key.pv, key.data_type) for key, _count in window.service.feeds()}
+    assert ("pva", double, "time") in feeds and ("pva", enum, "time") in feeds
+
     array = f"pva://{p4p_env.pv('array')}"
     probe = open_ready(qtbot, window, array)
     window.show_array(probe.pv_name)
     waveform = window.waveform
-    if waveform is not None:
-        qtbot.waitUntil(lambda: waveform.data(array) is not None, timeout=WAIT_MS)
-        assert waveform.data(array).tolist() == [0.5, 1.5, 2.5]
+    assert waveform is not None
+    qtbot.waitUntil(lambda: waveform.pv_name() == array and waveform.data() is not None,
+                    timeout=WAIT_MS)
+    assert waveform.data().tolist() == [0.5, 1.5, 2.5]
