@@ -269,6 +269,11 @@ class WritePanel(QGroupBox):
         kind = kind or "unknown"
         if kind != self._pva_kind:
             self._pva_kind = kind
+            # a structure gets no editor: the one status line says how to write it
+            editable = not self._pva_structure()
+            for widget in (self.editor_stack, self.write_button, self.callback_box,
+                           self.timeout_spin):
+                widget.setVisible(editable)
             self._configure_editor()
             self._update_enabled()
 
@@ -356,7 +361,7 @@ class WritePanel(QGroupBox):
         else:
             self.editor_stack.setCurrentWidget(self.line_edit)
             if self._native is None:
-                hint = PVA_STRUCTURE_NOT_WRITABLE if self._pva_structure() else ""
+                hint = ""  # a structure: the status line says why there is no editor
             elif self._pva_strings() and self._pva_kind == "array":
                 hint = "Text elements separated by commas"
             elif self._pva_strings():
@@ -443,7 +448,7 @@ class WritePanel(QGroupBox):
         else:
             reason = ""
         writable = usable and self._can_write
-        self.table_button.setVisible(self._is_numeric_array())
+        self.table_button.setVisible(self._is_numeric_array() and not self._pva_structure())
         self.table_button.setEnabled(writable)
         self.line_edit.setReadOnly(not writable)
         self.enum_combo.setEnabled(writable)

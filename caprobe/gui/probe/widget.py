@@ -4,6 +4,7 @@ panel. Everything here runs in the GUI thread; data arrives from the PV service.
 from __future__ import annotations
 
 import enum
+import os
 import time
 from typing import Any
 
@@ -86,8 +87,10 @@ def _clock(stamp: float | None) -> str:
 
 
 #: What the probe can say about a PV Access server: p4p reports no address.
-PVA_SERVER_TEXT = "PV Access (pva provider; address not reported by p4p)"
-PVA_ACCESS_TEXT = "not reported (PV Access; a refused write says so)"
+PVA_SERVER_TEXT = "PV Access (pva provider)"
+PVA_SERVER_TIP = ("PV Access through p4p's pva provider; p4p does not report the server's "
+                  "address")
+PVA_ACCESS_TEXT = "not reported by PVA"
 
 
 def pva_native_type(response: Any, channel: Any) -> int | None:
@@ -197,9 +200,10 @@ class ProbeWidget(QWidget):
 
         self.write_panel = WritePanel(self.pv_name, self._service)
         self.write_panel.written.connect(self.written)
-        self.details = ColumnsWidget([[self.write_panel, self.history_box], [channel],
-                                      [self.limits_box, self.enum_box,
-                                       self.structure_box]])
+        # a PV Access structure's table or tree is what the operator came for: first
+        self.details = ColumnsWidget([[self.structure_box, self.write_panel,
+                                       self.history_box], [channel],
+                                      [self.limits_box, self.enum_box]])
         self.details_scroll = DetailsScroll(self.details)
 
         separator = QFrame()
@@ -340,7 +344,7 @@ class ProbeWidget(QWidget):
         if ch is None:
             return "?"
         if self.is_pva:
-            return PVA_SERVER_TEXT
+            return f"{PVA_SERVER_TEXT}; p4p does not report the server's address"
         name = self._host_names.get(ch.host, ch.host)
         return ch.address if name == ch.host else f"{name}:{ch.port} ({ch.host})"
 
@@ -468,7 +472,11 @@ class ProbeWidget(QWidget):
         if self.state is Connection.CONNECTED:
             return f"Connected to {self.server_text()}"
         if self.state is Connection.NOT_FOUND:
-            where = "EPICS_PVA_ADDR_LIST" if self.is_pva else "EPICS_CA_ADDR_LIST"
+            where = "EPICS_CA_ADDR_LIST"
+            if self.is_pva:
+                where = ("EPICS_PVA_ADDR_LIST, now "
+                         f"'{os.environ.get('EPICS_PVA_ADDR_LIST', '')}' with auto list "
+                         f"{os.environ.get('EPICS_PVA_AUTO_ADDR_LIST', 'YES')}")
             return (f"Not found after {time.time() - self.history.start:.0f} s — still "
                     f"searching (check the name and {where})")
         why = "no reply from the IOC" if self.state_reason == "unresponsive" else "disconnected"
@@ -494,15 +502,17 @@ class ProbeWidget(QWidget):
         elif self.is_pva:
             self.rtyp_label.setText(getattr(ch, "type_id", "") or "—")
             self.host_label.setText(PVA_SERVER_TEXT)
-            self.host_label.setToolTip(
-                "PV Access through p4p; p4p does not report the server's address")
+            self.host_label.setToolTip(PVA_SERVER_TIP)
             self.access_label.setText(PVA_ACCESS_TEXT)
             self.access_label.setToolTip(
                 "PV Access has no access-rights query: the server refuses a write it does "
-                "not allow, and the write panel shows its reason")
+                "not allow, and the write panel shows the server's reason")
             self.type_label.setText(getattr(ch, "type_text", "") or "—")
             self.type_label.setToolTip(getattr(ch, "type_tree", "") or "")
-            self.count_label.setText(str(ch.native_data_count))
+            kind = self.pva_kind()
+            self.count_label.setText(f"{ch.native_data_count} rows" if kind == "table" else
+                                     "—" if self.is_structure() else
+                                     str(ch.native_data_count))
         else:
             # cainfo's form (the name); the address is in the connection line and tooltip
             name = self._host_names.get(ch.host, ch.host)
@@ -584,9 +594,9 @@ class ProbeWidget(QWidget):
                     self._mark_enum_state(strings.index(label))
             if self.is_structure():
                 self._refresh_structure()
-                if self.pva_kind() != "ndarray":
-                    text += " — " + ("table" if self.pva_kind() == "table" else "tree") + \
-                        " in the details"
+                self.value_label.setToolTip(
+                    "The whole structure is in the details below (drag the divider down "
+                    "if they are folded)")
             elif self.is_array():
                 size = getattr(response, "data_count", None)
                 if size == 0:
@@ -601,6 +611,7 @@ class ProbeWidget(QWidget):
         meta = getattr(response, "metadata", None)
         severity = getattr(meta, "severity", None)
         status = getattr(meta, "status", None)
+        self.alarm_badge.setToolTip("")
         if not connected:
             grey = style.disconnected_color()
             badge = "DISCONNECTED" if self.state is Connection.DISCONNECTED else (
@@ -611,8 +622,8 @@ class ProbeWidget(QWidget):
             self.value_frame.setStyleSheet(style.value_frame_style(color, dashed=True))
             self.value_label.setStyleSheet(f"color: {grey}; font-style: italic;")
         elif severity is None and self.is_pva and response is not None:
-            self.alarm_badge.setText("NO ALARM FIELD")
-            self.alarm_badge.setToolTip("This PV Access structure carries no alarm")
+            self.alarm_badge.setText("NO SEVERITY")
+            self.alarm_badge.setToolTip("This PV Access structure has no alarm field")
             self.alarm_badge.setStyleSheet(style.badge_style(style.neutral_frame_color()))
             self.value_frame.setStyleSheet(style.value_frame_style(
                 style.neutral_frame_color()))
@@ -671,10 +682,13 @@ class ProbeWidget(QWidget):
             self.timestamp_label.setText("")
             self.age_label.setText("")
         elif getattr(meta, "secondsSinceEpoch", 1) == 0:
-            self.timestamp_label.setText("IOC time: never processed (EPICS epoch)")
+            self.timestamp_label.setText(
+                "Server time: none (timestamp 0)" if self.is_pva else
+                "IOC time: never processed (EPICS epoch)")
             self.age_label.setText("")
         else:
-            self.timestamp_label.setText(f"IOC time {self._stamp_text}")
+            clock = "Server time" if self.is_pva else "IOC time"
+            self.timestamp_label.setText(f"{clock} {self._stamp_text}")
             age = time.time() - float(stamp)
             self.age_label.setText(age_text(age))
             self.age_label.setToolTip(f"The value was stamped by the IOC {_ago(age)}")
