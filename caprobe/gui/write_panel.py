@@ -188,6 +188,7 @@ class WritePanel(QGroupBox):
         #: decimals the editor shows for floats (the probe's PREC or the operator's choice)
         self.editor_precision: int | None = None
         self._table_dialog: QWidget | None = None
+        self._sent: Any = None  # the last value sent, to compare with the read-back
         #: PV Access: the value's kind ('scalar', 'array', 'enum', 'table', ...), else None
         self._pva_kind: str | None = None
 
@@ -539,6 +540,7 @@ class WritePanel(QGroupBox):
             return
         notify = self.callback_box.isChecked()
         timeout = self.timeout_spin.value() if notify else 2.0
+        self._sent = value
         self._set_busy(True, notify)
         name = self.pv_name
         write = write_and_read_back
@@ -573,9 +575,25 @@ class WritePanel(QGroupBox):
             is_char=self._is_char_string())
         how = (f"put-callback completed in {outcome.elapsed:.2f} s"
                if outcome.notify_response is not None else "written")
-        self.status_label.setText(f"IOC now holds: {text}  ({how})")
+        self.status_label.setText(f"IOC now holds: {text}  ({how}){self._changed_note(readback)}")
         self.set_current_data(readback.data)
         self.written.emit(text)
+
+    def _changed_note(self, readback: Any) -> str:
+        """A PV Access string has no length limit, but the record behind it may have one
+        (QSRV's stringout keeps 39 bytes): say so when the server holds other text than
+        was sent, never let a cut pass silently."""
+        sent = self._sent
+        if not (self._pva_strings() and self._pva_kind == "scalar" and isinstance(sent, str)):
+            return ""
+        held = display.as_text_values(readback.data)
+        held_text = held[0] if held else ""
+        if held_text == sent:
+            return ""
+        if sent.startswith(held_text):
+            return (f" — the server kept {len(held_text)} of the {len(sent)} characters "
+                    "sent")
+        return " — not the text sent: the server changed it"
 
     def _write_failed(self, exc: Exception) -> None:
         if self._closed:

@@ -269,3 +269,39 @@ def test_chart_plots_ntscalar_and_waveform_shows_ntscalararray(qtbot: Any, make_
     qtbot.waitUntil(lambda: waveform.pv_name() == array and waveform.data() is not None,
                     timeout=WAIT_MS)
     assert waveform.data().tolist() == [0.5, 1.5, 2.5]
+
+
+def test_qsrv_enum_string_array_and_put_callback(qtbot: Any, make_window: Any,
+                                                 qsrv_env: Any) -> None:
+    window = make_window()
+    bo = open_ready(qtbot, window, f"pva://{qsrv_env.pv('bo')}")
+    assert bo.type_label.text() == "NTEnum"
+    assert bo.value_label.text().replace("\u200b", "") == "Off  (0)"
+    assert bo.desc_label.text() == "Test binary output"
+    bo.write_panel.enum_combo.setCurrentIndex(1)
+    qtbot.mouseClick(bo.write_panel.write_button, Qt.LeftButton)
+    assert wait_write(qtbot, bo).startswith("IOC now holds: On")
+    bo.write_panel.enum_combo.setCurrentIndex(0)
+    qtbot.mouseClick(bo.write_panel.write_button, Qt.LeftButton)
+    assert wait_write(qtbot, bo).startswith("IOC now holds: Off")
+
+    # a stringout keeps 39 bytes: PVA lets more through, the panel says what was kept
+    text = "x" * 45
+    status = write_text(qtbot, open_ready(qtbot, window, f"pva://{qsrv_env.pv('str')}"),
+                        text)
+    assert status.startswith("IOC now holds: " + "x" * 39)
+    assert "the server kept 39 of the 45 characters sent" in status
+
+    wf = open_ready(qtbot, window, f"pva://{qsrv_env.pv('wf_double')}")
+    assert wf.type_label.text() == "NTScalarArray double[]"
+    write_text(qtbot, wf, "1 2 3")
+    qtbot.waitUntil(lambda: wf.response.data.tolist() == [1.0, 2.0, 3.0], timeout=WAIT_MS)
+
+    ao = open_ready(qtbot, window, f"pva://{qsrv_env.pv('ao')}")
+    ao.write_panel.callback_box.setChecked(True)
+    status = write_text(qtbot, ao, "12.5")
+    assert status.startswith("IOC now holds: 12.50 V  (put-callback completed in"), status
+    qtbot.waitUntil(lambda: ao.response.data.tolist() == [12.5], timeout=WAIT_MS)
+    assert "outside the control limits" in write_text(qtbot, ao, "150")
+    qtbot.wait(200)
+    assert ao.response.data.tolist() == [12.5]
