@@ -305,3 +305,25 @@ def test_qsrv_enum_string_array_and_put_callback(qtbot: Any, make_window: Any,
     assert "outside the control limits" in write_text(qtbot, ao, "150")
     qtbot.wait(200)
     assert ao.response.data.tolist() == [12.5]
+
+
+def test_probe_follows_a_pva_server_killed_and_restarted(qtbot: Any, make_window: Any,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    server = pva_servers.start_p4p_server()
+    try:
+        _use(server, monkeypatch)
+        window = make_window()
+        probe = open_ready(qtbot, window, f"pva://{server.pv('double')}")
+        server.kill()
+        qtbot.waitUntil(lambda: probe.state is Connection.DISCONNECTED, timeout=WAIT_MS)
+        assert probe.alarm_badge.text() == "DISCONNECTED"
+        assert not probe.write_panel.write_button.isEnabled()
+        assert probe.value_label.text().replace("\u200b", "") == "1.500 mm"  # the last one
+        server.restart()
+        qtbot.waitUntil(lambda: probe.state is Connection.CONNECTED
+                        and probe.alarm_badge.text() == "NO_ALARM", timeout=15000)
+        assert probe.write_panel.write_button.isEnabled()
+        assert probe.type_label.text() == "NTScalar double"
+    finally:
+        server.close()
