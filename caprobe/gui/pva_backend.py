@@ -6,10 +6,22 @@ service is not there it does nothing and says so). Without p4p every ``pva://`` 
 when a view asks for it, with the one line saying how to install PV Access. The service
 runs one ``SubscriptionGroup.block()`` per protocol and priority in its own QThread; this
 module only adapts names and types and never touches Qt.
+
+One monitor per PV
+------------------
+A PV Access monitor always carries the whole structure, so every view of a PV can be fed from
+one: :class:`PVAGroup` (the loop's group) opens one real monitor per PV name, on its
+*primary* subscription, and feeds the PV's other subscriptions from it (the probe's, with
+enums as states; the chart's, with enums as indices; the metadata subscription, which passes
+a value on only when its display/control metadata changed, as CA's DBE_PROPERTY does). A
+subscription that joins a running monitor gets its newest connection event and value at
+once; when the primary leaves, another subscription of the PV takes over. The metadata
+subscription is the primary only while nothing else holds the PV.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -18,8 +30,6 @@ from caprobe import pva
 #: Metadata fields that change with every value (alarm, time): not metadata for the views.
 _VALUE_FIELDS = frozenset({"status", "severity", "alarm_status", "message",
                            "secondsSinceEpoch", "nanoSeconds", "userTag"})
-#: The metadata monitor only needs the newest structure: a short pipeline.
-METADATA_QUEUE_SIZE = 4
 
 NAME = "pva"
 
@@ -29,8 +39,11 @@ class PVABackend:
 
     name = NAME
 
+    def __init__(self) -> None:
+        self._registry = MonitorRegistry()
+
     def new_group(self) -> Any:
-        return pva.SubscriptionGroup()
+        return PVAGroup(self._registry)
 
     def subscribe(self, pv: str, priority: int, data_type: Any) -> Any:
         """``data_type`` as the service passes it: None (enums as their states) or "time"
@@ -41,9 +54,9 @@ class PVABackend:
             raise pva.PVAUnavailable(f"PV Access needs the p4p package; install it with: "
                                      f"{pva.INSTALL_HINT}")
         if data_type is None:
-            return pva.subscribe(pv, priority=priority)
+            return SharedSubscription(pv, priority=priority, force_int_enums=False)
         if isinstance(data_type, str) and data_type.lower() == "time":
-            return pva.subscribe(pv, priority=priority, force_int_enums=True)
+            return SharedSubscription(pv, priority=priority, force_int_enums=True)
         raise pva.ValueRefused(f"data type {data_type!r} does not apply to PV Access")
 
     def subscribe_metadata(self, pv: str, priority: int) -> Any:
@@ -55,7 +68,7 @@ class PVABackend:
         if not pva.available():
             raise pva.PVAUnavailable(f"PV Access needs the p4p package; install it with: "
                                      f"{pva.INSTALL_HINT}")
-        return MetadataSubscription(pv, priority=priority, queue_size=METADATA_QUEUE_SIZE)
+        return MetadataSubscription(pv, priority=priority, force_int_enums=False)
 
     def read_metadata(self, pv: str, timeout: float) -> Any:
         """One GET: the structure carries display, control, alarm limits and enum states."""
@@ -76,26 +89,200 @@ def _hashable(item: Any) -> Any:
     return tuple(item) if isinstance(item, (list, tuple)) else item
 
 
-class MetadataSubscription(pva.Subscription):
-    """A PVA monitor whose callbacks see a value only when its metadata changed."""
+class SharedSubscription(pva.Subscription):
+    """A subscription that may feed others of the same PV from its monitor (see
+    :class:`PVAGroup`). ``process`` runs in the loop's thread for the primary; followers are
+    fed from there (or, when they join, from the control thread with the newest state)."""
+
+    #: metadata subscriptions only lead while no value subscription holds the PV
+    is_metadata = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.followers: tuple[SharedSubscription, ...] = ()
+        self.last_event: Any = None
+        self.last_value: Any = None
+
+    def process(self, response: Any) -> None:
+        if isinstance(response, pva.ConnectionEvent):
+            self.last_event = response
+        else:
+            self.last_value = response
+        self.deliver(response)
+        for follower in self.followers:
+            follower.deliver(self.converted(response, follower))
+
+    def deliver(self, response: Any) -> None:
+        """Run this subscription's own callbacks."""
+        pva.Subscription.process(self, response)
+
+    def converted(self, response: Any, other: SharedSubscription) -> Any:
+        """``response`` as ``other`` would have received it from its own monitor."""
+        if isinstance(response, pva.ConnectionEvent) or \
+                bool(other.force_int_enums) == bool(self.force_int_enums):
+            return response  # one object: decoded once for every view
+        return pva.PVAResponse(response.value, response.layout, response.channel, other,
+                               force_int_enums=bool(other.force_int_enums))
+
+
+class MetadataSubscription(SharedSubscription):
+    """Its callbacks see a value only when the metadata changed (and the first value after
+    every (re)connection)."""
+
+    is_metadata = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._last_key: tuple[Any, ...] | None = None
 
-    def process(self, response: Any) -> None:
+    def deliver(self, response: Any) -> None:
         if isinstance(response, pva.ConnectionEvent):
             self._last_key = None  # the first value after a (re)connection always passes
-            super().process(response)
+            super().deliver(response)
             return
         try:
             key = metadata_key(response)
         except Exception:  # malformed: let the service's own check report it
-            super().process(response)
+            super().deliver(response)
             return
         if key != self._last_key:
             self._last_key = key
-            super().process(response)
+            super().deliver(response)
+
+
+class MonitorRegistry:
+    """Which subscription holds the one monitor of each PV, across the loops (priorities) of
+    a service: PV Access has no priorities, so the probe's loop and the chart's share it.
+    Every method runs under one lock, from the service's control thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._members: dict[str, list[SharedSubscription]] = {}
+        self._primary: dict[str, SharedSubscription] = {}
+        self._group_of: dict[int, PVAGroup] = {}
+
+    def members_of(self, group: PVAGroup) -> tuple[SharedSubscription, ...]:
+        with self._lock:
+            return tuple(sub for subs in self._members.values() for sub in subs
+                         if self._group_of.get(id(sub)) is group)
+
+    def add(self, sub: SharedSubscription, group: PVAGroup) -> None:
+        with self._lock:
+            members = self._members.setdefault(sub.pv_name, [])
+            if sub in members:
+                return
+            members.append(sub)
+            self._group_of[id(sub)] = group
+            primary = self._primary.get(sub.pv_name)
+            if primary is None:
+                self._lead(sub, members)
+            elif primary.is_metadata and not sub.is_metadata:
+                # the value views need the full pipeline: this one leads from now on
+                self._group_of[id(primary)].real.remove(primary)
+                self._lead(sub, members)
+            else:
+                self._follow(primary, sub, members)
+
+    def remove(self, sub: SharedSubscription) -> None:
+        with self._lock:
+            self._remove_locked(sub)
+
+    def drop_group(self, group: PVAGroup) -> None:
+        """A loop is stopping: its subscriptions leave (others of the PV take over)."""
+        with self._lock:
+            for sub in [sub for subs in self._members.values() for sub in subs
+                        if self._group_of.get(id(sub)) is group]:
+                self._remove_locked(sub)
+
+    def _remove_locked(self, sub: SharedSubscription) -> None:
+        members = self._members.get(sub.pv_name, [])
+        if sub not in members:
+            return
+        members.remove(sub)
+        group = self._group_of.pop(id(sub))
+        sub.followers = ()
+        primary = self._primary.get(sub.pv_name)
+        if primary is not sub:
+            if primary is not None:
+                primary.followers = tuple(m for m in members if m is not primary)
+            return
+        group.real.remove(sub)
+        del self._primary[sub.pv_name]
+        if not members:
+            del self._members[sub.pv_name]
+            return
+        # another view of the PV takes over (a value subscription before the metadata)
+        members.sort(key=lambda m: m.is_metadata)
+        self._lead(members[0], members)
+
+    def _lead(self, sub: SharedSubscription, members: list[SharedSubscription]) -> None:
+        """``sub`` opens the PV's monitor in its own loop; the others follow it (the new
+        monitor's first events reach them as they arrive)."""
+        self._primary[sub.pv_name] = sub
+        for member in members:
+            member.followers = ()
+        sub.followers = tuple(m for m in members if m is not sub)
+        self._group_of[id(sub)].real.add(sub)
+
+    def _follow(self, primary: SharedSubscription, sub: SharedSubscription,
+                members: list[SharedSubscription]) -> None:
+        """``sub`` joins a running monitor: the newest event and value first (in this
+        thread), then everything the monitor delivers."""
+        sub.followers = ()
+        event, value = primary.last_event, primary.last_value
+        if event is not None:
+            sub.deliver(event)
+        if value is not None and (event is None or event.connected):
+            sub.deliver(primary.converted(value, sub))
+        primary.followers = tuple(m for m in members if m is not primary)
+        # a value that arrived while this one joined: deliver it too (a slow PV may send no
+        # other for hours; at worst the view sees that one value twice, never an older one
+        # after a newer)
+        newest = primary.last_value
+        if newest is not value and newest is not None:
+            sub.deliver(primary.converted(newest, sub))
+
+
+class PVAGroup:
+    """A loop's SubscriptionGroup for PV Access. Subscriptions of a PV already monitored
+    (in this loop or another of the same service) follow that monitor instead of opening
+    their own (:class:`MonitorRegistry`). ``add``/``remove`` come from the service's control
+    thread, ``block`` runs in the loop's thread."""
+
+    def __init__(self, registry: MonitorRegistry | None = None) -> None:
+        self.real = pva.SubscriptionGroup()
+        self._registry = registry if registry is not None else MonitorRegistry()
+
+    @property
+    def subscriptions(self) -> tuple[Any, ...]:
+        """Every subscription added to this group (what the views hold)."""
+        own = tuple(sub for sub in self.real.subscriptions
+                    if not isinstance(sub, SharedSubscription))
+        return own + self._registry.members_of(self)
+
+    def monitors(self) -> int:
+        """Real PVA monitors this loop has open."""
+        return len(self.real.subscriptions)
+
+    def add(self, sub: Any) -> None:
+        if isinstance(sub, SharedSubscription):
+            self._registry.add(sub, self)
+        else:
+            self.real.add(sub)
+
+    def remove(self, sub: Any) -> None:
+        if isinstance(sub, SharedSubscription):
+            self._registry.remove(sub)
+        else:
+            self.real.remove(sub)
+
+    def block(self, duration: float | None = None, timeout: float = 1) -> None:
+        self.real.block(duration=duration, timeout=timeout)
+
+    def interrupt(self) -> None:
+        """Only the service's stop() interrupts a loop: its monitors end with it."""
+        self._registry.drop_group(self)
+        self.real.interrupt()
 
 
 class WriteOutcome:

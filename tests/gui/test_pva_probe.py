@@ -327,3 +327,39 @@ def test_probe_follows_a_pva_server_killed_and_restarted(qtbot: Any, make_window
         assert probe.type_label.text() == "NTScalar double"
     finally:
         server.close()
+
+
+def test_probe_chart_and_metadata_share_one_monitor_per_pv(qtbot: Any, make_window: Any,
+                                                           p4p_env: Any) -> None:
+    from caprobe import pva
+
+    window = make_window()
+    name = f"pva://{p4p_env.pv('long')}"
+    probe = open_ready(qtbot, window, name)
+    # the chart joins a monitor whose PV does not change: it gets the newest value at once
+    window.add_to_chart(name)
+    traces = window.chart.traces
+    qtbot.waitUntil(lambda: len(traces().get(name, ())) >= 1, timeout=WAIT_MS)
+    assert traces()[name].last_value == 42
+    groups = [loop.group for (protocol, _), loop in window.service._loops.items()
+              if protocol == "pva"]
+    assert len(groups) == 2  # the probe's priority and the chart's
+
+    def monitors() -> int:
+        return sum(group.monitors() for group in groups)
+
+    assert window.service.settle()
+    # probe (states), chart (indices, its own loop) and metadata: one PVA monitor
+    assert monitors() == 1
+    assert sum(len(group.subscriptions) for group in groups) == 3
+    # the probe lets go: the chart's subscription takes the monitor over and keeps plotting
+    window.close_pv(name)
+    assert window.service.settle()
+    try:
+        pva.write(p4p_env.pv("long"), 43, timeout=5)
+        qtbot.waitUntil(lambda: traces()[name].last_value == 43, timeout=WAIT_MS)
+        assert monitors() == 1
+        assert sum(len(group.subscriptions) for group in groups) == 2
+    finally:
+        pva.write(p4p_env.pv("long"), 42, timeout=5)
+    assert probe.write_panel is not None
