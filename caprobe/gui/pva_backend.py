@@ -11,12 +11,15 @@ One monitor per PV
 ------------------
 A PV Access monitor always carries the whole structure, so every view of a PV can be fed from
 one: :class:`PVAGroup` (the loop's group) opens one real monitor per PV name, on its
-*primary* subscription, and feeds the PV's other subscriptions from it (the probe's, with
+*carrier* subscription, and feeds the PV's other subscriptions from it (the probe's, with
 enums as states; the chart's, with enums as indices; the metadata subscription, which passes
 a value on only when its display/control metadata changed, as CA's DBE_PROPERTY does). A
 subscription that joins a running monitor gets its newest connection event and value at
-once; when the primary leaves, another subscription of the PV takes over. The metadata
-subscription is the primary only while nothing else holds the PV.
+once. When the view of the subscription carrying the monitor lets go while others hold the
+PV, that subscription stays as a silent carrier, so the monitor is never closed and reopened
+while views come and go; it closes with the PV's last value view. The metadata subscription
+never carries (the service adds it just before the PV's first value subscription and drops
+it after the last).
 """
 
 from __future__ import annotations
@@ -91,15 +94,16 @@ def _hashable(item: Any) -> Any:
 
 class SharedSubscription(pva.Subscription):
     """A subscription that may feed others of the same PV from its monitor (see
-    :class:`PVAGroup`). ``process`` runs in the loop's thread for the primary; followers are
+    :class:`PVAGroup`). ``process`` runs in the loop's thread for the carrier; followers are
     fed from there (or, when they join, from the control thread with the newest state)."""
 
-    #: metadata subscriptions only lead while no value subscription holds the PV
+    #: metadata subscriptions never hold the monitor: they follow a value subscription
     is_metadata = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.followers: tuple[SharedSubscription, ...] = ()
+        self.retired = False
         self.last_event: Any = None
         self.last_value: Any = None
 
@@ -113,8 +117,10 @@ class SharedSubscription(pva.Subscription):
             follower.deliver(self.converted(response, follower))
 
     def deliver(self, response: Any) -> None:
-        """Run this subscription's own callbacks."""
-        pva.Subscription.process(self, response)
+        """Run this subscription's own callbacks (none once it is retired: its view let go
+        and it only carries the monitor for the PV's other views)."""
+        if not self.retired:
+            pva.Subscription.process(self, response)
 
     def converted(self, response: Any, other: SharedSubscription) -> Any:
         """``response`` as ``other`` would have received it from its own monitor."""
@@ -151,15 +157,22 @@ class MetadataSubscription(SharedSubscription):
 
 
 class MonitorRegistry:
-    """Which subscription holds the one monitor of each PV, across the loops (priorities) of
-    a service: PV Access has no priorities, so the probe's loop and the chart's share it.
+    """Which subscription carries the one monitor of each PV, across the loops (priorities)
+    of a service: PV Access has no priorities, so the probe's loop and the chart's share it.
+
+    The carrier is the PV's first value subscription. When its view lets go while others
+    still hold the PV, it stays in its loop as a silent carrier (its own callbacks gone) and
+    keeps feeding them: no monitor is closed and reopened while views come and go (pvxs
+    drops the whole connection, every PV on it, when a monitor is closed before its first
+    update: "sends invalid MONITOR"). The monitor closes with the PV's last value view.
     Every method runs under one lock, from the service's control thread."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._members: dict[str, list[SharedSubscription]] = {}
-        self._primary: dict[str, SharedSubscription] = {}
         self._group_of: dict[int, PVAGroup] = {}
+        #: pv -> (carrier, its group); the carrier may have left ``_members`` (retired)
+        self._carrier: dict[str, tuple[SharedSubscription, PVAGroup]] = {}
 
     def members_of(self, group: PVAGroup) -> tuple[SharedSubscription, ...]:
         with self._lock:
@@ -173,74 +186,77 @@ class MonitorRegistry:
                 return
             members.append(sub)
             self._group_of[id(sub)] = group
-            primary = self._primary.get(sub.pv_name)
-            if primary is None:
-                self._lead(sub, members)
-            elif primary.is_metadata and not sub.is_metadata:
-                # the value views need the full pipeline: this one leads from now on
-                self._group_of[id(primary)].real.remove(primary)
-                self._lead(sub, members)
-            else:
-                self._follow(primary, sub, members)
+            carried = self._carrier.get(sub.pv_name)
+            if carried is not None:
+                self._follow(carried[0], sub, members)
+            elif not sub.is_metadata:
+                self._carrier[sub.pv_name] = (sub, group)
+                sub.followers = tuple(m for m in members if m is not sub)
+                group.real.add(sub)
+            # else: a metadata subscription waits for the value subscription the service
+            # adds right after it
 
     def remove(self, sub: SharedSubscription) -> None:
         with self._lock:
             self._remove_locked(sub)
 
     def drop_group(self, group: PVAGroup) -> None:
-        """A loop is stopping: its subscriptions leave (others of the PV take over)."""
+        """A loop is stopping (the service shuts down): its subscriptions leave, and so do
+        the monitors it carried."""
         with self._lock:
             for sub in [sub for subs in self._members.values() for sub in subs
                         if self._group_of.get(id(sub)) is group]:
                 self._remove_locked(sub)
+            for pv, (_sub, carrier_group) in list(self._carrier.items()):
+                if carrier_group is group:
+                    self._close(pv)
 
     def _remove_locked(self, sub: SharedSubscription) -> None:
         members = self._members.get(sub.pv_name, [])
         if sub not in members:
             return
         members.remove(sub)
-        group = self._group_of.pop(id(sub))
-        sub.followers = ()
-        primary = self._primary.get(sub.pv_name)
-        if primary is not sub:
-            if primary is not None:
-                primary.followers = tuple(m for m in members if m is not primary)
+        del self._group_of[id(sub)]
+        pv = sub.pv_name
+        carried = self._carrier.get(pv)
+        if carried is None:
+            if not members:
+                del self._members[pv]
             return
-        group.real.remove(sub)
-        del self._primary[sub.pv_name]
-        if not members:
-            del self._members[sub.pv_name]
-            return
-        # another view of the PV takes over (a value subscription before the metadata)
-        members.sort(key=lambda m: m.is_metadata)
-        self._lead(members[0], members)
+        carrier = carried[0]
+        if carrier is sub:
+            sub.retired = True  # its view is gone; it keeps carrying for the others
+        if any(not m.is_metadata for m in members):
+            carrier.followers = tuple(m for m in members if m is not carrier)
+        else:
+            self._close(pv)  # no value view left (a metadata one is on its way out)
 
-    def _lead(self, sub: SharedSubscription, members: list[SharedSubscription]) -> None:
-        """``sub`` opens the PV's monitor in its own loop; the others follow it (the new
-        monitor's first events reach them as they arrive)."""
-        self._primary[sub.pv_name] = sub
-        for member in members:
+    def _close(self, pv: str) -> None:
+        carrier, group = self._carrier.pop(pv)
+        carrier.followers = ()
+        group.real.remove(carrier)
+        for member in self._members.get(pv, ()):
             member.followers = ()
-        sub.followers = tuple(m for m in members if m is not sub)
-        self._group_of[id(sub)].real.add(sub)
+        if not self._members.get(pv):
+            self._members.pop(pv, None)
 
-    def _follow(self, primary: SharedSubscription, sub: SharedSubscription,
+    def _follow(self, carrier: SharedSubscription, sub: SharedSubscription,
                 members: list[SharedSubscription]) -> None:
         """``sub`` joins a running monitor: the newest event and value first (in this
         thread), then everything the monitor delivers."""
         sub.followers = ()
-        event, value = primary.last_event, primary.last_value
+        event, value = carrier.last_event, carrier.last_value
         if event is not None:
             sub.deliver(event)
         if value is not None and (event is None or event.connected):
-            sub.deliver(primary.converted(value, sub))
-        primary.followers = tuple(m for m in members if m is not primary)
+            sub.deliver(carrier.converted(value, sub))
+        carrier.followers = tuple(m for m in members if m is not carrier)
         # a value that arrived while this one joined: deliver it too (a slow PV may send no
         # other for hours; at worst the view sees that one value twice, never an older one
         # after a newer)
-        newest = primary.last_value
+        newest = carrier.last_value
         if newest is not value and newest is not None:
-            sub.deliver(primary.converted(newest, sub))
+            sub.deliver(carrier.converted(newest, sub))
 
 
 class PVAGroup:
@@ -255,7 +271,7 @@ class PVAGroup:
 
     @property
     def subscriptions(self) -> tuple[Any, ...]:
-        """Every subscription added to this group (what the views hold)."""
+        """Every subscription added to this group and not removed (what the views hold)."""
         own = tuple(sub for sub in self.real.subscriptions
                     if not isinstance(sub, SharedSubscription))
         return own + self._registry.members_of(self)

@@ -379,7 +379,9 @@ class WritePanel(QGroupBox):
                         limits[0], limits[1], precision, self._units())
                 else:
                     hint = "No control limits set"
-                if self._count > 1:
+                if self._pva_kind == "array":
+                    hint = "Any number of elements separated by spaces or commas. " + hint
+                elif self._count > 1:
                     hint = (f"Up to {self._count} elements separated by spaces or commas. "
                             + hint)
             if self._count > EDITOR_MAX_ELEMENTS and not self._is_char_string():

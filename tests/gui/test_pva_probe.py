@@ -146,10 +146,14 @@ def test_arrays_show_and_write_any_length(qtbot: Any, make_window: Any, p4p_env:
     probe = open_ready(qtbot, window, f"pva://{p4p_env.pv('array')}")
     assert probe.type_label.text() == "NTScalarArray double[]"
     assert probe.is_array() and not probe.show_all_button.isHidden()
-    assert "[3 of 3 elements]" in probe.value_label.text()
+    assert probe.value_label.text().endswith("[3 elements]")
+    assert probe.write_panel.limits_label.text().startswith("Any number of elements")
     assert write_text(qtbot, probe, "1 2 3 4.5").startswith("IOC now holds: ")
     qtbot.waitUntil(lambda: probe.response.data.tolist() == [1.0, 2.0, 3.0, 4.5],
                     timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: probe.value_label.text().endswith("[4 elements]"),
+                    timeout=WAIT_MS)
+    assert probe.count_label.text() == "4"
     assert write_text(qtbot, probe, "1 x 3").endswith("Nothing was sent.")
     assert probe.response.data.tolist() == [1.0, 2.0, 3.0, 4.5]
     write_text(qtbot, probe, "0.5, 1.5, 2.5")

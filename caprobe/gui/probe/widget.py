@@ -177,6 +177,8 @@ class ProbeWidget(QWidget):
         channel = ChannelBox()
         if self.is_pva:
             channel.use_pva_labels()
+            h.desc_label.setToolTip("The structure's display.description (QSRV: the record's "
+                                    "DESC)")
         self.rtyp_label, self.host_label = channel.rtyp_label, channel.host_label
         self.access_label, self.type_label = channel.access_label, channel.type_label
         self.count_label = channel.count_label
@@ -420,6 +422,9 @@ class ProbeWidget(QWidget):
 
     @property
     def element_count(self) -> int:
+        if self.is_pva and self.pva_kind() == "array":
+            # PVA arrays have no fixed size (no NELM): the newest value's length
+            return int(self.response.data_count)
         return 1 if self.channel is None else int(self.channel.native_data_count)
 
     def is_array(self) -> bool:
@@ -512,7 +517,7 @@ class ProbeWidget(QWidget):
             kind = self.pva_kind()
             self.count_label.setText(f"{ch.native_data_count} rows" if kind == "table" else
                                      "—" if self.is_structure() else
-                                     str(ch.native_data_count))
+                                     str(self.element_count))
         else:
             # cainfo's form (the name); the address is in the connection line and tooltip
             name = self._host_names.get(ch.host, ch.host)
@@ -601,8 +606,12 @@ class ProbeWidget(QWidget):
                 size = getattr(response, "data_count", None)
                 if size == 0:
                     text = "(empty)"
-                text = f"{text}\n[{size if size is not None else '?'} of " \
-                       f"{self.element_count} elements]"
+                if self.is_pva:  # no NELM: the length is the array's own
+                    text = f"{text}\n[{size} elements]"
+                    self.count_label.setText(str(size))
+                else:
+                    text = f"{text}\n[{size if size is not None else '?'} of " \
+                           f"{self.element_count} elements]"
             self.value_label.setText(breakable(text))
             self.write_panel.editor_precision = self.precision()
             if not self.is_structure():
