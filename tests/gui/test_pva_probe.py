@@ -367,3 +367,29 @@ def test_probe_chart_and_metadata_share_one_monitor_per_pv(qtbot: Any, make_wind
     finally:
         pva.write(p4p_env.pv("long"), 42, timeout=5)
     assert probe.write_panel is not None
+
+
+def test_without_p4p_a_pva_name_opens_nothing_and_says_how_to_install(
+        qtbot: Any, make_window: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from caprobe import pva
+
+    assert pva_backend.install() == "PV Access registered"
+    monkeypatch.setattr(pva, "available", lambda: False)
+    window = make_window()
+    tabs = window.tabs.count()
+    assert window.open_pv("pva://SOME:PV") is None
+    message = window.statusBar().currentMessage()
+    assert message.startswith("pva://SOME:PV: PV Access needs the p4p package")
+    assert pva.INSTALL_HINT in message and message.endswith("nothing opened")
+    assert window.tabs.count() == tabs and window.probe("pva://SOME:PV") is None
+
+
+def test_f5_rereads_pva_metadata(qtbot: Any, make_window: Any, p4p_env: Any) -> None:
+    window = make_window()
+    name = f"pva://{p4p_env.pv('double')}"
+    probe = open_ready(qtbot, window, name)
+    probe.ctrl = None
+    window.refresh_metadata(name)
+    qtbot.waitUntil(lambda: probe.ctrl is not None, timeout=WAIT_MS)
+    assert probe.units_label.text() == "mm"
+    assert probe.type_label.text() == "NTScalar double"
