@@ -366,7 +366,14 @@ def test_probe_chart_and_metadata_share_one_monitor_per_pv(qtbot: Any, make_wind
         assert sum(len(group.subscriptions) for group in groups) == 2
     finally:
         pva.write(p4p_env.pv("long"), 42, timeout=5)
-    assert probe.write_panel is not None
+    # the last view lets go: the monitor closes; opening the PV again opens a new one
+    window.chart.remove_pv(name)
+    qtbot.waitUntil(lambda: window.service.settle() and monitors() == 0
+                    and sum(len(group.subscriptions) for group in groups) == 0,
+                    timeout=WAIT_MS)
+    again = open_ready(qtbot, window, name)
+    assert again is not probe and again.response.data.tolist() == [42]
+    assert window.service.settle() and monitors() == 1
 
 
 def test_without_p4p_a_pva_name_opens_nothing_and_says_how_to_install(
