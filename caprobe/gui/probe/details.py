@@ -79,6 +79,12 @@ class MetadataBox(QGroupBox):
         self.form.addRow("Warning", self.warn_label)
         self.form.addRow("Alarm", self.alarm_limits_label)
 
+    def use_pva_labels(self) -> None:
+        """PV Access has display.units, not a record's EGU field."""
+        row_label = self.form.labelForField(self.units_label)
+        if isinstance(row_label, QLabel):
+            row_label.setText("Units")
+
     def show_numeric_rows(self, numeric: bool) -> None:
         """A string PV has no units, precision or limits: say so once instead of six rows of
         'none'."""

@@ -183,6 +183,8 @@ class ProbeWidget(QWidget):
         self.access_label, self.type_label = channel.access_label, channel.type_label
         self.count_label = channel.count_label
         self.limits_box = MetadataBox()
+        if self.is_pva:
+            self.limits_box.use_pva_labels()
         m = self.limits_box
         self.units_label, self.prec_label, self.disp_label = (m.units_label, m.prec_label,
                                                               m.disp_label)
