@@ -54,7 +54,8 @@ def test_self_test_prints_an_nttable_as_pvget_does(p4p_server: Any) -> None:
 
 def test_self_test_of_a_missing_pva_pv_is_one_line(p4p_server: Any) -> None:
     name = f"pva://{p4p_server.pv('no_such_pv')}"
-    result = self_test(p4p_server, name, timeout="1.5")
+    # the search gives up (not found) after min(2, timeout) s; the self-test at timeout
+    result = self_test(p4p_server, name, timeout="3")
     assert result.returncode == 1
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
