@@ -3,6 +3,7 @@
     caprobe [PV ...]                 open the probe window on these PVs
     caprobe --demo                   start a demo IOC and open the window on it
     caprobe --self-test PV           open the window offscreen, read PV, print it, exit
+                                     (ca://NAME, pva://NAME or a bare CA name)
     caprobe --check                  can this copy run? imports, Qt plugins, window; no IOC
     caprobe get|put|monitor|info ... the caget/caput/camonitor/cainfo-like tools
     caprobe snapshot save|diff|restore ...  many PVs to a file and back
@@ -38,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
                              "and open its PVs (needs the 'demo' extra)")
     parser.add_argument("--self-test", metavar="PV",
                         help="open the window (offscreen without a display), read PV through "
-                             "the probe, print 'PV value' and exit 0; non-zero on failure")
+                             "the probe, print 'PV value' and exit 0; non-zero on failure "
+                             "(pva://NAME reads over PV Access)")
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="seconds --self-test waits for the value (default 10)")
     parser.add_argument("--check", action="store_true",

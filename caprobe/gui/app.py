@@ -28,7 +28,9 @@ from caprobe.gui.main_window import MainWindow  # noqa: E402
 
 
 def make_application(argv: Sequence[str] | None = None) -> QApplication:
-    """The one QApplication, with high-DPI scaling switched on (must precede its creation)."""
+    """The one QApplication, with high-DPI scaling switched on (must precede its creation).
+    PV Access (``pva://`` names) is switched on for every view here."""
+    install_protocols()
     existing = QApplication.instance()
     if isinstance(existing, QApplication):
         return existing
@@ -49,6 +51,14 @@ def make_application(argv: Sequence[str] | None = None) -> QApplication:
     except Exception:  # an icon is decoration; never a reason not to start
         pass
     return app
+
+
+def install_protocols() -> None:
+    """Register PV Access with the PV service, so probe, chart and waveform take ``pva://``
+    names (without p4p such a name is refused with the line saying how to install it)."""
+    from caprobe.gui import pva_backend
+
+    pva_backend.install()
 
 
 def run_gui(pv_names: Sequence[str] = (), *, on_exit: Callable[[], None] | None = None,
@@ -148,7 +158,7 @@ def self_test(pv_name: str, timeout: float = 10.0) -> int:
 
     def check() -> None:
         if probe.response is not None and probe.ctrl is not None:
-            outcome["ok"] = f"{pv_name} {probe.value_text(max_elements=None)}"
+            outcome["ok"] = f"{pv_name} {probe.report_text()}"
         elif time.monotonic() > deadline:
             outcome["error"] = (f"caprobe self-test failed: no value from {pv_name} within "
                                 f"{timeout:g} s ({probe.connection_text()})")

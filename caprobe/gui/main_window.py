@@ -340,8 +340,17 @@ class MainWindow(QMainWindow):
         index = self.tabs.addTab(probe, name)
         self.tabs.setCurrentIndex(index)
         self._update_tab(probe)
+        try:
+            self.probe_client.add(name)
+        except ValueError as exc:  # the protocol refuses it (pva:// without p4p): no tab
+            self.probes.pop(name, None)
+            probe.shutdown()
+            self.tabs.removeTab(self.tabs.indexOf(probe))
+            probe.deleteLater()
+            self.statusBar().showMessage(f"{short_name(name)}: {exc}; nothing opened", 15000)
+            self._update_empty_hint()
+            return None
         self.recent.remember(name)
-        self.probe_client.add(name)
         self._update_empty_hint()
         return probe
 

@@ -46,6 +46,9 @@ def edited_style() -> str:
     return f"background-color: {t.edited_background}; color: {t.edited_text};"
 
 NO_WRITE_ACCESS = ("Read-only: the IOC's access security gives this client no write access.")
+#: PV Access structures are written with caprobe-put (JSON), not typed into one field.
+PVA_STRUCTURE_NOT_WRITABLE = ("This panel writes scalars, enums, strings and arrays; write a "
+                              "structure with caprobe-put pva://NAME '{\"field\": value}'.")
 
 
 class NoWheelComboBox(QComboBox):
@@ -185,6 +188,9 @@ class WritePanel(QGroupBox):
         #: decimals the editor shows for floats (the probe's PREC or the operator's choice)
         self.editor_precision: int | None = None
         self._table_dialog: QWidget | None = None
+        self._sent: Any = None  # the last value sent, to compare with the read-back
+        #: PV Access: the value's kind ('scalar', 'array', 'enum', 'table', ...), else None
+        self._pva_kind: str | None = None
 
         self.line_edit = QLineEdit()
         self.line_edit.setPlaceholderText("new value")
@@ -257,6 +263,27 @@ class WritePanel(QGroupBox):
             self._configure_editor()
         self._update_enabled()
 
+    def set_pva(self, kind: str | None, layout: Any = None) -> None:
+        """This PV is a PV Access one of this kind ('scalar', 'array', 'enum', 'table',
+        'ndarray', 'structure'; None until its first value): strings have no 40-byte limit,
+        string arrays are comma-separated, structures are not written here."""
+        kind = kind or "unknown"
+        if kind != self._pva_kind:
+            self._pva_kind = kind
+            # a structure gets no editor: the one status line says how to write it
+            editable = not self._pva_structure()
+            for widget in (self.editor_stack, self.write_button, self.callback_box,
+                           self.timeout_spin):
+                widget.setVisible(editable)
+            self._configure_editor()
+            self._update_enabled()
+
+    def _pva_structure(self) -> bool:
+        return self._pva_kind in ("table", "ndarray", "structure")
+
+    def _pva_strings(self) -> bool:
+        return self._pva_kind is not None and self._native == ChannelType.STRING
+
     def set_control(self, ctrl: Any) -> None:
         """DBR_CTRL metadata arrived: enum states and control limits."""
         self._ctrl = ctrl
@@ -283,6 +310,12 @@ class WritePanel(QGroupBox):
             self._show_current()
 
     def _current_editable_text(self) -> str:
+        if self._pva_structure():
+            return ""
+        if self._current_data is not None and self._pva_strings() and \
+                self._pva_kind == "array":
+            self._current_text = ", ".join(str(item) for item in self._current_data)
+            self._current_data = None
         if self._current_data is not None:
             self._current_text = editable_text(self._current_data, self.editor_precision,
                                                self._is_char_string())
@@ -329,7 +362,11 @@ class WritePanel(QGroupBox):
         else:
             self.editor_stack.setCurrentWidget(self.line_edit)
             if self._native is None:
-                hint = ""
+                hint = ""  # a structure: the status line says why there is no editor
+            elif self._pva_strings() and self._pva_kind == "array":
+                hint = "Text elements separated by commas"
+            elif self._pva_strings():
+                hint = "Text (PV Access strings have no length limit)"
             elif self._native == ChannelType.STRING:
                 hint = f"Text, at most {MAX_STRING_BYTES} bytes in UTF-8"
             elif self._is_char_string():
@@ -342,7 +379,9 @@ class WritePanel(QGroupBox):
                         limits[0], limits[1], precision, self._units())
                 else:
                     hint = "No control limits set"
-                if self._count > 1:
+                if self._pva_kind == "array":
+                    hint = "Any number of elements separated by spaces or commas. " + hint
+                elif self._count > 1:
                     hint = (f"Up to {self._count} elements separated by spaces or commas. "
                             + hint)
             if self._count > EDITOR_MAX_ELEMENTS and not self._is_char_string():
@@ -355,6 +394,8 @@ class WritePanel(QGroupBox):
         self.limits_label.setText(hint)
 
     def _is_numeric_array(self) -> bool:
+        if self._pva_kind is not None:
+            return self._pva_kind == "array" and self._native not in (None, ChannelType.STRING)
         return self._count > 1 and self._native not in (None, ChannelType.STRING) and \
             not self._is_char_string()
 
@@ -403,12 +444,14 @@ class WritePanel(QGroupBox):
         usable = self._connected and self._native is not None and not self._busy
         if not self._connected:
             reason = "Not connected: nothing can be written."
+        elif self._pva_structure():
+            reason = PVA_STRUCTURE_NOT_WRITABLE
         elif not self._can_write:
             reason = NO_WRITE_ACCESS
         else:
             reason = ""
         writable = usable and self._can_write
-        self.table_button.setVisible(self._is_numeric_array())
+        self.table_button.setVisible(self._is_numeric_array() and not self._pva_structure())
         self.table_button.setEnabled(writable)
         self.line_edit.setReadOnly(not writable)
         self.enum_combo.setEnabled(writable)
@@ -424,8 +467,8 @@ class WritePanel(QGroupBox):
             self.status_label.setText(f"{self._failure} ({reason})" if reason else self._failure)
         elif reason:
             self.status_label.setText(reason)
-        elif self.status_label.text() in (NO_WRITE_ACCESS, "Not connected: nothing can be "
-                                          "written."):
+        elif self.status_label.text() in (NO_WRITE_ACCESS, PVA_STRUCTURE_NOT_WRITABLE,
+                                          "Not connected: nothing can be written."):
             self.status_label.setText("")
 
     # ---- writing ---------------------------------------------------------------------------
@@ -440,6 +483,10 @@ class WritePanel(QGroupBox):
                 raise ValueError("Choose one of the enum states.")
             return index
         text = self.line_edit.text()
+        if self._pva_strings():
+            if self._pva_kind == "array":
+                return [item.strip() for item in text.split(",")] if text.strip() else []
+            return text
         if native == ChannelType.STRING:
             raw = _text_bytes(text)
             if len(raw) > MAX_STRING_BYTES:
@@ -455,7 +502,10 @@ class WritePanel(QGroupBox):
         text = strip_units(text, self._units())
         if not text:
             raise ValueError("Enter a value first.")
-        if self._count > 1:
+        if self._pva_kind == "array":
+            # a PV Access array takes any length (no NELM); parse every element
+            values = parse_array(text, native, max(self._count, len(text)))
+        elif self._count > 1:
             values = parse_array(text, native, self._count)
         else:
             values = np.asarray([cafmt.parse_value(text, native)])
@@ -467,6 +517,8 @@ class WritePanel(QGroupBox):
                 raise ValueError(
                     f"{outside[0]:g} is outside the control limits "
                     f"{display.limits_text(low, high, getattr(self._ctrl, 'precision', None), self._units())}")
+        if self._pva_kind == "array":
+            return values
         return values if self._count > 1 else values[0].item()
 
     def write_current(self) -> None:
@@ -476,6 +528,9 @@ class WritePanel(QGroupBox):
             return
         if not self._connected:
             self.status_label.setText(refusal("Not connected"))
+            return
+        if self._pva_structure():
+            self.status_label.setText(refusal(PVA_STRUCTURE_NOT_WRITABLE))
             return
         if not self._can_write:
             self.status_label.setText(refusal(NO_WRITE_ACCESS))
@@ -487,10 +542,18 @@ class WritePanel(QGroupBox):
             return
         notify = self.callback_box.isChecked()
         timeout = self.timeout_spin.value() if notify else 2.0
+        self._sent = value
         self._set_busy(True, notify)
         name = self.pv_name
+        write = write_and_read_back
+        if self._pva_kind is not None:
+            from caprobe.gui import pva_backend
+            from caprobe.gui.service import split_protocol
+
+            name = split_protocol(name)[1]
+            write = pva_backend.write_and_read_back
         self._service.submit(
-            lambda: write_and_read_back(name, value, notify=notify, timeout=timeout),
+            lambda: write(name, value, notify=notify, timeout=timeout),
             self._write_done, self._write_failed)
 
     def _set_busy(self, busy: bool, notify: bool = False) -> None:
@@ -514,9 +577,25 @@ class WritePanel(QGroupBox):
             is_char=self._is_char_string())
         how = (f"put-callback completed in {outcome.elapsed:.2f} s"
                if outcome.notify_response is not None else "written")
-        self.status_label.setText(f"IOC now holds: {text}  ({how})")
+        self.status_label.setText(f"IOC now holds: {text}  ({how}){self._changed_note(readback)}")
         self.set_current_data(readback.data)
         self.written.emit(text)
+
+    def _changed_note(self, readback: Any) -> str:
+        """A PV Access string has no length limit, but the record behind it may have one
+        (QSRV's stringout keeps 39 bytes): say so when the server holds other text than
+        was sent, never let a cut pass silently."""
+        sent = self._sent
+        if not (self._pva_strings() and self._pva_kind == "scalar" and isinstance(sent, str)):
+            return ""
+        held = display.as_text_values(readback.data)
+        held_text = held[0] if held else ""
+        if held_text == sent:
+            return ""
+        if sent.startswith(held_text):
+            return (f" — the server kept {len(held_text)} of the {len(sent)} characters "
+                    "sent")
+        return " — not the text sent: the server changed it"
 
     def _write_failed(self, exc: Exception) -> None:
         if self._closed:

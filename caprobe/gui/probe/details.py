@@ -4,16 +4,28 @@ scroll vertically only and never push the window wider."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
 from PyQt5.QtCore import QSize, Qt
 from PyQt5.QtGui import QResizeEvent
 from PyQt5.QtWidgets import (
+    QAbstractItemView,
     QFormLayout,
     QFrame,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
+    QLabel,
     QListWidget,
     QPushButton,
     QScrollArea,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QTreeWidget,
+    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -33,12 +45,21 @@ class ChannelBox(QGroupBox):
         self.access_label = Field()
         self.type_label = Field()
         self.count_label = Field()
-        form = QFormLayout(self)
-        form.addRow("RTYP", self.rtyp_label)
-        form.addRow("Host", self.host_label)
-        form.addRow("Access", self.access_label)
-        form.addRow("Native type", self.type_label)
-        form.addRow("Elements", self.count_label)
+        self.form = QFormLayout(self)
+        self.form.addRow("RTYP", self.rtyp_label)
+        self.form.addRow("Host", self.host_label)
+        self.form.addRow("Access", self.access_label)
+        self.form.addRow("Native type", self.type_label)
+        self.form.addRow("Elements", self.count_label)
+
+    def use_pva_labels(self) -> None:
+        """PV Access has no record type, host:port or native DBR type to show: its rows say
+        what they hold instead (type ID, server, normative type)."""
+        for label, text in ((self.rtyp_label, "Type ID"), (self.host_label, "Server"),
+                            (self.type_label, "Type")):
+            row_label = self.form.labelForField(label)
+            if isinstance(row_label, QLabel):
+                row_label.setText(text)
 
 
 class MetadataBox(QGroupBox):
@@ -58,6 +79,12 @@ class MetadataBox(QGroupBox):
         self.form.addRow("Warning", self.warn_label)
         self.form.addRow("Alarm", self.alarm_limits_label)
 
+    def use_pva_labels(self) -> None:
+        """PV Access has display.units, not a record's EGU field."""
+        row_label = self.form.labelForField(self.units_label)
+        if isinstance(row_label, QLabel):
+            row_label.setText("Units")
+
     def show_numeric_rows(self, numeric: bool) -> None:
         """A string PV has no units, precision or limits: say so once instead of six rows of
         'none'."""
@@ -76,6 +103,166 @@ class EnumBox(QGroupBox):
         self.enum_list.setSelectionMode(QListWidget.NoSelection)
         self.enum_list.setFocusPolicy(Qt.NoFocus)
         QVBoxLayout(self).addWidget(self.enum_list)
+
+
+#: Rows of an NTTable and nodes of a structure shown at most (a person reads no more; the
+#: header says how many there are).
+MAX_TABLE_ROWS = 2000
+MAX_TREE_NODES = 2000
+
+
+def _cell_text(item: Any) -> str:
+    if isinstance(item, bytes):
+        return item.decode("utf-8", "replace")
+    if isinstance(item, (float, np.floating)):
+        return repr(float(item))
+    return str(item)
+
+
+class StructureBox(QGroupBox):
+    """A PV Access structure: an NTTable as a table, anything else (custom structures,
+    NTNDArray's attributes) as an expandable tree of fields."""
+
+    def __init__(self) -> None:
+        super().__init__("Structure")
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["Field", "Type", "Value"])
+        self.tree.header().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.note = QLabel()
+        self.note.setTextFormat(Qt.PlainText)
+        self.note.setWordWrap(True)
+        self.note.hide()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.table)
+        self.stack.addWidget(self.tree)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.stack)
+        layout.addWidget(self.note)
+        self.setMinimumHeight(self.fontMetrics().height() * 12)
+        self._shape: Any = None
+
+    def show_table(self, columns: Mapping[str, Any], labels: list[str] | None = None) -> None:
+        """NTTable columns ({name: array}) as a table; ``labels`` head the columns."""
+        self.setTitle("Table (NTTable)")
+        self.stack.setCurrentWidget(self.table)
+        names = list(columns)
+        rows = max((len(c) for c in columns.values()), default=0)
+        shown = min(rows, MAX_TABLE_ROWS)
+        heads = labels if labels and len(labels) == len(names) else names
+        self.table.setUpdatesEnabled(False)
+        try:
+            if (tuple(heads), shown) != self._shape:
+                self._shape = (tuple(heads), shown)
+                self.table.clear()
+                self.table.setColumnCount(len(names))
+                self.table.setRowCount(shown)
+                self.table.setHorizontalHeaderLabels(heads)
+            for col, name in enumerate(names):
+                column = columns[name]
+                for row in range(min(shown, len(column))):
+                    text = _cell_text(column[row])
+                    item = self.table.item(row, col)
+                    if item is None:
+                        self.table.setItem(row, col, QTableWidgetItem(text))
+                    elif item.text() != text:
+                        item.setText(text)
+        finally:
+            self.table.setUpdatesEnabled(True)
+        self._set_note(f"{rows} rows; the first {shown} are shown" if shown < rows else "")
+
+    def show_tree(self, value: Any, title: str) -> None:
+        """A p4p Value (or nested dicts) as a tree; expanded state is kept across updates."""
+        self.setTitle(f"Structure ({title})")
+        self.stack.setCurrentWidget(self.tree)
+        nodes: list[tuple[tuple[str, ...], str, str]] = []
+        _walk(value, (), nodes)
+        shape = tuple((path, kind) for path, kind, _ in nodes[:MAX_TREE_NODES])
+        if shape != self._shape:
+            self._shape = shape
+            self.tree.clear()
+            items: dict[tuple[str, ...], QTreeWidgetItem] = {}
+            for path, kind, text in nodes[:MAX_TREE_NODES]:
+                parent = items.get(path[:-1])
+                item = QTreeWidgetItem([path[-1], kind, text])
+                if parent is None:
+                    self.tree.addTopLevelItem(item)
+                else:
+                    parent.addChild(item)
+                items[path] = item
+            # the value and the first level open; alarm, timeStamp, display folded
+            for path, item in items.items():
+                if len(path) == 1 and path[0] not in ("alarm", "timeStamp", "display",
+                                                      "control", "valueAlarm"):
+                    item.setExpanded(True)
+            self._items = items
+        else:
+            for path, _kind, text in nodes[:MAX_TREE_NODES]:
+                item = self._items[path]
+                if item.text(2) != text:
+                    item.setText(2, text)
+        self._set_note(f"{len(nodes)} fields; the first {MAX_TREE_NODES} are shown"
+                       if len(nodes) > MAX_TREE_NODES else "")
+
+    def _set_note(self, text: str) -> None:
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
+
+
+def _walk(value: Any, path: tuple[str, ...], out: list[tuple[tuple[str, ...], str, str]]
+          ) -> None:
+    """(path, type, text) of every field below ``value`` (a p4p Value or nested dicts)."""
+    if len(out) > MAX_TREE_NODES:
+        return
+    if hasattr(value, "keys") and hasattr(value, "type") and callable(value.keys):
+        for name in value.keys():
+            child = value[name]
+            sub_path = (*path, name)
+            if hasattr(child, "keys") and callable(child.keys):
+                out.append((sub_path, "structure", ""))
+                _walk(child, sub_path, out)
+            else:
+                out.append((sub_path, _kind(child), _leaf_text(child)))
+        return
+    if isinstance(value, Mapping):
+        for name, child in value.items():
+            sub_path = (*path, str(name))
+            if isinstance(child, Mapping):
+                out.append((sub_path, "structure", ""))
+                _walk(child, sub_path, out)
+            else:
+                out.append((sub_path, _kind(child), _leaf_text(child)))
+
+
+def _kind(item: Any) -> str:
+    if isinstance(item, np.ndarray):
+        return f"{item.dtype.name}[{item.size}]"
+    if isinstance(item, (list, tuple)):
+        return f"array[{len(item)}]"
+    if isinstance(item, str):
+        return "string"
+    if isinstance(item, bool):
+        return "boolean"
+    if isinstance(item, int):
+        return "integer"
+    if isinstance(item, float):
+        return "double"
+    return type(item).__name__
+
+
+def _leaf_text(item: Any, max_elements: int = 20) -> str:
+    if isinstance(item, (np.ndarray, list, tuple)):
+        values = list(item[:max_elements]) if not isinstance(item, np.ndarray) \
+            else item.reshape(-1)[:max_elements].tolist()
+        size = item.size if isinstance(item, np.ndarray) else len(item)
+        more = f" … ({size} elements)" if size > max_elements else ""
+        return "[" + ", ".join(_cell_text(v) for v in values) + "]" + more
+    if hasattr(item, "todict"):
+        return str(item.todict())
+    return _cell_text(item)
 
 
 class HistoryBox(QGroupBox):

@@ -4,6 +4,7 @@ panel. Everything here runs in the GUI thread; data arrives from the PV service.
 from __future__ import annotations
 
 import enum
+import os
 import time
 from typing import Any
 
@@ -22,10 +23,11 @@ from caprobe.gui.probe.details import (
     EnumBox,
     HistoryBox,
     MetadataBox,
+    StructureBox,
 )
 from caprobe.gui.probe.header import ProbeHeader
 from caprobe.gui.probe.labels import breakable
-from caprobe.gui.service import PVService
+from caprobe.gui.service import PVService, split_protocol
 from caprobe.gui.workers import fetch_field_text, fetch_host_name
 from caprobe.gui.write_panel import WritePanel
 
@@ -84,6 +86,42 @@ def _clock(stamp: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(stamp))
 
 
+#: What the probe can say about a PV Access server: p4p reports no address.
+PVA_SERVER_TEXT = "PV Access (pva provider)"
+PVA_SERVER_TIP = ("PV Access through p4p's pva provider; p4p does not report the server's "
+                  "address")
+PVA_ACCESS_TEXT = "not reported by PVA"
+
+
+def pva_native_type(response: Any, channel: Any) -> int | None:
+    """The CA type whose editor and formatting fit a PV Access value (None: a structure)."""
+    layout = getattr(response, "layout", None)
+    if layout is None:
+        return None
+    if layout.kind == "enum":
+        return int(ChannelType.ENUM)
+    ca_type = layout.ca_type
+    if ca_type is None:
+        return None
+    return int(ca_type) - int(ChannelType.TIME_STRING)  # TIME_X = X + 14
+
+
+def structure_summary(response: Any) -> str:
+    """One line for the header: 'NTTable: 2 rows × 3 columns (a, b, c)', 'structure: 3 fields'."""
+    layout = response.layout
+    if layout.kind == "table":
+        columns = response.data
+        rows = max((len(c) for c in columns.values()), default=0)
+        names = ", ".join(columns)
+        return f"NTTable: {rows} rows × {len(columns)} columns ({names})"
+    if layout.kind == "ndarray":
+        data = response.data
+        shape = " × ".join(str(n) for n in getattr(data, "shape", ()))
+        return f"NTNDArray: {shape} {getattr(data, 'dtype', '')} image"
+    fields = [f for f in layout.top_fields if f not in ("alarm", "timeStamp")]
+    return f"{layout.type_text}: {len(fields)} fields ({', '.join(fields)})"
+
+
 class ProbeWidget(QWidget):
     """Read + write panels for one PV."""
 
@@ -116,6 +154,8 @@ class ProbeWidget(QWidget):
         self.tab_icon_key: tuple[str, bool] | None = None
         self.precision_override: int | None = None
         self._details_shape: tuple[Any, ...] | None = None
+        #: PV Access (pva://): no record fields over CA, no host:port, no access query
+        self.is_pva = split_protocol(pv_name)[0] == "pva"
         self._build()
         self._refresh_all()
 
@@ -135,10 +175,16 @@ class ProbeWidget(QWidget):
         h.precision_spin.valueChanged.connect(self._precision_changed)
 
         channel = ChannelBox()
+        if self.is_pva:
+            channel.use_pva_labels()
+            h.desc_label.setToolTip("The structure's display.description (QSRV: the record's "
+                                    "DESC)")
         self.rtyp_label, self.host_label = channel.rtyp_label, channel.host_label
         self.access_label, self.type_label = channel.access_label, channel.type_label
         self.count_label = channel.count_label
         self.limits_box = MetadataBox()
+        if self.is_pva:
+            self.limits_box.use_pva_labels()
         m = self.limits_box
         self.units_label, self.prec_label, self.disp_label = (m.units_label, m.prec_label,
                                                               m.disp_label)
@@ -147,6 +193,8 @@ class ProbeWidget(QWidget):
         self.enum_box = EnumBox()
         self.enum_box.hide()
         self.enum_list = self.enum_box.enum_list
+        self.structure_box = StructureBox()
+        self.structure_box.hide()
         self.history_box = HistoryBox()
         hb = self.history_box
         self.hist_since, self.hist_updates = hb.hist_since, hb.hist_updates
@@ -156,7 +204,9 @@ class ProbeWidget(QWidget):
 
         self.write_panel = WritePanel(self.pv_name, self._service)
         self.write_panel.written.connect(self.written)
-        self.details = ColumnsWidget([[self.write_panel, self.history_box], [channel],
+        # a PV Access structure's table or tree is what the operator came for: first
+        self.details = ColumnsWidget([[self.structure_box, self.write_panel,
+                                       self.history_box], [channel],
                                       [self.limits_box, self.enum_box]])
         self.details_scroll = DetailsScroll(self.details)
 
@@ -244,6 +294,12 @@ class ProbeWidget(QWidget):
             self._set_connected(getattr(item, "channel", None))
         previous = self.response
         self.response = item
+        layout = getattr(item, "layout", None)
+        if self.is_pva and layout is not getattr(previous, "layout", None):
+            # the first value (or a server restarted with another type): type, editor, boxes
+            self.channel = getattr(item, "channel", None) or self.channel
+            self._refresh_channel()
+            self._refresh_limits()
         try:
             self._refresh_value()
         except Exception as exc:  # a malformed update must not take the probe down
@@ -286,16 +342,21 @@ class ProbeWidget(QWidget):
         self.stateChanged.emit()  # the tab's tooltip names the server too
 
     def server_text(self) -> str:
-        """'ioc-host:5064 (10.0.1.5)', or '10.0.1.5:5064' while (or if) it has no name."""
+        """'ioc-host:5064 (10.0.1.5)', or '10.0.1.5:5064' while (or if) it has no name.
+        PV Access: p4p does not report the server's address, so only what is known."""
         ch = self.channel
         if ch is None:
             return "?"
+        if self.is_pva:
+            return f"{PVA_SERVER_TEXT}; p4p does not report the server's address"
         name = self._host_names.get(ch.host, ch.host)
         return ch.address if name == ch.host else f"{name}:{ch.port} ({ch.host})"
 
     def refresh_fields(self) -> None:
         """Read the record's DESC and RTYP, each on its own worker so a missing DESC does not
         delay the other (DBR_CTRL metadata comes from the PV service: :meth:`set_control`)."""
+        if self.is_pva:
+            return  # the description comes in the structure (display.description)
         name = self.pv_name
         for field_name in ("DESC", "RTYP"):
             self._service.submit(
@@ -312,8 +373,10 @@ class ProbeWidget(QWidget):
         if self._closed:
             return
         self.ctrl = response.metadata
-        if self.channel is None:
-            self.channel = getattr(response, "channel", None)
+        if self.channel is None or self.is_pva:
+            self.channel = getattr(response, "channel", None) or self.channel
+        if self.is_pva:
+            self.desc = _text(getattr(self.ctrl, "description", None)) or ""
         self.write_panel.set_control(self.ctrl)
         self._refresh_all()
 
@@ -344,17 +407,37 @@ class ProbeWidget(QWidget):
     # ==== derived facts ========================================================================
     @property
     def native_type(self) -> int | None:
-        return None if self.channel is None else int(self.channel.native_data_type)
+        if self.channel is None:
+            return None
+        if self.is_pva:
+            return pva_native_type(self.response if self.response is not None else None,
+                                   self.channel)
+        return int(self.channel.native_data_type)
+
+    def pva_kind(self) -> str | None:
+        """'scalar', 'array', 'enum', 'table', 'ndarray', 'structure' (PV Access only)."""
+        layout = getattr(self.response, "layout", None)
+        return None if layout is None else layout.kind
+
+    def is_structure(self) -> bool:
+        return self.pva_kind() in ("table", "ndarray", "structure")
 
     @property
     def element_count(self) -> int:
+        if self.is_pva and self.pva_kind() == "array":
+            # PVA arrays have no fixed size (no NELM): the newest value's length
+            return int(self.response.data_count)
         return 1 if self.channel is None else int(self.channel.native_data_count)
 
     def is_array(self) -> bool:
+        if self.is_pva:
+            return self.pva_kind() == "array"
         return self.element_count > 1
 
     def is_char_array(self) -> bool:
-        return self.native_type == ChannelType.CHAR and self.element_count > 1
+        # PVA byte arrays are numbers (images, raw data); PVA strings are strings.
+        return (not self.is_pva and self.native_type == ChannelType.CHAR
+                and self.element_count > 1)
 
     def units(self) -> str | None:
         return _text(getattr(self.ctrl, "units", None)) or None
@@ -372,10 +455,22 @@ class ProbeWidget(QWidget):
     def value_text(self, max_elements: int | None = display.SUMMARY_ELEMENTS) -> str:
         if self.response is None:
             return ""
+        if self.is_structure():
+            return structure_summary(self.response)
         return display.format_value_text(
             self.response, mode=self.display_format, precision=self.precision(),
             units=self.units(), enum_strings=self.enum_strings(),
             max_elements=max_elements, is_char=self.is_char_array())
+
+    def report_text(self) -> str:
+        """The value as the self-test prints it: the value line, and for a PV Access
+        structure the table or the fields below it, as pvget prints them."""
+        text = self.value_text(max_elements=None)
+        if self.is_structure() and self.pva_kind() != "ndarray":
+            from caprobe.format_pva import format_structure_block
+
+            text += "\n" + format_structure_block(self.pv_name, self.response, terse=True)
+        return text
 
     def connection_text(self) -> str:
         elapsed = time.time() - self.state_since
@@ -384,8 +479,13 @@ class ProbeWidget(QWidget):
         if self.state is Connection.CONNECTED:
             return f"Connected to {self.server_text()}"
         if self.state is Connection.NOT_FOUND:
+            where = "EPICS_CA_ADDR_LIST"
+            if self.is_pva:
+                where = ("EPICS_PVA_ADDR_LIST, now "
+                         f"'{os.environ.get('EPICS_PVA_ADDR_LIST', '')}' with auto list "
+                         f"{os.environ.get('EPICS_PVA_AUTO_ADDR_LIST', 'YES')}")
             return (f"Not found after {time.time() - self.history.start:.0f} s — still "
-                    "searching (check the name and EPICS_CA_ADDR_LIST)")
+                    f"searching (check the name and {where})")
         why = "no reply from the IOC" if self.state_reason == "unresponsive" else "disconnected"
         return (f"Not connected ({why}) since {_ago(elapsed)} — waiting for the IOC to come "
                 "back; the value shown is the last one received")
@@ -406,6 +506,20 @@ class ProbeWidget(QWidget):
             for label in (self.host_label, self.access_label, self.type_label,
                           self.count_label):
                 label.setText("—")
+        elif self.is_pva:
+            self.rtyp_label.setText(getattr(ch, "type_id", "") or "—")
+            self.host_label.setText(PVA_SERVER_TEXT)
+            self.host_label.setToolTip(PVA_SERVER_TIP)
+            self.access_label.setText(PVA_ACCESS_TEXT)
+            self.access_label.setToolTip(
+                "PV Access has no access-rights query: the server refuses a write it does "
+                "not allow, and the write panel shows the server's reason")
+            self.type_label.setText(getattr(ch, "type_text", "") or "—")
+            self.type_label.setToolTip(getattr(ch, "type_tree", "") or "")
+            kind = self.pva_kind()
+            self.count_label.setText(f"{ch.native_data_count} rows" if kind == "table" else
+                                     "—" if self.is_structure() else
+                                     str(self.element_count))
         else:
             # cainfo's form (the name); the address is in the connection line and tooltip
             name = self._host_names.get(ch.host, ch.host)
@@ -418,6 +532,13 @@ class ProbeWidget(QWidget):
             self.type_label.setText(f"DBR_{ChannelType(int(ch.native_data_type)).name}")
             self.count_label.setText(str(ch.native_data_count))
         self.show_all_button.setVisible(self.is_array())
+        if self.is_pva:
+            # No access query: the panel lets the operator try, the server's refusal shows.
+            self.write_panel.set_pva(self.pva_kind(), getattr(self.response, "layout", None))
+            self.write_panel.set_channel(
+                self.native_type, self.element_count, ch is not None,
+                self.state is Connection.CONNECTED)
+            return
         self.write_panel.set_channel(
             self.native_type, self.element_count,
             bool(ch is not None and ch.can_write), self.state is Connection.CONNECTED)
@@ -442,13 +563,15 @@ class ProbeWidget(QWidget):
         self.alarm_limits_label.setText(lim("lower_alarm_limit", "upper_alarm_limit"))
         strings = self.enum_strings()
         is_enum = self.native_type == ChannelType.ENUM or bool(strings)
-        shape = (numeric, is_enum, tuple(strings))
+        structure = self.is_structure()
+        shape = (numeric, is_enum, tuple(strings), structure)
         if shape == self._details_shape:
             return  # rebuilding lists and columns on every connection event costs for nothing
         self._details_shape = shape
-        self.limits_box.show_numeric_rows(numeric)
+        self.limits_box.show_numeric_rows(numeric and not structure)
         self.enum_box.setVisible(is_enum)
-        self.limits_box.setVisible(not is_enum)
+        self.limits_box.setVisible(not is_enum and not structure)
+        self.structure_box.setVisible(structure)
         if is_enum:
             self.enum_list.clear()
             self.enum_list.addItems([f"{i} = {s}" for i, s in enumerate(strings)])
@@ -464,25 +587,42 @@ class ProbeWidget(QWidget):
             self.value_label.setText("—")
         else:
             text = self.value_text()
-            if self.native_type == ChannelType.ENUM and isinstance(response.data, list):
+            if self.is_pva and self.pva_kind() == "enum":
+                strings = self.enum_strings()
+                index = response.index
+                if index is not None and 0 <= index < len(strings):
+                    text = f"{strings[index]}  ({index})"
+                    self._mark_enum_state(index)
+            elif self.native_type == ChannelType.ENUM and isinstance(response.data, list):
                 strings = self.enum_strings()
                 label = display.as_text_values(response.data)[0]
                 if label in strings:
                     text = f"{label}  ({strings.index(label)})"
                     self._mark_enum_state(strings.index(label))
-            if self.is_array():
+            if self.is_structure():
+                self._refresh_structure()
+                self.value_label.setToolTip(
+                    "The whole structure is in the details below (drag the divider down "
+                    "if they are folded)")
+            elif self.is_array():
                 size = getattr(response, "data_count", None)
                 if size == 0:
                     text = "(empty)"
-                text = f"{text}\n[{size if size is not None else '?'} of " \
-                       f"{self.element_count} elements]"
+                if self.is_pva:  # no NELM: the length is the array's own
+                    text = f"{text}\n[{size} elements]"
+                    self.count_label.setText(str(size))
+                else:
+                    text = f"{text}\n[{size if size is not None else '?'} of " \
+                           f"{self.element_count} elements]"
             self.value_label.setText(breakable(text))
             self.write_panel.editor_precision = self.precision()
-            self.write_panel.set_current_data(response.data)
+            if not self.is_structure():
+                self.write_panel.set_current_data(response.data)
         self._refresh_precision_hint()
         meta = getattr(response, "metadata", None)
         severity = getattr(meta, "severity", None)
         status = getattr(meta, "status", None)
+        self.alarm_badge.setToolTip("")
         if not connected:
             grey = style.disconnected_color()
             badge = "DISCONNECTED" if self.state is Connection.DISCONNECTED else (
@@ -492,6 +632,13 @@ class ProbeWidget(QWidget):
             self.alarm_badge.setStyleSheet(style.badge_style(color, dashed=True))
             self.value_frame.setStyleSheet(style.value_frame_style(color, dashed=True))
             self.value_label.setStyleSheet(f"color: {grey}; font-style: italic;")
+        elif severity is None and self.is_pva and response is not None:
+            self.alarm_badge.setText("NO SEVERITY")
+            self.alarm_badge.setToolTip("This PV Access structure has no alarm field")
+            self.alarm_badge.setStyleSheet(style.badge_style(style.neutral_frame_color()))
+            self.value_frame.setStyleSheet(style.value_frame_style(
+                style.neutral_frame_color()))
+            self.value_label.setStyleSheet("")
         elif severity is not None:
             color = style.severity_color(int(severity))
             self.alarm_badge.setText(cafmt.alarm_text(int(severity), int(status or 0)))
@@ -516,6 +663,19 @@ class ProbeWidget(QWidget):
         self._refresh_age()
         self.stateChanged.emit()
 
+    def _refresh_structure(self) -> None:
+        """NTTable as a table, anything else as a tree of fields (details column)."""
+        response = self.response
+        if self.pva_kind() == "table":
+            try:
+                labels = [str(label) for label in response.value["labels"]]
+            except (KeyError, TypeError):
+                labels = None
+            self.structure_box.show_table(response.data, labels)
+        else:
+            self.structure_box.show_tree(response.value, getattr(self.channel, "type_text",
+                                                                 "structure"))
+
     def _mark_enum_state(self, current: int) -> None:
         """The state the PV is in shows bold with a marker in the list of states."""
         for row in range(self.enum_list.count()):
@@ -533,10 +693,13 @@ class ProbeWidget(QWidget):
             self.timestamp_label.setText("")
             self.age_label.setText("")
         elif getattr(meta, "secondsSinceEpoch", 1) == 0:
-            self.timestamp_label.setText("IOC time: never processed (EPICS epoch)")
+            self.timestamp_label.setText(
+                "Server time: none (timestamp 0)" if self.is_pva else
+                "IOC time: never processed (EPICS epoch)")
             self.age_label.setText("")
         else:
-            self.timestamp_label.setText(f"IOC time {self._stamp_text}")
+            clock = "Server time" if self.is_pva else "IOC time"
+            self.timestamp_label.setText(f"{clock} {self._stamp_text}")
             age = time.time() - float(stamp)
             self.age_label.setText(age_text(age))
             self.age_label.setToolTip(f"The value was stamped by the IOC {_ago(age)}")
