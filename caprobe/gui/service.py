@@ -102,6 +102,7 @@ from typing import Any
 
 from PyQt5.QtCore import QCoreApplication, QObject, QThread, QTimer, pyqtSignal
 
+from caprobe import pvname
 from caprobe.gui.workers import CARunner
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,14 @@ class CABackend(Backend):
 
 
 _backends: dict[str, Backend] = {"ca": CABackend()}
-DEFAULT_PROTOCOL = "ca"
+def default_protocol() -> str:
+    """The protocol of a bare name: $CAPROBE_DEFAULT_PROTOCOL (see caprobe.pvname), else CA;
+    a protocol with no backend here (PVA without p4p) falls back to CA."""
+    try:
+        name = pvname.default_protocol()
+    except pvname.PVNameError:
+        return "ca"
+    return name if name in _backends else "ca"
 
 
 def register_backend(backend: Backend) -> None:
@@ -193,7 +201,7 @@ def split_protocol(pv: str) -> tuple[str, str]:
     head, sep, tail = pv.partition("://")
     if sep and head.lower() in _backends:
         return head.lower(), tail
-    return DEFAULT_PROTOCOL, pv
+    return default_protocol(), pv
 
 
 def is_connection_event(item: Any) -> bool:

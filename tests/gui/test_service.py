@@ -226,3 +226,19 @@ def test_metadata_follows_a_property_change(qtbot, ioc_factory, service) -> None
     qtbot.waitUntil(lambda: seen.metadata[-1][1].metadata.upper_disp_limit == 20,
                     timeout=WAIT_MS)
     assert service.metadata(pv).metadata.upper_disp_limit == 20
+
+
+def test_bare_names_follow_the_default_protocol(monkeypatch) -> None:
+    from caprobe.gui import service as service_module
+
+    class FakePVA(service_module.Backend):
+        name = "pva"
+
+    monkeypatch.setitem(service_module._backends, "pva", FakePVA())
+    monkeypatch.delenv("CAPROBE_DEFAULT_PROTOCOL", raising=False)
+    assert service_module.split_protocol("X:ai") == ("ca", "X:ai")
+    monkeypatch.setenv("CAPROBE_DEFAULT_PROTOCOL", "pva")
+    assert service_module.split_protocol("X:ai") == ("pva", "X:ai")
+    assert service_module.split_protocol("ca://X:ai") == ("ca", "X:ai")
+    monkeypatch.delitem(service_module._backends, "pva")
+    assert service_module.split_protocol("X:ai") == ("ca", "X:ai")  # no p4p: CA
