@@ -279,8 +279,8 @@ def test_folded_details_open_for_tab_and_f2(qtbot, window_at, softioc_env) -> No
     qtbot.keyClick(window.pv_entry, Qt.Key_F2)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is probe.write_panel.line_edit,
                     timeout=2000)
-    qtbot.wait(50)
-    assert fully_shown(probe.write_panel.line_edit, window)
+    # the splitter gives way over a few layout passes: wait for it, do not guess a time
+    qtbot.waitUntil(lambda: fully_shown(probe.write_panel.line_edit, window), timeout=2000)
 
 
 def test_laptop_window_shows_the_write_field_unasked(qtbot, window_at, softioc_env) -> None:

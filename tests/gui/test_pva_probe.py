@@ -96,7 +96,7 @@ def test_ntscalar_double_shows_value_units_limits_type_and_server(qtbot: Any, ma
     assert "-5.000" in probe.warn_label.text() and "5.000" in probe.warn_label.text()
     assert "-9.000" in probe.alarm_limits_label.text()
     assert probe.alarm_badge.text() == "NO_ALARM"
-    assert probe.timestamp_label.text().startswith("Server time 20")
+    assert probe.timestamp_label.text().startswith("PV time 20")
     assert probe.type_label.text() == "NTScalar double"
     assert probe.rtyp_label.text().startswith("epics:nt/NTScalar:1")
     assert probe.host_label.text() == PVA_SERVER_TEXT

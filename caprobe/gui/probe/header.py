@@ -32,8 +32,7 @@ from caprobe.gui.probe.labels import DraggableName, Field
 #: The badge is at least this wide, so common texts do not change the value frame's width.
 BADGE_SAMPLE = "MAJOR - STATE"
 TIME_SAMPLES = ("IOC time 2026-12-07 16:22:21.858390523",
-                "IOC time: never processed (EPICS epoch)",
-                "Server time 2026-12-07 16:22:21.858390523")  # PV Access: not always an IOC
+                "IOC time: never processed (EPICS epoch)")
 #: The widest texts of the age field (it has a fixed width: a changing age never moves the time)
 AGE_SAMPLES = ("(59.9 min ago)", "(47.9 h ago)", "(999 days ago)", "(future: clock?)")
 VALUE_SCALE = 1.8

@@ -694,11 +694,11 @@ class ProbeWidget(QWidget):
             self.age_label.setText("")
         elif getattr(meta, "secondsSinceEpoch", 1) == 0:
             self.timestamp_label.setText(
-                "Server time: none (timestamp 0)" if self.is_pva else
+                "PV time: none (timestamp 0)" if self.is_pva else
                 "IOC time: never processed (EPICS epoch)")
             self.age_label.setText("")
         else:
-            clock = "Server time" if self.is_pva else "IOC time"
+            clock = "PV time" if self.is_pva else "IOC time"  # no wider than the CA label
             self.timestamp_label.setText(f"{clock} {self._stamp_text}")
             age = time.time() - float(stamp)
             self.age_label.setText(age_text(age))
