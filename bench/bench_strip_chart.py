@@ -298,7 +298,7 @@ def run_big(app: QApplication, args: argparse.Namespace) -> dict:
         # its interval so that this stays under 5 % of the GUI thread)
         t0, t1 = panel.visible_time_range()
         for k in range(5):
-            panel._statistics._key = ()  # force: a new range or new samples
+            panel._statistics.invalidate()  # force: a new range or new samples
             started = time.perf_counter()
             panel._statistics.update(panel._traces, t0 - k, t1)
             stats_ms.append(1000 * (time.perf_counter() - started))
