@@ -22,6 +22,7 @@ Usage::
     .venv/bin/python bench/bench_strip_chart.py --window 30         # shows RSS flat once full
     .venv/bin/python bench/bench_strip_chart.py --skip-live --big-samples 3600000
     .venv/bin/python bench/bench_strip_chart.py --statistics   # statistics columns shown
+    .venv/bin/python bench/bench_strip_chart.py --skip-big --breakdown  # GUI CPU per part
 
 Results are printed and written as JSON to bench/results/ (git-ignored). Runs offscreen unless
 ``QT_QPA_PLATFORM`` says otherwise (e.g. xcb under Xvfb).
@@ -127,6 +128,85 @@ def pump(app: QApplication, seconds: float) -> None:
         time.sleep(0.001)  # like an idle event loop: do not turn the pump itself into CPU load
 
 
+class Breakdown:
+    """``--breakdown``: GUI-thread CPU per part of the chart, timed with ``time.thread_time()``
+    around its slots (redraw, legend, statistics, ingest) and the paints of the plot and the
+    legend. Whole-frame figures on a shared machine move by 10-25 % from run to run; the
+    parts' shares are steadier, so they show where a change of a few percent comes from.
+    ``_legend_tick`` (the legend's timer) includes ``_update_legend`` and, when due,
+    ``_update_statistics``; the paints come later, from Qt's event loop."""
+
+    SLOTS = ("_redraw", "_legend_tick", "_update_legend", "_update_statistics", "ingest")
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, list[float]] = {}  # part -> [seconds, calls]
+        self._patched: list[tuple[type, str, object]] = []
+
+    def _add(self, part: str, seconds: float) -> None:
+        entry = self.cpu.setdefault(part, [0.0, 0])
+        entry[0] += seconds
+        entry[1] += 1
+
+    def _patch(self, cls: type, attr: str, replacement: object) -> None:
+        self._patched.append((cls, attr, cls.__dict__.get(attr)))
+        setattr(cls, attr, replacement)
+
+    def install(self, panel_cls: type) -> None:
+        """Wrap the chart's classes before the panel is made (its timers bind the slots)."""
+        for attr in self.SLOTS:
+            if attr in panel_cls.__dict__:
+                self._patch(panel_cls, attr, self._timed(attr, panel_cls.__dict__[attr]))
+        try:  # the builds before the chart package (ad84fa0) have neither class
+            from caprobe.gui.chart.legend import ChartLegend
+            from caprobe.gui.chart.plot import ChartPlot
+        except ImportError:
+            import pyqtgraph as pg
+
+            from caprobe.gui import strip_chart
+
+            ChartLegend, ChartPlot = None, getattr(strip_chart, "_ChartPlot", pg.PlotWidget)
+        for cls, part in ((ChartLegend, "legend paint"), (ChartPlot, "plot paint")):
+            if cls is not None:
+                self._patch(cls, "viewportEvent", self._timed_paint(part, cls.viewportEvent))
+
+    def uninstall(self) -> None:
+        for cls, attr, original in reversed(self._patched):
+            if original is None:
+                delattr(cls, attr)
+            else:
+                setattr(cls, attr, original)
+        self._patched.clear()
+
+    def _timed(self, part: str, fn: object) -> object:
+        def timed(*a: object, **k: object) -> object:
+            started = time.thread_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                self._add(part, time.thread_time() - started)
+
+        return timed
+
+    def _timed_paint(self, part: str, base: object) -> object:
+        def viewport_event(widget: object, event: QEvent) -> bool:
+            if event.type() != QEvent.Paint:
+                return base(widget, event)
+            started = time.thread_time()
+            try:
+                return base(widget, event)
+            finally:
+                self._add(part, time.thread_time() - started)
+
+        return viewport_event
+
+    def per_frame(self, frames: int) -> dict:
+        return {
+            part: {"ms_per_frame": round(1000 * sec / max(1, frames), 3), "calls": calls,
+                   "ms_per_call": round(1000 * sec / max(1, calls), 3)}
+            for part, (sec, calls) in sorted(self.cpu.items(), key=lambda kv: -kv[1][0])
+        }  # fmt: skip
+
+
 def run_live(app: QApplication, args: argparse.Namespace) -> dict:
     import servers
 
@@ -142,7 +222,10 @@ def run_live(app: QApplication, args: argparse.Namespace) -> dict:
         db_path = f.name
     ioc = servers.start_softioc(db=db_path, acf=None, macros={"D": str(args.odly)})
     os.environ.update(ioc.env)
+    breakdown = Breakdown() if args.breakdown else None
     try:
+        if breakdown is not None:
+            breakdown.install(StripChartPanel)
         panel = StripChartPanel()
         panel.resize(1200, 700)
         panel.show()
@@ -160,6 +243,8 @@ def run_live(app: QApplication, args: argparse.Namespace) -> dict:
         timeline: list[dict] = []
         t0, cpu0, paints0 = time.monotonic(), cpu_seconds(), painter.count
         frames0 = panel.frames_drawn
+        if breakdown is not None:
+            breakdown.cpu.clear()
         gui_cpu0 = time.thread_time()  # this (GUI) thread only: cost, independent of load
         last = {"t": t0, "cpu": cpu0, "paints": paints0, "frames": frames0, "gui": gui_cpu0}
         loop = QEventLoop()
@@ -224,12 +309,16 @@ def run_live(app: QApplication, args: argparse.Namespace) -> dict:
             "per_pv": per_pv,
             "timeline": timeline,
         }
+        if breakdown is not None:
+            result["gui_cpu_breakdown"] = breakdown.per_frame(frames)
         started = time.monotonic()
         panel.shutdown()
         result["shutdown_s"] = round(time.monotonic() - started, 3)
         panel.deleteLater()
         return result
     finally:
+        if breakdown is not None:
+            breakdown.uninstall()
         ioc.close()
         os.unlink(db_path)
 
@@ -298,7 +387,7 @@ def run_big(app: QApplication, args: argparse.Namespace) -> dict:
         # its interval so that this stays under 5 % of the GUI thread)
         t0, t1 = panel.visible_time_range()
         for k in range(5):
-            panel._statistics._key = ()  # force: a new range or new samples
+            panel._statistics.invalidate()  # force: a new range or new samples
             started = time.perf_counter()
             panel._statistics.update(panel._traces, t0 - k, t1)
             stats_ms.append(1000 * (time.perf_counter() - started))
@@ -352,6 +441,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--statistics", action="store_true",
                         help="show the statistics of the visible range during the runs")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="time the GUI thread's parts (redraw, legend, statistics, paints)")
     parser.add_argument(
         "--switch-interval", type=float, default=None,
         help="sys.setswitchinterval for the run (GIL hand-over between CA thread and GUI)",
@@ -372,8 +463,12 @@ def main() -> None:
     if not args.skip_live:
         print(f"live: {args.pvs} PVs, window {args.window:g} s, {args.duration:g} s", flush=True)
         results["live"] = run_live(app, args)
-        live = {k: v for k, v in results["live"].items() if k not in ("per_pv", "timeline")}
+        live = {k: v for k, v in results["live"].items()
+                if k not in ("per_pv", "timeline", "gui_cpu_breakdown")}
         print(json.dumps(live, indent=2))
+        for part, cost in results["live"].get("gui_cpu_breakdown", {}).items():
+            print(f"  {part:20s} {cost['ms_per_frame']:7.3f} ms/frame  {cost['calls']:6d} calls"
+                  f"  {cost['ms_per_call']:.3f} ms/call")
     if not args.skip_big:
         print(f"big buffer: {args.big_samples:,} samples", flush=True)
         results["big"] = run_big(app, args)

@@ -410,3 +410,40 @@ def test_fixed_range_on_a_log_axis_is_in_decades(panel: StripChartPanel) -> None
     panel.set_trace_log("P", True)
     lo, hi = panel._traces["P"].view.viewRange()[1]
     assert (lo, hi) == pytest.approx((-9.0, -5.0))
+
+
+def test_statistics_recomputed_on_the_legend_tick_only_for_changed_traces(
+    panel, qtbot, monkeypatch
+) -> None:
+    """A trace whose samples in the visible range did not change keeps its statistics (a
+    steady PV costs nothing); the changed one is recomputed on the legend's tick and its row
+    shows the new count."""
+    from caprobe.gui.chart import statistics as stats_module
+    from caprobe.gui.chart.legend import COL_STATS
+
+    t0 = time.time() - 50
+    for name in ("A", "B"):
+        panel.add_pv(name)
+    panel.ingest(batch({"A": ramp(100, t0), "B": ramp(200, t0)}, {"A": True, "B": True}))
+    panel.set_scrolling(False)
+    panel.view_box.setXRange(t0 - 1, t0 + 100, padding=0)
+    panel.show_statistics(True)
+    qtbot.waitUntil(lambda: panel.statistics().get("B") is not None
+                    and panel.statistics()["A"].count == 100, timeout=3000)
+    computed: list[float] = []
+
+    def counting(buf, lo, hi):  # noqa: ANN001, ANN202 (the wrapped function's signature)
+        computed.append(len(buf))
+        return real(buf, lo, hi)
+
+    real = stats_module.trace_statistics
+    monkeypatch.setattr(stats_module, "trace_statistics", counting)
+    qtbot.wait(600)  # three legend ticks: nothing changed, nothing recomputed
+    assert computed == []
+    panel.ingest(batch({"A": ([t0 + 10], [5.0], [0])}, {"A": True}))
+    qtbot.waitUntil(lambda: panel.statistics()["A"].count == 101, timeout=3000)
+    assert computed == [101]  # A only; B's result is the one computed before
+    assert panel.statistics()["B"].count == 200
+    count_col = COL_STATS + 4
+    qtbot.waitUntil(lambda: panel.legend.text(panel.legend.row_of("A"), count_col) == "101",
+                    timeout=3000)

@@ -15,7 +15,7 @@ import pytest
 from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import QApplication
 
-pytest.importorskip("caprobe.ca.client", reason="caprobe.ca client not available yet")
+pytest.importorskip("caprobe.ca", reason="caprobe.ca client not available yet")
 
 from caprobe import format as cafmt  # noqa: E402
 from caprobe.ca import write  # noqa: E402

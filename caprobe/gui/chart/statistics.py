@@ -3,8 +3,9 @@ samples in it change, and at a cadence that keeps their cost a small share of th
 
 The numbers themselves come from :func:`caprobe.chart_data.trace_statistics` (numpy, a few
 passes over the visible samples: ~30 ms for 3.6 M samples). While scrolling, the visible
-range moves every pixel column, so the panel's timer asks for an update every tick and this
-class decides whether the last result is still valid.
+range moves every pixel column, so the panel asks on every legend tick (:meth:`due`) and
+this class decides whether the last result is still valid, per trace: a trace whose samples
+in the range did not change (a steady PV, a paused or panned view) is not recomputed.
 """
 
 from __future__ import annotations
@@ -40,30 +41,51 @@ class VisibleStatistics:
         self.results: dict[str, TraceStats] = {}
         self.range: tuple[float, float] = (math.nan, math.nan)
         self.cost_s = 0.0
-        self._key: tuple = ()
+        self.computed_at = -math.inf  # time.monotonic() of the last recomputation
+        #: per PV: (t0, t1, count, first time, last time) its result was computed for
+        self._keys: dict[str, tuple] = {}
+        self._costs: dict[str, float] = {}  # seconds the last recomputation of each PV took
 
     def interval_ms(self) -> int:
-        """Timer interval that keeps the recomputation under :data:`MAX_SHARE`."""
+        """Least interval between recomputations that keeps them under :data:`MAX_SHARE`."""
         return max(MIN_INTERVAL_MS, int(1000 * self.cost_s / MAX_SHARE))
 
+    def due(self, now: float | None = None) -> bool:
+        """Whether :meth:`update` may run again (checking an unchanged range is cheap, but a
+        live range changes with every sample: recomputing it is what the interval bounds)."""
+        now = time.monotonic() if now is None else now
+        return now - self.computed_at >= self.interval_ms() / 1000
+
+    def invalidate(self) -> None:
+        """Forget what the results were computed for: the next update recomputes them all."""
+        self._keys.clear()
+
     def update(self, traces: Mapping[str, Trace], t0: float, t1: float) -> bool:
-        """Recompute if the range or its samples changed; True when the results changed."""
-        key_parts: list[tuple] = [(t0, t1)]
+        """Recompute the traces whose samples in the range changed (or all, if the set of
+        traces changed); True when any result changed."""
+        keys = {}
         for name, tr in traces.items():
             buf = tr.buffer
             sl = buf.index_range(t0, t1)
             n = sl.stop - sl.start
             # first/last time in range + count identify the samples without reading them
             edge = (float(buf.times[sl.start]), float(buf.times[sl.stop - 1])) if n else ()
-            key_parts.append((name, n, edge))
-        key = tuple(key_parts)
-        if key == self._key:
+            keys[name] = (t0, t1, n, edge)
+        stale = [name for name, key in keys.items() if self._keys.get(name) != key]
+        if not stale and keys.keys() == self._keys.keys():
             return False
-        started = time.perf_counter()
-        self.results = {name: trace_statistics(tr.buffer, t0, t1) for name, tr in traces.items()}
-        self.cost_s = time.perf_counter() - started
+        results = {name: st for name, st in self.results.items() if name in keys}
+        for name in stale:
+            started = time.perf_counter()
+            results[name] = trace_statistics(traces[name].buffer, t0, t1)
+            self._costs[name] = time.perf_counter() - started
+        self.results = results
+        self._costs = {name: c for name, c in self._costs.items() if name in keys}
+        # what recomputing them all costs: a live range changes every trace at once
+        self.cost_s = sum(self._costs.values())
+        self.computed_at = time.monotonic()
         self.range = (t0, t1)
-        self._key = key
+        self._keys = keys
         return True
 
     def cells(self, trace: Trace) -> list[str]:
