@@ -9,8 +9,6 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-pytest.importorskip("caprobe.ca", reason="caprobe.ca client not available yet")
-
 from caprobe.chart_data import SEVERITY_DISCONNECTED  # noqa: E402
 from caprobe.gui.strip_chart import StripChartPanel  # noqa: E402
 

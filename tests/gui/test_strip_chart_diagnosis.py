@@ -15,8 +15,6 @@ import pytest
 from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import QApplication
 
-pytest.importorskip("caprobe.ca", reason="caprobe.ca client not available yet")
-
 from caprobe import format as cafmt  # noqa: E402
 from caprobe.ca import write  # noqa: E402
 from caprobe.chart_data import read_csv_rows  # noqa: E402

@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("caprobe.ca", reason="caprobe.ca client not available yet")
-
 from caprobe.ca import write  # noqa: E402
 from caprobe.gui.waveform import WaveformView  # noqa: E402
 

@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 from PyQt5.QtCore import Qt
 
-pytest.importorskip("caprobe.ca.client", reason="caprobe.ca client not available yet")
-
 from caprobe.gui.chart_worker import WaveformWorker  # noqa: E402
 from caprobe.gui.waveform import WaveformView  # noqa: E402
 
