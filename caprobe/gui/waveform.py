@@ -121,8 +121,9 @@ class WaveformView(QWidget):
         self.pause_button = QToolButton(text="Pause", checkable=True)
         self.pause_button.setToolTip("Freeze the picture; the newest arrays are shown on resume")
         self.pause_button.toggled.connect(self.set_paused)
-        self.file_button = QToolButton(text="File")
-        self.file_button.setPopupMode(QToolButton.InstantPopup)
+        # a push button draws its menu arrow inside its own width (a QToolButton's spills
+        # over its right border in the Fusion style)
+        self.file_button = QPushButton("File")
         menu = QMenu(self.file_button)
         menu.addAction("Export shown arrays as CSV…", self._export_csv_dialog)
         menu.addAction("Save plot image (PNG)…", lambda: self._export_image_dialog("png"))

@@ -224,8 +224,9 @@ class StripChartPanel(QWidget):
             "Two time cursors A and B (drag them): every trace's value at each and B − A"
         )
         self.cursors_button.toggled.connect(self.show_cursors)
-        self.file_button = QToolButton(text="File")
-        self.file_button.setPopupMode(QToolButton.InstantPopup)
+        # a push button draws its menu arrow inside its own width (a QToolButton's spills
+        # over its right border in the Fusion style)
+        self.file_button = QPushButton("File")
         menu = QMenu(self.file_button)
         menu.addAction("Export visible range as CSV, time-aligned…",
                        lambda: self._export_csv_dialog(True, True))
