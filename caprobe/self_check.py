@@ -29,9 +29,6 @@ from pathlib import Path
 BUNDLE_MANIFEST = "caprobe-bundle.json"
 #: What caprobe.pva imports from p4p (lazily, so walking caprobe's modules does not reach it).
 PVA_MODULES = ("p4p", "p4p.client.thread", "p4p.nt")
-#: A p4p server and client that talk over loopback only, on ports the system picks.
-PVA_LOOPBACK = {"EPICS_PVAS_INTF_ADDR_LIST": "127.0.0.1", "EPICS_PVA_SERVER_PORT": "0",
-                "EPICS_PVAS_BROADCAST_PORT": "0"}
 
 
 def bundle_manifest() -> dict | None:
@@ -66,26 +63,6 @@ def _import_all(names: list[str], problems: dict[str, list[str]]) -> int:
         else:
             imported += 1
     return imported
-
-
-def _pva_round_trip() -> None:
-    """Serve one NTScalar from this process and read it back over loopback: p4p's libraries
-    (pvxs, libevent, libCom) load and work, not only import.  Nothing leaves 127.0.0.1."""
-    from p4p.client.thread import Context
-    from p4p.nt import NTScalar
-    from p4p.server import Server
-    from p4p.server.thread import SharedPV
-
-    pv = SharedPV(nt=NTScalar("d"), initial=1.5)
-    name = f"caprobe:check:{os.getpid()}"
-    with Server(providers=[{name: pv}], conf=PVA_LOOPBACK, useenv=False) as server:
-        context = Context("pva", conf=server.conf(), useenv=False)
-        try:
-            value = context.get(name, timeout=5.0)
-        finally:
-            context.close()
-    if float(value) != 1.5:
-        raise RuntimeError(f"read {value!r} back instead of 1.5")
 
 
 def _qt_checks(problems: dict[str, list[str]]) -> list[str]:
@@ -170,7 +147,9 @@ def run_check() -> int:
         if _import_all([*PVA_MODULES, "p4p.server", "p4p.server.thread"],
                        problems) == len(PVA_MODULES) + 2:
             try:
-                _pva_round_trip()
+                from caprobe.pva.self_check import loopback_round_trip
+
+                loopback_round_trip()
             except Exception as error:  # noqa: BLE001 - reported as a finding
                 problems.setdefault(f"PV Access loopback read failed: {type(error).__name__}: "
                                     f"{error}", []).append("p4p")
