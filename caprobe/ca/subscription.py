@@ -5,18 +5,17 @@ subscriptions to one PV share its channel, PVs on one server share a circuit."""
 
 from __future__ import annotations
 
-import inspect
-import itertools
 import logging
 import socket
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from caprobe.ca.arguments import check_data_type, check_priority, check_timeout, encode_pv_name
+from caprobe.ca.callbacks import WeakCallbacks
 from caprobe.ca.config import load_config
 from caprobe.ca.dbr import SubscriptionType
 from caprobe.ca.engine import Engine, Monitor
@@ -29,22 +28,7 @@ _running_groups: set[SubscriptionGroup] = set()
 _all_subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()
 
 
-def _takes_two_arguments(func: Callable[..., Any]) -> bool:
-    """caproto's callbacks are f(sub, response); its documented older form f(response)."""
-    try:
-        params = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    positional = [p for p in params
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    required = [p for p in positional if p.default is p.empty]
-    if len(required) >= 2:
-        return True
-    has_var = any(p.kind == p.VAR_POSITIONAL for p in params)
-    return has_var and not positional
-
-
-class Subscription:
+class Subscription(WeakCallbacks):
     """A monitor definition: no I/O until ``block()``. Callbacks are held weakly."""
 
     def __init__(self, pv_name: str, priority: int = 0, data_type: Any = None,
@@ -64,68 +48,13 @@ class Subscription:
         self.low, self.high, self.to = low, high, to
         self.mask = (SubscriptionType.DBE_VALUE | SubscriptionType.DBE_ALARM
                      if mask is None else SubscriptionType(int(mask)))
-        self.callbacks: dict[int, tuple[Any, bool]] = {}
-        self._snapshot: tuple[tuple[Any, bool], ...] = ()
-        self._callback_lock = threading.Lock()
-        self._tokens = itertools.count()
+        self._init_callbacks()
         self._pending_interrupt = False
         self._group: SubscriptionGroup | None = None
         _all_subscriptions.add(self)
 
     def __repr__(self) -> str:
         return f"<Subscription {self.pv_name!r} mask={int(self.mask)}>"
-
-    def add_callback(self, func: Callable[..., Any]) -> int:
-        """Register ``func(response)`` (or ``func(sub, response)``); returns a token.
-
-        Only a weak reference is kept: a lambda with no other reference is dropped at once.
-        """
-        token = next(self._tokens)
-        self_ref = weakref.ref(self)
-
-        def drop(_ref: Any) -> None:
-            sub = self_ref()
-            if sub is not None:
-                sub.remove_callback(token)
-
-        if inspect.ismethod(func):
-            ref: Any = weakref.WeakMethod(func, drop)
-        else:
-            ref = weakref.ref(func, drop)
-        with self._callback_lock:
-            self.callbacks[token] = (ref, _takes_two_arguments(func))
-            self._snapshot = tuple(self.callbacks.values())
-        return token
-
-    def remove_callback(self, token: int) -> None:
-        with self._callback_lock:
-            self.callbacks.pop(token, None)
-            self._snapshot = tuple(self.callbacks.values())
-
-    def clear(self) -> None:
-        """Remove every callback."""
-        with self._callback_lock:
-            self.callbacks.clear()
-            self._snapshot = ()
-
-    def process(self, response: Any) -> None:
-        """Run the callbacks on a response (block() calls this for every update).
-
-        A callback that raises is logged and the others still run; KeyboardInterrupt ends
-        block() as Ctrl+C does.
-        """
-        for ref, two in self._snapshot:
-            func = ref()
-            if func is None:
-                continue
-            try:
-                if two:
-                    func(self, response)
-                else:
-                    func(response)
-            except Exception:
-                log.exception("callback %r for PV %r raised; delivery continues", func,
-                              self.pv_name)
 
     def block(self, duration: float | None = None, timeout: float = 1,
               force_int_enums: bool = False, repeater: bool = True) -> None:

@@ -20,17 +20,16 @@ is delivered.
 
 from __future__ import annotations
 
-import inspect
-import itertools
 import logging
 import queue
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
+from caprobe.ca.callbacks import WeakCallbacks
 from caprobe.ca.errors import CAError, ValueRefused
 from caprobe.ca.state import ConnectionEvent
 from caprobe.pva import backend
@@ -57,19 +56,7 @@ _all_subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()
 _WAKE = object()
 
 
-def _takes_two_arguments(func: Callable[..., Any]) -> bool:
-    """caproto's callbacks are f(sub, response); its documented older form f(response)."""
-    try:
-        params = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len([p for p in positional if p.default is p.empty]) >= 2:
-        return True
-    return any(p.kind == p.VAR_POSITIONAL for p in params) and not positional
-
-
-class Subscription:
+class Subscription(WeakCallbacks):
     """A PVA monitor definition: no I/O until ``block()``. Callbacks are held weakly.
 
     Parameters as caprobe.ca's: ``data_type`` (None or a DBR class name; PVA sends the whole
@@ -100,10 +87,7 @@ class Subscription:
         self.request = request
         self.force_int_enums = force_int_enums
         self.queue_overflows = 0
-        self.callbacks: dict[int, tuple[Any, bool]] = {}
-        self._snapshot: tuple[tuple[Any, bool], ...] = ()
-        self._callback_lock = threading.Lock()
-        self._tokens = itertools.count()
+        self._init_callbacks()
         self._pending_interrupt = False
         self._group: SubscriptionGroup | None = None
         _all_subscriptions.add(self)
@@ -119,51 +103,6 @@ class Subscription:
         if self.request is not None:
             return self.request
         return f"field()record[queueSize={queue_size},pipeline=true]"
-
-    def add_callback(self, func: Callable[..., Any]) -> int:
-        """Register ``func(response)`` (or ``func(sub, response)``); returns a token. Only a
-        weak reference is kept: a lambda with no other reference is dropped at once."""
-        token = next(self._tokens)
-        self_ref = weakref.ref(self)
-
-        def drop(_ref: Any) -> None:
-            sub = self_ref()
-            if sub is not None:
-                sub.remove_callback(token)
-
-        ref: Any = weakref.WeakMethod(func, drop) if inspect.ismethod(func) else \
-            weakref.ref(func, drop)
-        with self._callback_lock:
-            self.callbacks[token] = (ref, _takes_two_arguments(func))
-            self._snapshot = tuple(self.callbacks.values())
-        return token
-
-    def remove_callback(self, token: int) -> None:
-        with self._callback_lock:
-            self.callbacks.pop(token, None)
-            self._snapshot = tuple(self.callbacks.values())
-
-    def clear(self) -> None:
-        """Remove every callback."""
-        with self._callback_lock:
-            self.callbacks.clear()
-            self._snapshot = ()
-
-    def process(self, response: Any) -> None:
-        """Run the callbacks on a response or ConnectionEvent (block() calls this). A callback
-        that raises is logged and the others still run."""
-        for ref, two in self._snapshot:
-            func = ref()
-            if func is None:
-                continue
-            try:
-                if two:
-                    func(self, response)
-                else:
-                    func(response)
-            except Exception:
-                log.exception("callback %r for PV %r raised; delivery continues", func,
-                              self.pv_name)
 
     def block(self, duration: float | None = None, timeout: float = 1,
               force_int_enums: bool = False, repeater: bool = True) -> None:
