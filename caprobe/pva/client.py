@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from caprobe.ca.arguments import check_timeout  # noqa: F401  (the same rule; re-exported)
 from caprobe.ca.errors import (
     CATimeoutError,
     DisconnectedError,
@@ -51,18 +52,6 @@ def check_pv_name(pv_name: Any) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in pv_name):
         raise ValueRefused(f"PV name {pv_name!r} contains control characters")
     return pv_name
-
-
-def check_timeout(timeout: Any) -> float:
-    if timeout is None:
-        raise ValueRefused("timeout must be a number of seconds (every wait has a timeout)")
-    try:
-        value = float(timeout)
-    except (TypeError, ValueError):
-        raise ValueRefused(f"timeout {timeout!r} is not a number of seconds") from None
-    if not value > 0 or math.isinf(value):
-        raise ValueRefused(f"timeout {timeout!r} must be a positive, finite number of seconds")
-    return value
 
 
 def _check_data_type(data_type: Any) -> None:
