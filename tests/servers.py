@@ -737,3 +737,25 @@ def start_caproto_example(module: str = "caproto.ioc_examples.random_walk",
     return _launch(Server(module, command, prefix=prefix, probe_pv=prefix + suffix,
                           port_lock=lock, port=port, extra_env=extra_env,
                           start_timeout=timeout))
+
+
+def established_circuits(port: int) -> int:
+    """TCP connections this process holds to ``port`` (what the server sees as circuits)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if remote_port == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count

@@ -133,10 +133,6 @@ class EngineChannel:
     def info(self) -> Any:
         return self.state.info if self.state is not None else None
 
-    @property
-    def searching(self) -> bool:
-        return self.circuit is None
-
 
 class EngineCircuit(Circuit):
     def __init__(self, sock: socket.socket, host: str, port: int, priority: int,

@@ -132,9 +132,6 @@ class SearchScheduler:
     def discard(self, cid: int) -> _Pending | None:
         return self.pending.pop(cid, None)
 
-    def started(self, cid: int) -> float:
-        return self.pending[cid].started
-
     def delay(self, cid: int, until: float) -> None:
         """Hold a name back (its server refused it or could not be reached)."""
         entry = self.pending.get(cid)

@@ -17,33 +17,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import servers
 
 import caprobe.ca as ca
 from caprobe.ca.config import load_config
 from caprobe.ca.engine import RESOLVED_MEMORY, Engine
 
 TIMEOUT = 5.0
-
-
-def established_to(port: int) -> int:
-    """Open TCP connections from this process to 127.0.0.1:port (client side)."""
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    count = 0
-    with open("/proc/net/tcp") as table:
-        next(table)
-        for line in table:
-            fields = line.split()
-            remote_port = int(fields[2].split(":")[1], 16)
-            if remote_port == port and fields[3] == "01" and fields[9] in inodes:
-                count += 1
-    return count
 
 
 class Collector:
@@ -97,10 +77,10 @@ def test_circuit_closes_when_its_last_channel_is_removed_from_a_running_block(
     sub.add_callback(seen)
     group = running_group(sub)
     seen.wait_for(1)
-    assert established_to(softioc_env.tcp_port) == 1
+    assert servers.established_circuits(softioc_env.tcp_port) == 1
     group.remove(sub)
     deadline = time.monotonic() + TIMEOUT
-    while established_to(softioc_env.tcp_port):
+    while servers.established_circuits(softioc_env.tcp_port):
         assert time.monotonic() < deadline, "the circuit stayed open with no channel on it"
         time.sleep(0.02)
     # and the group still works: a new subscription opens a circuit again
@@ -122,7 +102,7 @@ def test_subscriptions_share_one_channel_per_pv_and_one_circuit_per_server(
     running_group(*subs)
     for collector in collectors:
         collector.wait_for(1)
-    assert established_to(softioc_env.tcp_port) == 1
+    assert servers.established_circuits(softioc_env.tcp_port) == 1
     assert collectors[2].updates[0].data_type == ca.ChannelType.CTRL_DOUBLE
 
 

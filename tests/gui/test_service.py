@@ -4,12 +4,11 @@ prompt shutdown."""
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
+import servers
 
 from caprobe.gui import service as pvservice
 from caprobe.gui.chart_worker import CHART_PRIORITY, ChartWorker, WaveformWorker
@@ -23,28 +22,6 @@ def service(qtbot) -> Any:
     svc = PVService(search_timeout=1.0)
     yield svc
     assert svc.shutdown(3000)
-
-
-def established_circuits(port: int) -> int:
-    """TCP connections this process holds to ``port`` (what the server sees as circuits)."""
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        if not Path(table).exists():
-            continue
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-            if remote_port == port and fields[3] == "01" and fields[9] in inodes:
-                count += 1
-    return count
 
 
 class Recorder:
@@ -94,7 +71,7 @@ def test_probe_chart_and_waveform_share_one_subscription_per_priority(qtbot, ioc
         assert svc.metadata_subscriptions() == 1
         assert svc.loop_subscriptions() == {("ca", 0): 2, ("ca", CHART_PRIORITY): 1}
         # one circuit per priority, and no one-shot metadata read (no extra circuit)
-        qtbot.waitUntil(lambda: established_circuits(ioc.port) == 2, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: servers.established_circuits(ioc.port) == 2, timeout=WAIT_MS)
         assert reads == []
         assert svc.metadata(pv) is not None
         assert len(shapes[-1]) > 1
