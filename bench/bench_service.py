@@ -44,7 +44,7 @@ def run(pvs: int, seconds: float, settle: bool) -> dict:
     from PyQt5.QtCore import QEventLoop, Qt, QTimer
     from PyQt5.QtWidgets import QApplication
 
-    from caprobe.gui.app import settle_heap
+    from caprobe.gui.heap import settle_heap
     from caprobe.gui.service import LatestCollector, PVService
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

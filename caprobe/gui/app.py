@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import sys
@@ -24,6 +23,7 @@ from PyQt5.QtCore import (  # noqa: E402
 from PyQt5.QtGui import QGuiApplication  # noqa: E402
 from PyQt5.QtWidgets import QApplication  # noqa: E402
 
+from caprobe.gui.heap import settle_heap  # noqa: E402
 from caprobe.gui.main_window import MainWindow  # noqa: E402
 
 
@@ -92,24 +92,6 @@ def run_gui(pv_names: Sequence[str] = (), *, on_exit: Callable[[], None] | None 
     window.show()
     settle_heap()
     return app.exec_()
-
-
-#: Full collections only after this many middle-generation ones (CPython's default is 10).
-FULL_COLLECTION_EVERY = 100
-
-
-def settle_heap() -> None:
-    """Keep the garbage collector's full passes out of the operator's way.
-
-    A full pass over the heap of a window with its PVs open (~80,000 objects) takes 35-90 ms
-    on a busy 2-core machine, in whichever thread happens to allocate, often the GUI thread:
-    a visible stall. So: collect once, move everything alive at start-up (Qt wrappers,
-    pyqtgraph, numpy, the window) out of the collector's sight, and make full passes ten
-    times rarer. Young objects are collected as before; reference counting frees the rest."""
-    gc.collect()
-    gc.freeze()
-    young, middle, _old = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
 def _report_exceptions_in_status_bar(window: MainWindow) -> None:

@@ -83,7 +83,7 @@ def make_window(qtbot, settings: QSettings) -> Callable[..., object]:
     """``make_window()`` -> a shown MainWindow, closed (threads joined) at teardown."""
     import gc
 
-    from caprobe.gui.app import settle_heap
+    from caprobe.gui.heap import settle_heap
     from caprobe.gui.main_window import MainWindow
 
     windows: list[MainWindow] = []

@@ -174,17 +174,3 @@ def test_bad_custom_time_window_asks_again_with_the_reason(qtbot, monkeypatch) -
     assert prompts[1][1] == "abc" and prompts[1][0] != prompts[0][0]  # kept, with the reason
     assert panel.time_window() == 90
 
-
-def test_settle_heap_keeps_full_collections_rare() -> None:
-    import gc
-
-    from caprobe.gui.app import FULL_COLLECTION_EVERY, settle_heap
-
-    before = gc.get_threshold()
-    try:
-        settle_heap()
-        assert gc.get_freeze_count() > 1000  # the start-up heap is out of the collector's way
-        assert gc.get_threshold()[2] == FULL_COLLECTION_EVERY > before[2]
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)

@@ -37,6 +37,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from caprobe.gui import heap
 from caprobe.gui.table.model import (
     COL_DIFF,
     COL_NAME,
@@ -61,6 +62,7 @@ from caprobe.snapshot.model import EXACT, SavedPV, Snapshot, Tolerance
 REPAINT_MS = 100
 SETTLE_AFTER_ROWS = 200
 SETTLE_DELAY_MS = 5000
+SETTLE_POLL_MS = 250
 FILTER_REFRESH_MS = 1000
 SNAPSHOT_TIMEOUT = 5.0
 RESTORE_TIMEOUT = 10.0
@@ -69,23 +71,8 @@ _FILE_FILTER = ";;".join(["All snapshot files (*.snap *.sav *.pvs *.txt *.lst)",
 STATE_FILTERS = ("All rows", "Differs", "Disconnected", "In alarm", "Checked")
 
 
-#: Cycle-collector thresholds while a big table runs (Python's default is 700, 10, 10).
-#: 5,000 PVs at 10 Hz make ~100,000 short-lived objects a second (responses, numpy views),
-#: and the newest response of each PV lives long enough to be promoted: with the default
-#: thresholds that meant two full collections a second, each up to 110 ms with the GIL held
-#: (the loop stalls) and ~14 % of a core. With these: no full collection in 30 s, young
-#: collections below 65 ms, app CPU 48 -> 36 % (bench/bench_table.py).
-GC_THRESHOLDS = (10_000, 20, 20)
-
-
 def _settle_heap() -> None:
-    import gc
-
-    from caprobe.gui.app import settle_heap  # the app's policy, applied after a big load
-
-    settle_heap()
-    current = gc.get_threshold()
-    gc.set_threshold(*(max(a, b) for a, b in zip(current, GC_THRESHOLDS, strict=True)))
+    heap.settle_heap(heap.BUSY_THRESHOLDS)
 
 
 def result_text(item: restoring.RestoreItem) -> str:
@@ -186,15 +173,15 @@ class PVTableView(QWidget):
         self._filter_timer.setInterval(FILTER_REFRESH_MS)
         self._filter_timer.timeout.connect(self._refresh_filter)
         self._filter_timer.start()
-        # Thousands of rows add tens of thousands of long-lived objects (rows, subscriptions,
-        # channels): once they have settled, move them out of the cycle collector's sight, as
-        # the app does with its startup heap, and collect less often (GC_THRESHOLDS), so a
-        # full collection does not stall the loop for 100+ ms every second while the table
-        # updates (5,000 PVs at 10 Hz: gap p99 153 -> 23 ms).
+        # Thousands of rows add hundreds of thousands of long-lived objects (rows,
+        # subscriptions, channels): once the rows have their first values, freeze them out
+        # of the cycle collector's sight (caprobe.gui.heap), so no full pass over them stalls
+        # the loop while the table updates. Polled: settles as soon as the load is in, at the
+        # latest SETTLE_DELAY_MS after it began (PVs that never connect do not hold it up).
         self._settle_timer = QTimer(self)
-        self._settle_timer.setSingleShot(True)
-        self._settle_timer.setInterval(SETTLE_DELAY_MS)
-        self._settle_timer.timeout.connect(_settle_heap)
+        self._settle_timer.setInterval(SETTLE_POLL_MS)
+        self._settle_timer.timeout.connect(self._settle_when_loaded)
+        self._settle_started = 0.0
         self.model.differingChanged.connect(self._update_summary)
         self.model.namesChanged.connect(self._update_summary)
         self._update_summary()
@@ -305,12 +292,28 @@ class PVTableView(QWidget):
 
     # ---- adding and removing ---------------------------------------------------------------
     def add_names(self, names: list[str]) -> list[str]:
+        if len(names) >= SETTLE_AFTER_ROWS:
+            # Thousands of new rows, subscriptions and channels all survive: no full pass
+            # over them until they have connected and are frozen (see caprobe.gui.heap).
+            heap.defer_full_collections()
         added = self.model.add_names(names)
         if len(added) >= SETTLE_AFTER_ROWS:
+            self._settle_started = time.monotonic()
             self._settle_timer.start()
+        elif heap.full_collections_deferred() and not self._settle_timer.isActive():
+            heap.settle_heap(heap.BUSY_THRESHOLDS)  # nothing new after all
         for name, problem in self.feed.refused:
             self.message.emit(f"{name}: {problem}")
         return added
+
+    def _settle_when_loaded(self) -> None:
+        waited = time.monotonic() - self._settle_started
+        loading = any(row.connected is None or (row.connected and row.response is None)
+                      for row in self.model.rows)
+        if loading and waited < SETTLE_DELAY_MS / 1000:
+            return
+        self._settle_timer.stop()
+        _settle_heap()
 
     def add_text(self, text: str) -> bool:
         try:
@@ -623,7 +626,9 @@ class PVTableView(QWidget):
         QApplication.clipboard().setText("\n".join(self.model.rows[r].name for r in rows))
 
     def shutdown(self) -> None:
-        self._settle_timer.stop()
+        if self._settle_timer.isActive():
+            self._settle_timer.stop()
+            heap.resume_full_collections()
         self._repaint_timer.stop()
         self._filter_timer.stop()
         self.feed.close()
