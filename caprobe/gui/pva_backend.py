@@ -48,19 +48,23 @@ class PVABackend:
     def new_group(self) -> Any:
         return PVAGroup(self._registry)
 
+    def check(self, pv: str, priority: int, data_type: Any) -> None:
+        """What :meth:`subscribe` refuses, without making anything."""
+        if not pva.available():
+            raise pva.PVAUnavailable(f"PV Access needs the p4p package; install it with: "
+                                     f"{pva.INSTALL_HINT}")
+        if not (data_type is None
+                or (isinstance(data_type, str) and data_type.lower() == "time")):
+            raise pva.ValueRefused(f"data type {data_type!r} does not apply to PV Access")
+
     def subscribe(self, pv: str, priority: int, data_type: Any) -> Any:
         """``data_type`` as the service passes it: None (enums as their states) or "time"
         (enums as their indices, what a chart plots); PVA always sends the whole structure,
         so the DBR class only decides that. Anything else is refused (ValueError), and so is
         every name when p4p is missing (PVAUnavailable, with the install line)."""
-        if not pva.available():
-            raise pva.PVAUnavailable(f"PV Access needs the p4p package; install it with: "
-                                     f"{pva.INSTALL_HINT}")
-        if data_type is None:
-            return SharedSubscription(pv, priority=priority, force_int_enums=False)
-        if isinstance(data_type, str) and data_type.lower() == "time":
-            return SharedSubscription(pv, priority=priority, force_int_enums=True)
-        raise pva.ValueRefused(f"data type {data_type!r} does not apply to PV Access")
+        self.check(pv, priority, data_type)
+        return SharedSubscription(pv, priority=priority,
+                                  force_int_enums=data_type is not None)
 
     def subscribe_metadata(self, pv: str, priority: int) -> Any:
         """A monitor that passes on a value only when its display/control metadata (units,

@@ -152,6 +152,40 @@ def test_bad_name_is_refused_and_nothing_subscribed(service) -> None:
     assert client.pvs() == ["dead:ok"]
 
 
+def test_thousands_of_names_are_subscribed_a_chunk_per_loop_turn(qtbot, softioc_env,
+                                                                  service) -> None:
+    client = service.client()
+    live = softioc_env.pv("counter")
+    names = [f"dead:chunk{i}" for i in range(3 * pvservice.ATTACH_CHUNK)] + [live, "bad name"]
+    refused = client.add_many(names)
+    assert refused == [("bad name", refused[0][1])] and "bad name" not in client.pvs()
+    assert client.pvs() == names[:-1]  # held at once, in order
+    assert len(service.feeds()) == 0  # no subscription made on the caller's turn
+    assert client.attaching == len(names) - 1
+    client.remove("dead:chunk5")  # let go before it was ever subscribed
+    client.remove(live)
+    client.add(live)  # add() subscribes at once
+    assert len(service.feeds()) == 1
+    seen = Recorder(client)
+    qtbot.waitUntil(lambda: client.attaching == 0, timeout=WAIT_MS)
+    assert len(service.feeds()) == len(names) - 2
+    assert "dead:chunk5" not in client.pvs()
+    qtbot.waitUntil(lambda: any(live in batch for batch in seen.batches), timeout=WAIT_MS)
+
+
+def test_settle_and_close_finish_or_drop_the_waiting_names(qtbot, service) -> None:
+    client = service.client()
+    client.add_many([f"dead:wait{i}" for i in range(2 * pvservice.ATTACH_CHUNK)])
+    assert service.settle()
+    assert client.attaching == 0 and len(service.feeds()) == 2 * pvservice.ATTACH_CHUNK
+    other = service.client()
+    other.add_many([f"dead:other{i}" for i in range(2 * pvservice.ATTACH_CHUNK)])
+    other.close()
+    assert other.attaching == 0 and other.pvs() == []
+    qtbot.wait(50)  # loop turns: a closed client subscribes nothing more
+    assert len(service.feeds()) == 2 * pvservice.ATTACH_CHUNK
+
+
 def test_shutdown_is_prompt_with_dead_pvs(qtbot, softioc_env) -> None:
     svc = PVService(search_timeout=1.0)
     client = svc.client()

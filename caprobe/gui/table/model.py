@@ -130,10 +130,7 @@ class PVTableModel(QAbstractTableModel):
 
     def add_names(self, names: Iterable[str]) -> list[str]:
         """Append rows for names not yet in the table; returns the names added."""
-        new = []
-        for name in names:
-            if name not in self._index and name not in new:
-                new.append(name)
+        new = list(dict.fromkeys(name for name in names if name not in self._index))
         if not new:
             return []
         first = len(self.rows)
