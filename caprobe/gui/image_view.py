@@ -33,7 +33,7 @@ from PyQt5.QtWidgets import (
 from caprobe.gui.probe.image_frame import Frame, FrameRefused, frame_of
 
 #: Longest wait between a frame's arrival and its drawing (also the fastest redraw).
-REDRAW_MS = 100
+REDRAW_MS = 50
 #: The frame rate is measured over the updates of this many seconds.
 RATE_WINDOW_S = 2.0
 #: Auto levels look at about this many pixels (a strided view), not at every one.
