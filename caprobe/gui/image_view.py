@@ -127,6 +127,7 @@ class ImageView(QWidget):
         spin.setDecimals(0)
         spin.setKeyboardTracking(False)  # a level per finished number, not per digit
         spin.setToolTip(tip)
+        spin.setMaximumWidth(self.fontMetrics().averageCharWidth() * 14)
         spin.valueChanged.connect(self._manual_levels)
         return spin
 

@@ -78,7 +78,8 @@ def test_live_image_is_drawn_the_right_way_up_and_follows_the_frames(
     info = view.info_label.text()
     assert info.startswith(f"{WIDTH} × {HEIGHT}  uint16  Mono  ·  uniqueId ")
     assert "frames/s" in info and "measuring" not in info
-    assert "NTNDArray" in probe.value_label.text()
+    assert probe.value_label.text().replace("\u200b", "") == \
+        f"NTNDArray: {WIDTH} × {HEIGHT} uint16 Mono image"
     # one monitor for the PV, whatever the view draws
     assert window.service.settle()
     assert sum(loop.group.monitors() for (protocol, _), loop in window.service._loops.items()
@@ -125,4 +126,5 @@ def test_frames_it_cannot_draw_are_refused_with_the_reason(
     assert view.stack.currentWidget() is view.message
     assert view.message.text() == view.refusal
     assert not probe.structure_box.isHidden()
+    assert probe.value_label.text().replace("\u200b", "").endswith(", not drawn (see below)")
 

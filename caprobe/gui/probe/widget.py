@@ -27,6 +27,7 @@ from caprobe.gui.probe.details import (
     StructureBox,
 )
 from caprobe.gui.probe.header import ProbeHeader
+from caprobe.gui.probe.image_frame import FrameRefused, frame_of
 from caprobe.gui.probe.labels import breakable
 from caprobe.gui.service import PVService, split_protocol
 from caprobe.gui.workers import fetch_field_text, fetch_host_name
@@ -120,9 +121,14 @@ def structure_summary(response: Any) -> str:
         names = ", ".join(columns)
         return f"NTTable: {rows} rows × {len(columns)} columns ({names})"
     if layout.kind == "ndarray":
-        data = response.data
-        shape = " × ".join(str(n) for n in getattr(data, "shape", ()))
-        return f"NTNDArray: {shape} {getattr(data, 'dtype', '')} image"
+        try:
+            frame = frame_of(response)
+        except FrameRefused:
+            data = response.data
+            shape = " × ".join(str(n) for n in reversed(getattr(data, "shape", ())))
+            return f"NTNDArray: {shape} {getattr(data, 'dtype', '')}, not drawn (see below)"
+        return (f"NTNDArray: {frame.width} × {frame.height} {frame.dtype_name} "
+                f"{frame.color_mode} image")
     fields = [f for f in layout.top_fields if f not in ("alarm", "timeStamp")]
     return f"{layout.type_text}: {len(fields)} fields ({', '.join(fields)})"
 
@@ -730,8 +736,9 @@ class ProbeWidget(QWidget):
         wanted = IMAGE_LINES * self.fontMetrics().height()
         grow = wanted - self.details_shown_height()
         spare = sizes[1] - splitter.widget(1).minimumHeight()
-        grow = min(grow, spare)
-        if grow > 0:
+        # all or nothing: a sliver of picture that squeezes the chart helps nobody (a short
+        # window has the Image… button)
+        if 0 < grow <= spare:
             splitter.setSizes([sizes[0] + grow, sizes[1] - grow])
 
     def _mark_enum_state(self, current: int) -> None:
