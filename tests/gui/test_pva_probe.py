@@ -447,8 +447,8 @@ def test_qsrv_mbbo_states_chosen_and_typed(qtbot: Any, make_window: Any,
         panel._mark_dirty()
         qtbot.mouseClick(panel.write_button, Qt.LeftButton)
         assert wait_write(qtbot, probe).startswith("IOC now holds: Fourteen")
-        qtbot.waitUntil(lambda: probe.alarm_badge.text().endswith("INVALID"),
-                        timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: probe.alarm_badge.text().startswith("INVALID"),
+                        timeout=WAIT_MS)  # FTSV: the state's severity
         assert write_enum_text(qtbot, probe, "Twenty-five char state!!!").startswith(
             "IOC now holds: Twenty-five char state!!!")
         assert write_enum_text(qtbot, probe, "3").startswith("IOC now holds: Three")
