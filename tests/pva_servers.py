@@ -16,7 +16,7 @@ timeouts) is answered; the harness never imports caprobe.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from servers import (
     DEFAULT_START_TIMEOUT,
@@ -43,6 +43,10 @@ P4P_PVS: dict[str, str] = {
     "table": "NTTable",
     "custom": "caprobe:test/custom:1.0",
     "image": "NTNDArray",
+    "image_live": "NTNDArray mono uint16, posted (--image-size, --image-rate)",
+    "image_rgb": "NTNDArray RGB1 uint8",
+    "image_jpeg": "NTNDArray, codec jpeg",
+    "image_bayer": "NTNDArray, ColorMode Bayer",
     "ro": "NTScalar double (puts refused)",
     "seq": "NTScalar long (posted by burst)",
     "burst": "NTScalar long (write N: post seq 1..N at rate Hz)",
@@ -155,10 +159,12 @@ def start_qsrv_ioc(prefix: str | None = None, *, extra_env: Mapping[str, str] | 
 
 def start_p4p_server(prefix: str | None = None, *,
                      extra_env: Mapping[str, str] | None = None,
-                     timeout: float = DEFAULT_START_TIMEOUT) -> PVAServer:
-    """tests/ioc/p4p_server.py (PVs in ``P4P_PVS``) over PVA."""
+                     timeout: float = DEFAULT_START_TIMEOUT,
+                     args: Sequence[str] = ()) -> PVAServer:
+    """tests/ioc/p4p_server.py (PVs in ``P4P_PVS``) over PVA; ``args`` go to the server
+    (``--image-size 1024x1024 --image-rate 10``)."""
     prefix = random_prefix() if prefix is None else prefix
-    command = [sys.executable, str(IOC_DIR / "p4p_server.py"), "--prefix", prefix]
+    command = [sys.executable, str(IOC_DIR / "p4p_server.py"), "--prefix", prefix, *args]
     lock, port = _claim_port(None)
     server = PVAServer("p4p", command, prefix=prefix, probe_pv=prefix + "double",
                        port_lock=lock, port=port, extra_env=extra_env, start_timeout=timeout,

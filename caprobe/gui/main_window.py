@@ -7,7 +7,6 @@ the probes repaint at most every ``DRAIN_INTERVAL_MS`` (10 Hz), what a person ca
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -43,6 +42,7 @@ import caprobe
 from caprobe.gui import display, style, theme
 from caprobe.gui.array_view import ArrayDialog
 from caprobe.gui.chart_worker import ChartWorker, WaveformWorker
+from caprobe.gui.env_status import make_status_label
 from caprobe.gui.history import History, HistoryCollector
 from caprobe.gui.probe import Connection, ProbeWidget
 from caprobe.gui.pv_entry import (
@@ -194,14 +194,12 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 
-        addr = os.environ.get("EPICS_CA_ADDR_LIST", "") or "(none)"
-        auto = os.environ.get("EPICS_CA_AUTO_ADDR_LIST", "YES")
-        port = os.environ.get("EPICS_CA_SERVER_PORT", "5064")
-        self.ca_env_label = QLabel(f"EPICS_CA_ADDR_LIST={addr}  AUTO_ADDR_LIST={auto}  "
-                                   f"SERVER_PORT={port}")
-        self.ca_env_label.setTextFormat(Qt.PlainText)
-        self.ca_env_label.setToolTip("Where caprobe searches for PVs (from the environment)")
-        self.statusBar().addPermanentWidget(self.ca_env_label)
+        # CA and PVA search settings and the bare-name protocol; elided, the tooltip has all
+        self.ca_env_label = make_status_label()
+        self.statusBar().addPermanentWidget(self.ca_env_label, 1)
+        # a message (a write, a refusal) gets the whole bar while it shows
+        self.statusBar().messageChanged.connect(
+            lambda text: self.ca_env_label.setVisible(not text))
         self._update_empty_hint()
 
     def _make_chart(self) -> QWidget:

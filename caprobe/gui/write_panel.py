@@ -196,13 +196,19 @@ class WritePanel(QGroupBox):
         self.line_edit.setPlaceholderText("new value")
         self.line_edit.textEdited.connect(self._mark_dirty)
         self.enum_combo = NoWheelComboBox()
+        # pick a state, or type its name or index (Enter writes it)
+        self.enum_combo.setEditable(True)
+        self.enum_combo.setInsertPolicy(QComboBox.NoInsert)
+        self.enum_combo.lineEdit().setPlaceholderText("state name or index")
         self.enum_combo.activated.connect(self._mark_dirty)
+        self.enum_combo.lineEdit().textEdited.connect(self._mark_dirty)
         self.editor_stack = QStackedWidget()
         self.editor_stack.addWidget(self.line_edit)
         self.editor_stack.addWidget(self.enum_combo)
         self._keys = _KeyFilter(self)
         self.line_edit.installEventFilter(self._keys)
         self.enum_combo.installEventFilter(self._keys)
+        self.enum_combo.lineEdit().installEventFilter(self._keys)
 
         self.write_button = QPushButton("Write")
         self.write_button.setToolTip("Send the value (Enter in the field does the same; "
@@ -427,9 +433,10 @@ class WritePanel(QGroupBox):
     def _show_current(self) -> None:
         text = self._current_editable_text()
         if self._is_enum():
-            index = self.enum_combo.findText(text)
+            index = self.enum_combo.findText(text, Qt.MatchExactly | Qt.MatchCaseSensitive)
             if index >= 0:
                 self.enum_combo.setCurrentIndex(index)
+            self.enum_combo.setEditText(text)  # also when a typed state was the same index
         else:
             self.line_edit.setText(text)
             self.line_edit.setCursorPosition(0)
@@ -478,10 +485,7 @@ class WritePanel(QGroupBox):
         if native is None:
             raise ValueError("The PV has not connected yet.")
         if self._is_enum():
-            index = self.enum_combo.currentIndex()
-            if index < 0:
-                raise ValueError("Choose one of the enum states.")
-            return index
+            return enum_index(self.enum_combo.currentText(), self._enum_strings)
         text = self.line_edit.text()
         if self._pva_strings():
             if self._pva_kind == "array":
@@ -604,6 +608,31 @@ class WritePanel(QGroupBox):
         self._set_busy(False)
         self.status_label.setText(self._failure)
         self._update_enabled()  # adds why nothing can be written now, if so
+
+
+def enum_index(text: str, states: list[str]) -> int:
+    """The state index a typed (or chosen) text means: a state's name (exactly, else the
+    one state matching without regard to case), else an index 0..N-1. ValueError with the
+    operator's message otherwise."""
+    text = text.strip()
+    if not states:
+        raise ValueError("The PV's states are not known yet.")
+    if not text:
+        raise ValueError("Choose one of the states, or type its name or index.")
+    if text in states:
+        return states.index(text)
+    folded = [i for i, state in enumerate(states) if state.casefold() == text.casefold()]
+    if len(folded) == 1:
+        return folded[0]
+    try:
+        index = int(text)
+    except ValueError:
+        shown = ", ".join(repr(s) for s in states[:8]) + (", …" if len(states) > 8 else "")
+        raise ValueError(f"{text!r} is not one of the {len(states)} states ({shown}) "
+                         f"nor an index 0..{len(states) - 1}") from None
+    if not 0 <= index < len(states):
+        raise ValueError(f"state index {index} is outside 0..{len(states) - 1}")
+    return index
 
 
 #: Larger arrays are not copied into the text field (a 1M-element waveform would take a

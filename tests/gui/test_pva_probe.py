@@ -400,3 +400,59 @@ def test_f5_rereads_pva_metadata(qtbot: Any, make_window: Any, p4p_env: Any) -> 
     qtbot.waitUntil(lambda: probe.ctrl is not None, timeout=WAIT_MS)
     assert probe.units_label.text() == "mm"
     assert probe.type_label.text() == "NTScalar double"
+
+
+def write_enum_text(qtbot: Any, probe: Any, text: str) -> str:
+    """Type ``text`` into the enum field and press Enter."""
+    editor = probe.write_panel.enum_combo.lineEdit()
+    editor.setFocus()
+    editor.selectAll()
+    qtbot.keyClicks(editor, text)
+    qtbot.keyClick(editor, Qt.Key_Return)
+    return wait_write(qtbot, probe)
+
+
+def test_ntenum_state_typed_by_name_or_index(qtbot: Any, make_window: Any,
+                                             p4p_env: Any) -> None:
+    window = make_window()
+    probe = open_ready(qtbot, window, f"pva://{p4p_env.pv('enum')}")
+    try:
+        assert write_enum_text(qtbot, probe, "Fault").startswith("IOC now holds: Fault")
+        qtbot.waitUntil(lambda: "Fault  (2)" in probe.value_label.text(), timeout=WAIT_MS)
+        assert write_enum_text(qtbot, probe, "1").startswith("IOC now holds: On")
+        assert write_enum_text(qtbot, probe, "off").startswith("IOC now holds: Off")
+        qtbot.waitUntil(lambda: "Off  (0)" in probe.value_label.text(), timeout=WAIT_MS)
+        status = write_enum_text(qtbot, probe, "Broken")
+        assert status == ("'Broken' is not one of the 3 states ('Off', 'On', 'Fault') nor an "
+                          "index 0..2. Nothing was sent.")
+        status = write_enum_text(qtbot, probe, "3")
+        assert status == "state index 3 is outside 0..2. Nothing was sent."
+        assert probe.response.index == 0  # the refused writes changed nothing
+    finally:
+        from caprobe import pva
+        pva.write(p4p_env.pv("enum"), 0, timeout=5)
+
+
+def test_qsrv_mbbo_states_chosen_and_typed(qtbot: Any, make_window: Any,
+                                          qsrv_env: Any) -> None:
+    window = make_window()
+    probe = open_ready(qtbot, window, f"pva://{qsrv_env.pv('mbbo')}")
+    panel = probe.write_panel
+    assert probe.type_label.text() == "NTEnum"
+    assert panel.editor_stack.currentWidget() is panel.enum_combo
+    assert panel.enum_combo.count() == 16
+    assert panel.enum_combo.itemText(15) == "Twenty-five char state!!!"
+    try:
+        panel.enum_combo.setCurrentIndex(14)
+        panel._mark_dirty()
+        qtbot.mouseClick(panel.write_button, Qt.LeftButton)
+        assert wait_write(qtbot, probe).startswith("IOC now holds: Fourteen")
+        qtbot.waitUntil(lambda: probe.alarm_badge.text().startswith("INVALID"),
+                        timeout=WAIT_MS)  # FTSV: the state's severity
+        assert write_enum_text(qtbot, probe, "Twenty-five char state!!!").startswith(
+            "IOC now holds: Twenty-five char state!!!")
+        assert write_enum_text(qtbot, probe, "3").startswith("IOC now holds: Three")
+        qtbot.waitUntil(lambda: "Three  (3)" in probe.value_label.text(), timeout=WAIT_MS)
+        assert "outside 0..15" in write_enum_text(qtbot, probe, "16")
+    finally:
+        write_enum_text(qtbot, probe, "Zero")

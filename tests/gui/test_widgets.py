@@ -155,3 +155,21 @@ def test_window_without_pvs_shows_a_hint_and_closes_cleanly(make_window):
     assert not window.tabs.isVisible()
     window.close()
     assert not window.service.is_running()
+
+
+def test_enum_index_takes_a_state_name_or_an_index() -> None:
+    from caprobe.gui.write_panel import enum_index
+
+    states = ["Off", "On", "2", "on air"]
+    assert enum_index("On", states) == 1
+    assert enum_index(" on air ", states) == 3
+    assert enum_index("ON AIR", states) == 3  # one state matches without case
+    assert enum_index("2", states) == 2  # a state named '2' wins over index 2 (the same here)
+    assert enum_index("3", states) == 3
+    with pytest.raises(ValueError, match="'Of' is not one of the 4 states"):
+        enum_index("Of", states)
+    with pytest.raises(ValueError, match="state index 7 is outside 0..3"):
+        enum_index("7", states)
+    with pytest.raises(ValueError, match="not known yet"):
+        enum_index("On", [])
+    assert enum_index("1", ["1", "0"]) == 0  # the state's name, not its index

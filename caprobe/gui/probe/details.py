@@ -265,6 +265,28 @@ def _leaf_text(item: Any, max_elements: int = 20) -> str:
     return _cell_text(item)
 
 
+class ImageBox(QGroupBox):
+    """An NTNDArray's picture (:class:`caprobe.gui.image_view.ImageView`), made the first time
+    an image arrives so a probe of a scalar never loads it."""
+
+    def __init__(self) -> None:
+        super().__init__("Image (NTNDArray)")
+        self._layout = QVBoxLayout(self)
+        self._view: Any = None
+
+    def view(self) -> Any:
+        if self._view is None:
+            from caprobe.gui.image_view import ImageView
+
+            self._view = ImageView()
+            self._layout.addWidget(self._view)
+        return self._view
+
+    @property
+    def has_view(self) -> bool:
+        return self._view is not None
+
+
 class HistoryBox(QGroupBox):
     def __init__(self) -> None:
         super().__init__("History")

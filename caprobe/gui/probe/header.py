@@ -83,6 +83,11 @@ class ProbeHeader(QWidget):
         self.show_all_button.setToolTip("Every element of the array (Ctrl+E)")
         self.show_all_button.hide()
         frame_layout.addWidget(self.show_all_button, 0, Qt.AlignTop)
+        self.image_button = QPushButton("Image…")
+        self.image_button.setToolTip("The image in a window of its own, as large as you make "
+                                     "it (the details below show it too when they have room)")
+        self.image_button.hide()
+        frame_layout.addWidget(self.image_button, 0, Qt.AlignTop)
 
         self.alarm_badge = QLabel()
         self.alarm_badge.setTextFormat(Qt.PlainText)

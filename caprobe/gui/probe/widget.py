@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 import numpy as np
-from PyQt5.QtCore import QEvent, pyqtSignal
-from PyQt5.QtWidgets import QFrame, QVBoxLayout, QWidget
+from PyQt5.QtCore import QEvent, QTimer, pyqtSignal
+from PyQt5.QtWidgets import QFrame, QSplitter, QVBoxLayout, QWidget
 
 from caprobe import format as cafmt
 from caprobe.ca import ChannelType, ConnectionEvent
@@ -22,10 +22,12 @@ from caprobe.gui.probe.details import (
     DetailsScroll,
     EnumBox,
     HistoryBox,
+    ImageBox,
     MetadataBox,
     StructureBox,
 )
 from caprobe.gui.probe.header import ProbeHeader
+from caprobe.gui.probe.image_frame import FrameRefused, frame_of
 from caprobe.gui.probe.labels import breakable
 from caprobe.gui.service import PVService, split_protocol
 from caprobe.gui.workers import fetch_field_text, fetch_host_name
@@ -86,6 +88,10 @@ def _clock(stamp: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(stamp))
 
 
+#: Details height (text lines) the probe asks for when its first image arrives: the image's
+#: facts, levels and about a dozen lines of picture.
+IMAGE_LINES = 18
+
 #: What the probe can say about a PV Access server: p4p reports no address.
 PVA_SERVER_TEXT = "PV Access (pva provider)"
 PVA_SERVER_TIP = ("PV Access through p4p's pva provider; p4p does not report the server's "
@@ -115,9 +121,14 @@ def structure_summary(response: Any) -> str:
         names = ", ".join(columns)
         return f"NTTable: {rows} rows × {len(columns)} columns ({names})"
     if layout.kind == "ndarray":
-        data = response.data
-        shape = " × ".join(str(n) for n in getattr(data, "shape", ()))
-        return f"NTNDArray: {shape} {getattr(data, 'dtype', '')} image"
+        try:
+            frame = frame_of(response)
+        except FrameRefused:
+            data = response.data
+            shape = " × ".join(str(n) for n in reversed(getattr(data, "shape", ())))
+            return f"NTNDArray: {shape} {getattr(data, 'dtype', '')}, not drawn (see below)"
+        return (f"NTNDArray: {frame.width} × {frame.height} {frame.dtype_name} "
+                f"{frame.color_mode} image")
     fields = [f for f in layout.top_fields if f not in ("alarm", "timeStamp")]
     return f"{layout.type_text}: {len(fields)} fields ({', '.join(fields)})"
 
@@ -154,6 +165,7 @@ class ProbeWidget(QWidget):
         self.tab_icon_key: tuple[str, bool] | None = None
         self.precision_override: int | None = None
         self._details_shape: tuple[Any, ...] | None = None
+        self._image_room_asked = False
         #: PV Access (pva://): no record fields over CA, no host:port, no access query
         self.is_pva = split_protocol(pv_name)[0] == "pva"
         self._build()
@@ -171,6 +183,9 @@ class ProbeWidget(QWidget):
         self.age_label, self.precision_hint = h.age_label, h.precision_hint
         self.format_combo, self.precision_spin = h.format_combo, h.precision_spin
         h.show_all_button.clicked.connect(lambda: self.showArrayRequested.emit(self.pv_name))
+        self.image_button = h.image_button
+        h.image_button.clicked.connect(self.open_image_window)
+        self.image_window: Any = None
         h.format_combo.currentIndexChanged.connect(self._format_changed)
         h.precision_spin.valueChanged.connect(self._precision_changed)
 
@@ -195,6 +210,8 @@ class ProbeWidget(QWidget):
         self.enum_list = self.enum_box.enum_list
         self.structure_box = StructureBox()
         self.structure_box.hide()
+        self.image_box = ImageBox()
+        self.image_box.hide()
         self.history_box = HistoryBox()
         hb = self.history_box
         self.hist_since, self.hist_updates = hb.hist_since, hb.hist_updates
@@ -205,7 +222,7 @@ class ProbeWidget(QWidget):
         self.write_panel = WritePanel(self.pv_name, self._service)
         self.write_panel.written.connect(self.written)
         # a PV Access structure's table or tree is what the operator came for: first
-        self.details = ColumnsWidget([[self.structure_box, self.write_panel,
+        self.details = ColumnsWidget([[self.image_box, self.structure_box, self.write_panel,
                                        self.history_box], [channel],
                                       [self.limits_box, self.enum_box]])
         self.details_scroll = DetailsScroll(self.details)
@@ -311,6 +328,10 @@ class ProbeWidget(QWidget):
         if history is not None:
             self.history = history
             self._refresh_history()
+            if self.image_box.has_view:
+                self.image_box.view().note_updates(history.updates)
+            if self.image_window is not None:
+                self.image_window.note_updates(history.updates)
 
     def _set_state(self, state: Connection) -> None:
         if state is not self.state:
@@ -532,6 +553,7 @@ class ProbeWidget(QWidget):
             self.type_label.setText(f"DBR_{ChannelType(int(ch.native_data_type)).name}")
             self.count_label.setText(str(ch.native_data_count))
         self.show_all_button.setVisible(self.is_array())
+        self.image_button.setVisible(self.pva_kind() == "ndarray")
         if self.is_pva:
             # No access query: the panel lets the operator try, the server's refusal shows.
             self.write_panel.set_pva(self.pva_kind(), getattr(self.response, "layout", None))
@@ -564,10 +586,11 @@ class ProbeWidget(QWidget):
         strings = self.enum_strings()
         is_enum = self.native_type == ChannelType.ENUM or bool(strings)
         structure = self.is_structure()
-        shape = (numeric, is_enum, tuple(strings), structure)
+        shape = (numeric, is_enum, tuple(strings), structure, self.pva_kind())
         if shape == self._details_shape:
             return  # rebuilding lists and columns on every connection event costs for nothing
         self._details_shape = shape
+        self.image_box.setVisible(self.pva_kind() == "ndarray")
         self.limits_box.show_numeric_rows(numeric and not structure)
         self.enum_box.setVisible(is_enum)
         self.limits_box.setVisible(not is_enum and not structure)
@@ -666,6 +689,13 @@ class ProbeWidget(QWidget):
     def _refresh_structure(self) -> None:
         """NTTable as a table, anything else as a tree of fields (details column)."""
         response = self.response
+        if self.pva_kind() == "ndarray":
+            self.image_box.view().show_response(response)
+            if self.image_window is not None:
+                self.image_window.show_response(response)
+            if not self._image_room_asked and self.isVisible():
+                self._image_room_asked = True
+                QTimer.singleShot(0, self._make_room_for_image)
         if self.pva_kind() == "table":
             try:
                 labels = [str(label) for label in response.value["labels"]]
@@ -675,6 +705,41 @@ class ProbeWidget(QWidget):
         else:
             self.structure_box.show_tree(response.value, getattr(self.channel, "type_text",
                                                                  "structure"))
+
+    def open_image_window(self) -> None:
+        """The Image… button: the NTNDArray in a window of its own (one per probe)."""
+        if self.pva_kind() != "ndarray":
+            return
+        if self.image_window is None:
+            from caprobe.gui.probe.image_window import ImageWindow
+
+            self.image_window = ImageWindow(self.pv_name, self)
+        self.image_window.show()
+        self.image_window.raise_()
+        self.image_window.activateWindow()
+        self.image_window.show_response(self.response)
+        self.image_window.note_updates(self.history.updates)
+
+    def _make_room_for_image(self) -> None:
+        """The first image: open the details far enough to show it, taking the room from the
+        pane below (the chart) down to that pane's minimum, as Tab into folded details does.
+        The window's splitter is found by walking up: the probe does not know the window."""
+        if self._closed:
+            return
+        child: QWidget = self
+        splitter = self.parentWidget()
+        while splitter is not None and not isinstance(splitter, QSplitter):
+            child, splitter = splitter, splitter.parentWidget()
+        if splitter is None or splitter.count() != 2 or splitter.widget(0) is not child:
+            return
+        sizes = splitter.sizes()
+        wanted = IMAGE_LINES * self.fontMetrics().height()
+        grow = wanted - self.details_shown_height()
+        spare = sizes[1] - splitter.widget(1).minimumHeight()
+        # all or nothing: a sliver of picture that squeezes the chart helps nobody (a short
+        # window has the Image… button)
+        if 0 < grow <= spare:
+            splitter.setSizes([sizes[0] + grow, sizes[1] - grow])
 
     def _mark_enum_state(self, current: int) -> None:
         """The state the PV is in shows bold with a marker in the list of states."""
@@ -775,3 +840,5 @@ class ProbeWidget(QWidget):
     def shutdown(self) -> None:
         self._closed = True
         self.write_panel.shutdown()
+        if self.image_window is not None:
+            self.image_window.close()
