@@ -128,7 +128,8 @@ def check_value(current: PVAResponse, data: Any) -> dict[str, Any]:
 
 
 def write_many(pv_names: Iterable[str], values: Iterable[Any], *, notify: bool = False,
-               timeout: float = 1.0, check: bool = True) -> list[WriteResult]:
+               timeout: float = 1.0, check: bool = True,
+               current: Sequence[PVAResponse] | None = None) -> list[WriteResult]:
     """Write ``values[i]`` to ``pv_names[i]``, all at once. ``timeout`` bounds each of the two
     steps, as in :func:`caprobe.pva.write`: reading every PV's type, then the puts.
 
@@ -136,7 +137,10 @@ def write_many(pv_names: Iterable[str], values: Iterable[Any], *, notify: bool =
     against the type (ValueRefused, nothing sent); with ``notify`` the server answers when
     processing completed (put-callback) and the result is a PVAWriteResponse. A refused put
     is WriteFailed ("no write access" when the server says so); ``check=False`` returns it as
-    a PVAWriteResponse with ``completed`` False instead."""
+    a PVAWriteResponse with ``completed`` False instead.
+
+    ``current``: a response per PV read just before (a restore's plan has them), which saves
+    the first step; the values are checked against those."""
     names = list(pv_names)
     values = list(values)
     if len(values) != len(names):
@@ -144,10 +148,13 @@ def write_many(pv_names: Iterable[str], values: Iterable[Any], *, notify: bool =
     timeout = check_timeout(timeout)
     if not names:
         return []
-    current = read_many(names, timeout=timeout)
+    if current is None:
+        current = read_many(names, timeout=timeout)
+    elif len(current) != len(names):
+        raise ValueError(f"{len(names)} PV names but {len(current)} current values")
     results: list[Any] = [None] * len(names)
     fields: dict[int, dict[str, Any]] = {}
-    for i, (name, now) in enumerate(zip(names, current, strict=True)):
+    for i, (name, now) in enumerate(zip(names, list(current), strict=True)):
         if isinstance(now, CAError):
             results[i] = now
             continue

@@ -284,10 +284,14 @@ def execute(items: Sequence[RestoreItem], context: Any, *, timeout: float | None
 
     def write_pva() -> list[Any]:
         try:
+            # the plan read every PV and checked the value against it: no second read
+            current = [ready[i].live.response if ready[i].live is not None else None
+                       for i in on_pva]
             return pva.write_many([routes[i][1] for i in on_pva],
                                   [ready[i].value for i in on_pva], notify=True,
                                   timeout=timeout if timeout is not None
-                                  else float(getattr(context, "timeout", 2.0)))
+                                  else float(getattr(context, "timeout", 2.0)),
+                                  current=None if None in current else current)
         except ca.CAError as exc:  # p4p missing, a malformed EPICS_PVA_* variable
             return [exc] * len(on_pva)
 
