@@ -545,6 +545,9 @@ class _BlockLoop:
                     break
                 if group._ops:
                     self._apply_ops()
+                    # a monitor added now is due a "not found" report too (the schedule may
+                    # have had none left: every earlier one connected)
+                    housekeeping_at = min(housekeeping_at, now + self.timeout)
                 if now >= housekeeping_at:
                     housekeeping_at = self._report_missing(now)
                 wake_at = housekeeping_at
