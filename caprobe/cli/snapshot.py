@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from caprobe import ca
 from caprobe.cli import common
-from caprobe.snapshot import capture, files, pvlist
+from caprobe.snapshot import autosave, capture, files, pvlist
 from caprobe.snapshot import restore as restoring
 from caprobe.snapshot.capture import context_for as _context
 from caprobe.snapshot.compare import DIFFERS, NOT_SAVED, UNREADABLE, compare
@@ -30,12 +30,14 @@ DEFAULT_TIMEOUT = 2.0
 EXIT_SAME, EXIT_SOME, EXIT_TROUBLE = 0, 1, 2
 
 DESCRIPTION = """\
-Save many EPICS Channel Access PVs to a file (all read at once), show which ones differ
-from the file now, and restore them (put-callback on each, then read back)."""
+Save many EPICS PVs to a file (all read at once), show which ones differ from the file
+now, and restore them (put-callback on each, then read back). Names are Channel Access;
+pva://NAME is PV Access (NTScalar, NTScalarArray, NTEnum), and one file may mix both."""
 
 EPILOG = """\
-FILE formats: caprobe snapshot (.snap, the default when saving), autosave (.sav),
-Phoebus PV table (.pvs); diff and restore read any of them (by content).
+FILE formats: caprobe snapshot (.snap, the default when saving), autosave (.sav, Channel
+Access only: pva:// PVs are written as comments), Phoebus PV table (.pvs); diff and restore
+read any of them (by content).
 Exit status: 0 all well, 1 some PVs differ / were not saved or restored, 2 trouble.
 Examples:
   caprobe-snapshot save before.snap -f magnets.txt
@@ -75,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="SEC", help="timeout in seconds for all PVs together "
                          f"(default {DEFAULT_TIMEOUT:g}; restore: the file's, else this)")
         sub.add_argument("-p", dest="priority", type=common._priority, default=0,
-                         metavar="PRIO", help="CA priority (0-99)")
+                         metavar="PRIO", help="CA priority (0-99; no meaning for PV Access)")
         return sub
 
     save = command("save", "read PVs (all at once) and save them to FILE")
@@ -135,12 +137,20 @@ def _run_save(args: argparse.Namespace) -> int:
     snapshot, live = capture.take(names, timeout=timeout, priority=args.priority,
                                   comment=args.comment)
     files.save(args.file, snapshot)
-    missing = [item.pv for item in live if not item.connected]
+    missing = [item.pv for item in live if item.pv.value is None]
     for pv in missing:
         _complain(f"{common.pv_message(pv.name, ValueError(pv.error))} (saved without a "
                   "value)")
-    _say(f"Saved {len(names) - len(missing)} of {len(names)} PVs to {args.file}")
-    return EXIT_SOME if missing else EXIT_SAME
+    commented = autosave.pva_rows(snapshot) if files.kind_for_saving(args.file) == "sav" \
+        else []
+    if commented:
+        _complain(f"caprobe-snapshot: {len(commented)} PV Access PV(s) written to {args.file} "
+                  "as comments only (autosave files are Channel Access only; save to .snap or "
+                  f".pvs to keep them): {', '.join(commented[:5])}"
+                  + (" ..." if len(commented) > 5 else ""))
+    kept = len(names) - len(set(pv.name for pv in missing) | set(commented))
+    _say(f"Saved {kept} of {len(names)} PVs to {args.file}")
+    return EXIT_SOME if missing or commented else EXIT_SAME
 
 
 def _run_diff(args: argparse.Namespace) -> int:

@@ -5,6 +5,9 @@ changing the import::
 
     from caprobe.pva import read, write, read_write_read, subscribe, block, interrupt, info
 
+Many PVs at once, as ``caprobe.ca.read_many``/``write_many`` (all in flight together, one
+timeout, a failed PV gets its exception object in its place): ``read_many``, ``write_many``.
+
 p4p is optional (``pip install 'caprobe[pva]'``) and imported on the first call, never at import
 time: without it every call raises :class:`PVAUnavailable` (a ConfigurationError) whose message
 is the one line saying how to install it.
@@ -43,6 +46,7 @@ from caprobe.ca.errors import (
 from caprobe.ca.state import ConnectionEvent
 from caprobe.pva.backend import INSTALL_HINT, PVAUnavailable, available, reset
 from caprobe.pva.client import info, read, read_write_read, write
+from caprobe.pva.many import check_value, read_many, write_many
 from caprobe.pva.response import PVAChannelInfo, PVAMetadata, PVAResponse, PVAWriteResponse
 from caprobe.pva.subscription import (
     DEFAULT_QUEUE_SIZE,
@@ -61,6 +65,9 @@ __all__ = [
     "block",
     "interrupt",
     "info",
+    "read_many",
+    "write_many",
+    "check_value",
     "available",
     "reset",
     "Subscription",

@@ -292,15 +292,24 @@ def _put(pv_name: str, fields: dict[str, Any], notify: bool, timeout: float,
     try:
         _wait(pv_name, start, timeout, "put completion" if notify else "put acknowledgement")
     except ErrorResponseReceived as exc:
-        if not check:
-            return PVAWriteResponse(pv_name, completed=False, message=exc.server_text)
-        refused = "not permitted" in exc.server_text.lower() or "denied" in \
-            exc.server_text.lower()
-        reason = "no write access" if refused else "write failed"
-        raise WriteFailed(f"PV {pv_name!r}: {reason} (the server says: {exc.server_text}); "
-                          "nothing was written" if refused else
-                          f"PV {pv_name!r}: {reason}: {exc.server_text}") from None
+        failure = _put_failure(pv_name, exc, check)
+        if isinstance(failure, WriteFailed):
+            raise failure from None
+        return failure
     return PVAWriteResponse(pv_name) if notify else None
+
+
+def _put_failure(pv_name: str, exc: ErrorResponseReceived, check: bool
+                 ) -> WriteFailed | PVAWriteResponse:
+    """A put the server refused: WriteFailed to raise, or (``check`` False) the response."""
+    if not check:
+        return PVAWriteResponse(pv_name, completed=False, message=exc.server_text)
+    refused = "not permitted" in exc.server_text.lower() or "denied" in \
+        exc.server_text.lower()
+    reason = "no write access" if refused else "write failed"
+    return WriteFailed(f"PV {pv_name!r}: {reason} (the server says: {exc.server_text}); "
+                       "nothing was written" if refused else
+                       f"PV {pv_name!r}: {reason}: {exc.server_text}")
 
 
 def _write_after_read(pv_name: str, current: Any, data: Any, notify: bool, timeout: float,

@@ -49,6 +49,10 @@ QUEUE_MEMORY_BUDGET = 256 * 1024 * 1024
 #: Updates popped from one monitor before the others get a turn.
 POP_BATCH = 256
 OVERFLOW_WARNING_INTERVAL = 1.0
+#: A monitor let go before its first value is closed once that value arrives, or this many
+#: seconds after it was opened: pvxs drops the whole connection, every PV on it, when a
+#: monitor is closed while its creation is still being answered ("sends invalid MONITOR").
+CLOSE_GRACE = 2.0
 
 _global_lock = threading.RLock()
 _running_groups: set[SubscriptionGroup] = set()
@@ -171,7 +175,7 @@ class _Monitor:
 
     __slots__ = ("sub", "monitor", "connected", "ever_connected", "started", "reported",
                  "layout", "info", "run", "last_overflow_warning", "closed", "queue_size",
-                 "sized")
+                 "sized", "opened", "got_value", "deferred")
 
     def __init__(self, sub: Subscription, now: float):
         self.sub = sub
@@ -187,6 +191,87 @@ class _Monitor:
         self.closed = False
         self.queue_size = sub.queue_size  # the pipeline depth requested from the server
         self.sized = sub.request is not None  # a caller's own pvRequest is kept as given
+        self.opened = now        # when the current p4p monitor was opened
+        self.got_value = False   # it delivered a value (its creation was answered)
+        self.deferred = False    # let go before its first value: the closer closes it
+
+
+def _notify(mon: _Monitor, ready: queue.SimpleQueue[Any]) -> None:
+    """p4p's "this monitor has data" (on a p4p worker thread): tell whoever owns it now."""
+    if mon.deferred:
+        _closer.wake(mon)
+    else:
+        ready.put(mon)
+
+
+class _Closer:
+    """Closes the monitors let go before their first value (see CLOSE_GRACE) on a thread of
+    its own, when that value arrives or the grace period ends: the caller never waits. The
+    thread exits when it has nothing left to close."""
+
+    IDLE_EXIT = 5.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[_Monitor] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.deferred_total = 0  # monitors whose close was held back (for tests)
+
+    def close(self, mon: _Monitor) -> None:
+        """Close ``mon``'s p4p monitor now if that is safe, else as soon as it is."""
+        mon.closed = True
+        if mon.got_value or time.monotonic() - mon.opened >= CLOSE_GRACE:
+            mon.monitor.close()
+            return
+        mon.deferred = True
+        self.deferred_total += 1
+        self.wake(mon)
+
+    def wake(self, mon: _Monitor) -> None:
+        with self._lock:
+            self._queue.put(mon)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="caprobe-pva-closer",
+                                                 daemon=True)
+                self._thread.start()
+
+    def _arrived(self, mon: _Monitor) -> bool:
+        """Pop what the monitor holds (nobody else reads it now): a value means its
+        creation was answered."""
+        pop = backend.p4p_modules()["p4p"]._p4p.ClientMonitor.pop
+        for _ in range(POP_BATCH):
+            item = pop(mon.monitor)
+            if item is None:
+                break
+            if not isinstance(item, Exception):
+                mon.got_value = True
+        return mon.got_value
+
+    def _run(self) -> None:
+        pending: dict[_Monitor, float] = {}
+        while True:
+            now = time.monotonic()
+            for mon, due in list(pending.items()):
+                if due <= now:
+                    del pending[mon]
+                    mon.monitor.close()
+            wait = min(pending.values()) - now if pending else self.IDLE_EXIT
+            try:
+                mon = self._queue.get(timeout=max(0.0, wait))
+            except queue.Empty:
+                with self._lock:
+                    if not pending and self._queue.empty():
+                        self._thread = None
+                        return
+                continue
+            if self._arrived(mon):
+                pending.pop(mon, None)
+                mon.monitor.close()
+            elif mon.monitor is not None:
+                pending[mon] = mon.opened + CLOSE_GRACE
+
+
+_closer = _Closer()
 
 
 class SubscriptionGroup:
@@ -323,8 +408,10 @@ class _BlockLoop:
                         text, exc)
             return False
         ready = self.ready
+        mon.opened, mon.got_value = time.monotonic(), False
         # Runs on a p4p worker thread: only say "look at this monitor".
-        mon.monitor = self.ctx.monitor(sub.pv_name, lambda: ready.put(mon), request=request)
+        mon.monitor = self.ctx.monitor(sub.pv_name, lambda: _notify(mon, ready),
+                                       request=request)
         return True
 
     def _shorten_pipeline(self, mon: _Monitor, item: Any, layout: Any) -> bool:
@@ -343,8 +430,7 @@ class _BlockLoop:
     def _stop(self, sub: Subscription) -> None:
         mon = self.monitors.pop(sub, None)
         if mon is not None:
-            mon.closed = True
-            mon.monitor.close()
+            _closer.close(mon)
 
     def _apply_ops(self) -> None:
         ops = self.group._ops
@@ -392,6 +478,7 @@ class _BlockLoop:
                 if mon.closed:
                     return
                 continue
+            mon.got_value = True
             if not mon.connected:
                 if not mon.sized and self._shorten_pipeline(mon, item, layout_of(item)):
                     return  # the new monitor delivers this first value again
@@ -458,6 +545,9 @@ class _BlockLoop:
                     break
                 if group._ops:
                     self._apply_ops()
+                    # a monitor added now is due a "not found" report too (the schedule may
+                    # have had none left: every earlier one connected)
+                    housekeeping_at = min(housekeeping_at, now + self.timeout)
                 if now >= housekeeping_at:
                     housekeeping_at = self._report_missing(now)
                 wake_at = housekeeping_at
@@ -472,6 +562,5 @@ class _BlockLoop:
                     self._drain(item)
         finally:
             for mon in self.monitors.values():
-                mon.closed = True
-                mon.monitor.close()
+                _closer.close(mon)
             self.monitors.clear()

@@ -5,6 +5,7 @@
   :mod:`phoebus` (``.pvs``), :mod:`pvlist` (names); :mod:`files` picks by content/suffix
 * :mod:`compare`: saved against live (or two snapshots)
 * :mod:`capture` and :mod:`restore`: reading and writing PVs through ``caprobe.ca.Context``
+  (Channel Access) and ``caprobe.pva.read_many``/``write_many`` (``pva://`` names)
 
 Used by ``caprobe-snapshot`` and the GUI's PV table. Every file error is a
 :class:`SnapshotFileError` whose text names the file and the line.

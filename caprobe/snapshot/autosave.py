@@ -17,6 +17,10 @@
 
 The file has no types: values come back as text and are read against the PV's type when they
 are compared or restored.
+
+autosave is Channel Access only (the IOC restores its own records): a ``pva://`` PV is written
+as a comment line, ``# pva://NAME VALUE (PV Access: ...)``, so a person sees it but neither
+autosave nor caprobe reads it back; :func:`pva_rows` names them, for the caller to say so.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from caprobe import format as fmt
+from caprobe import pvname
 from caprobe.snapshot.errors import SnapshotFileError
 from caprobe.snapshot.model import SavedPV, Snapshot
 from caprobe.snapshot.snapfile import _number, _write_text
@@ -36,6 +41,7 @@ SUFFIX = ".sav"
 ARRAY_MARKER = "@array@"
 END_MARKER = "<END>"
 NOT_SAVED = "not saved by autosave (not connected or the read failed)"
+PVA_COMMENT = "PV Access: autosave files are Channel Access only, kept as a comment"
 
 
 class _LineError(ValueError):
@@ -177,16 +183,31 @@ def dumps(snapshot: Snapshot) -> str:
     when = snapshot.time_ns / 1e9 if snapshot.time_ns is not None else time.time()
     stamp = time.strftime("%y%m%d-%H%M%S", time.localtime(when))
     lines = [f"# autosave R5.3 (caprobe)\tAutomatically generated - DO NOT MODIFY - {stamp}"]
-    missing = sum(1 for pv in snapshot.pvs if pv.value is None)
+    missing = sum(1 for pv in snapshot.pvs if pv.value is None and not _is_pva(pv.name))
     if missing:
         lines.append(f"! {missing} channel(s) not connected - or not all gets were successful")
     for pv in snapshot.pvs:
-        if pv.value is None:
+        if _is_pva(pv.name):
+            shown = value_text(pv) if pv.value is not None else "(no value)"
+            lines.append(f"# {pv.name} {shown} ({PVA_COMMENT})")
+        elif pv.value is None:
             lines.append(f"#{pv.name} Search Issued")
         else:
             lines.append(f"{pv.name} {value_text(pv)}")
     lines.append(END_MARKER)
     return "\n".join(lines) + "\n"
+
+
+def _is_pva(name: str) -> bool:
+    try:
+        return pvname.parse(name).is_pva
+    except ValueError:
+        return False
+
+
+def pva_rows(snapshot: Snapshot) -> list[str]:
+    """Names a .sav file keeps only as comments (PV Access PVs)."""
+    return [pv.name for pv in snapshot.pvs if _is_pva(pv.name)]
 
 
 def write(path: str | os.PathLike[str], snapshot: Snapshot) -> None:

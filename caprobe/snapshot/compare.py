@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from caprobe.snapshot.model import EXACT, SavedPV, Snapshot, Tolerance
+from caprobe.snapshot.model import EXACT, NUMERIC_TYPES, SavedPV, Snapshot, Tolerance
 
-NUMERIC = ("SHORT", "FLOAT", "CHAR", "LONG", "DOUBLE")
+NUMERIC = NUMERIC_TYPES
 
 SAME = "same"
 DIFFERS = "differs"

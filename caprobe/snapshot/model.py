@@ -3,7 +3,8 @@
 Values are kept in one canonical form per type, whatever file they came from:
 
 * DOUBLE/FLOAT: ``float``; arrays a numpy array (float64 / float32)
-* SHORT/LONG/CHAR: ``int``; arrays a numpy integer array
+* SHORT/LONG/CHAR and PV Access's other integers (INT8, UINT16, UINT32, INT64, UINT64,
+  BOOLEAN as 0/1): ``int``; arrays a numpy integer array
 * ENUM: the state ``str`` when the states were known, else the ``int`` index
 * STRING: ``str``; arrays a ``list[str]``
 * untyped (``dbf`` None, from an autosave ``.sav`` or a Phoebus ``.pvs`` file, which keep
@@ -24,9 +25,32 @@ import numpy as np
 
 #: Native (DBF) type names, in DBR number order.
 TYPE_NAMES = ("STRING", "SHORT", "FLOAT", "ENUM", "CHAR", "LONG", "DOUBLE")
+#: PV Access scalar types Channel Access has no name for (a PVA NTScalar 'double' is DOUBLE,
+#: 'float' FLOAT, 'int' LONG, 'short' SHORT, 'ubyte' CHAR, 'string' STRING, an NTEnum ENUM).
+#: Spelled by size, because PVA's own 'long' (64 bits) is not CA's LONG (32 bits).
+PVA_TYPE_NAMES = ("INT8", "UINT16", "UINT32", "INT64", "UINT64", "BOOLEAN")
+ALL_TYPE_NAMES = TYPE_NAMES + PVA_TYPE_NAMES
 SEVERITY_NAMES = ("NO_ALARM", "MINOR", "MAJOR", "INVALID")
 _NUMPY_TYPES = {"SHORT": np.int16, "FLOAT": np.float32, "CHAR": np.uint8,
-                "LONG": np.int32, "DOUBLE": np.float64}
+                "LONG": np.int32, "DOUBLE": np.float64, "INT8": np.int8, "UINT16": np.uint16,
+                "UINT32": np.uint32, "INT64": np.int64, "UINT64": np.uint64,
+                "BOOLEAN": np.uint8}
+#: Types whose values are numbers (compared with a tolerance).
+NUMERIC_TYPES = ("SHORT", "FLOAT", "CHAR", "LONG", "DOUBLE") + PVA_TYPE_NAMES
+
+
+def numpy_type(dbf: str) -> type:
+    """The numpy dtype of a numeric type name."""
+    return _NUMPY_TYPES[dbf]
+
+
+def display_type(dbf: str) -> int:
+    """The CA type (DBR number) that caprobe.format shows values of ``dbf`` as: itself for
+    CA's names, LONG for PV Access's other integers (what a PVA response's ``data_type``
+    says too)."""
+    if dbf in TYPE_NAMES:
+        return TYPE_NAMES.index(dbf)
+    return TYPE_NAMES.index("LONG")
 
 
 @dataclass(frozen=True)
@@ -120,7 +144,7 @@ def numeric_array(values: Any, dbf: str) -> np.ndarray:
     if np.dtype(dtype).kind in "iu":
         ints = [int(v) for v in values]
         info = np.iinfo(np.int8 if dbf == "CHAR" else dtype)
-        high = 255 if dbf == "CHAR" else info.max
+        high = 255 if dbf == "CHAR" else 1 if dbf == "BOOLEAN" else info.max
         for v in ints:
             if not info.min <= v <= high:
                 raise ValueError(f"{v} is out of range for {dbf}")

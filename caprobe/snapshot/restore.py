@@ -2,10 +2,14 @@
 write with put-callback, read back, and report one result per PV.
 
 Nothing is written by ``plan``. ``execute`` writes only the planned rows that are ready, all
-in flight at once on one ``ca.Context``; a read-only, disconnected or refused PV never stops
-the others. A saved value is checked against the PV's type *today* (numbers in range, whole
-numbers for integer PVs, strings of at most 39 bytes, enum states that exist, arrays that
-fit) and its control limits, as the probe's write panel checks what an operator types.
+in flight at once: Channel Access PVs on one ``ca.Context``, ``pva://`` PVs through
+``caprobe.pva.write_many`` (a put with ``record[block=true]``, PVA's put-callback) at the same
+time; a read-only, disconnected or refused PV never stops the others. A saved value is
+checked against the PV's type *today* (numbers in range, whole numbers for integer PVs,
+strings of at most 39 bytes over CA, enum states that exist, arrays that fit) and its control
+limits, as the probe's write panel checks what an operator types. PV Access has no
+access-rights query: a read-only PVA PV is found out when its server refuses the put
+(``no write access``), and nothing is written to it.
 """
 
 from __future__ import annotations
@@ -18,11 +22,18 @@ from typing import Any
 
 import numpy as np
 
-from caprobe import ca
+from caprobe import ca, pva, pvname
 from caprobe import format as fmt
-from caprobe.snapshot.capture import LivePV, error_text, read_live, wire_name
+from caprobe.snapshot.capture import (
+    UNSUPPORTED,
+    LivePV,
+    error_text,
+    read_live,
+    route,
+    side_by_side,
+)
 from caprobe.snapshot.capture import context_for as _context
-from caprobe.snapshot.compare import compare_pv, value_text
+from caprobe.snapshot.compare import NUMERIC, compare_pv, value_text
 from caprobe.snapshot.model import EXACT, TYPE_NAMES, SavedPV, Snapshot, Tolerance
 
 # Outcomes, one per PV.
@@ -115,9 +126,50 @@ def _number_text(item: Any) -> str:
     return str(item)
 
 
+def _check_limits(values: Sequence[Any], live: LivePV) -> None:
+    if live.limits is None:
+        return
+    low, high = live.limits
+    outside = [float(v) for v in values if not math.isnan(float(v)) and
+               not low <= float(v) <= high]
+    if outside:
+        raise ValueError(f"{outside[0]:g} is outside the control limits {low:g} .. {high:g}")
+
+
+def _pva_value(saved: SavedPV, live: LivePV) -> Any:
+    """writable_value for a PV Access PV: checked by caprobe.pva against the structure read
+    now (caprobe.pva.check_value), so a restore refuses what a write would."""
+    native = live.pv.dbf
+    if native is None:
+        raise ValueError(f"the PV is {live.response.layout.type_text} now: {UNSUPPORTED}")
+    kind = saved.dbf
+    if kind is not None and kind != native and not (kind in NUMERIC and native in NUMERIC):
+        raise ValueError(f"saved as {kind}, but the PV is {native} now")
+    value = saved.value
+    array = live.response.layout.kind == "array"
+    if saved.is_array and not array:
+        if len(value) != 1:
+            raise ValueError(f"{len(value)} elements do not fit the PV, which holds one")
+        value = value[0]
+    if isinstance(value, np.ndarray):
+        value = value.tolist() if value.dtype.kind in "iub" else value
+    try:
+        fields = pva.check_value(live.response, value)
+    except ca.ValueRefused as exc:
+        raise ValueError(str(exc)) from None
+    if "value.index" in fields:
+        return int(fields["value.index"])
+    written = fields["value"]
+    if native in NUMERIC:
+        _check_limits(np.atleast_1d(np.asarray(written, dtype=np.float64)).tolist(), live)
+    return written
+
+
 def writable_value(saved: SavedPV, live: LivePV) -> Any:
     """The value to send for ``saved`` to the PV as it is now. Raises ValueError with the
     reason when it does not fit (nothing may be sent then)."""
+    if live.is_pva:
+        return _pva_value(saved, live)
     channel = live.channel
     native = TYPE_NAMES[int(channel.native_data_type)]
     count = int(channel.native_data_count)
@@ -152,12 +204,8 @@ def writable_value(saved: SavedPV, live: LivePV) -> Any:
             where = f"element {index}: " if len(items) > 1 else ""
             raise ValueError(f"{where}{exc}") from None
         values.append(value)
-    if live.limits is not None and native in numeric:
-        low, high = live.limits
-        outside = [float(v) for v in values if not math.isnan(float(v)) and
-                   not low <= float(v) <= high]
-        if outside:
-            raise ValueError(f"{outside[0]:g} is outside the control limits {low:g} .. {high:g}")
+    if native in numeric:
+        _check_limits(values, live)
     if native == "STRING":
         return values if len(values) > 1 else values[0]
     if len(values) == 1 and not saved.is_array:
@@ -224,8 +272,34 @@ def execute(items: Sequence[RestoreItem], context: Any, *, timeout: float | None
     options: dict[str, Any] = {"notify": True}
     if timeout is not None:
         options["timeout"] = timeout
-    replies = context.write_many([wire_name(item.name) for item in ready],
-                                 [item.value for item in ready], **options)
+    routes = [route(item.name) for item in ready]
+    on_ca = [i for i, (protocol, _) in enumerate(routes) if protocol != pvname.PVA]
+    on_pva = [i for i, (protocol, _) in enumerate(routes) if protocol == pvname.PVA]
+
+    def write_ca() -> list[Any]:
+        if not on_ca:
+            return []
+        return context.write_many([routes[i][1] for i in on_ca],
+                                  [ready[i].value for i in on_ca], **options)
+
+    def write_pva() -> list[Any]:
+        try:
+            # the plan read every PV and checked the value against it: no second read
+            current = [ready[i].live.response if ready[i].live is not None else None
+                       for i in on_pva]
+            return pva.write_many([routes[i][1] for i in on_pva],
+                                  [ready[i].value for i in on_pva], notify=True,
+                                  timeout=timeout if timeout is not None
+                                  else float(getattr(context, "timeout", 2.0)),
+                                  current=None if None in current else current)
+        except ca.CAError as exc:  # p4p missing, a malformed EPICS_PVA_* variable
+            return [exc] * len(on_pva)
+
+    ca_replies, pva_replies = side_by_side(write_ca, write_pva if on_pva else None)
+    replies: list[Any] = [None] * len(ready)
+    for positions, found in ((on_ca, ca_replies), (on_pva, pva_replies or [])):
+        for i, reply in zip(positions, found, strict=True):
+            replies[i] = reply
     elapsed = time.monotonic() - started
     written = []
     for item, reply in zip(ready, replies, strict=True):

@@ -18,6 +18,11 @@
 * VALUE and UNITS are JSON (strings quoted and escaped, ``NaN``/``Infinity`` allowed, arrays
   in brackets); TYPE is the PV's native type, with ``[N]`` for an array of N elements; ENUM
   values are the state text, or the index when the states were not known.
+* NAME keeps its protocol: ``pva://NAME`` is read and restored over PV Access, a bare name
+  (or ``ca://NAME``) over Channel Access; one file may hold both. A PV Access PV's TYPE is
+  the CA name of its scalar type where there is one (double DOUBLE, float FLOAT, int LONG,
+  short SHORT, ubyte CHAR, string STRING, NTEnum ENUM), else INT8, UINT16, UINT32, INT64,
+  UINT64 or BOOLEAN.
 * TIME is the IOC's timestamp in UTC with nanoseconds, ``-`` when there is none.
 * Optional ``key=JSON`` fields after UNITS: ``error`` (why there is no value), ``abs`` and
   ``rel`` (this PV's tolerance), ``selected`` (false: left out of a restore).
@@ -38,8 +43,9 @@ import numpy as np
 
 from caprobe.snapshot.errors import SnapshotFileError
 from caprobe.snapshot.model import (
+    ALL_TYPE_NAMES,
+    NUMERIC_TYPES,
     SEVERITY_NAMES,
-    TYPE_NAMES,
     SavedPV,
     Snapshot,
     Tolerance,
@@ -55,7 +61,7 @@ _STATUS_NAMES = (
     "TIMEOUT", "HWLIMIT", "CALC", "SCAN", "LINK", "SOFT", "BAD_SUB", "UDF", "DISABLE", "SIMM",
     "READ_ACCESS", "WRITE_ACCESS",
 )  # fmt: skip
-_TYPE = re.compile(r"(?P<dbf>[A-Z]+)(?:\[(?P<count>\d+)\])?")
+_TYPE = re.compile(r"(?P<dbf>[A-Z][A-Z0-9]*)(?:\[(?P<count>\d+)\])?")
 _decoder = json.JSONDecoder()
 
 
@@ -84,7 +90,7 @@ def encode_value(value: Any, dbf: str | None) -> str:
     if isinstance(value, (str, bytes)):
         text = value if isinstance(value, str) else value.decode("utf-8", "replace")
         return json.dumps(text, ensure_ascii=False)
-    if dbf in ("FLOAT", "DOUBLE", "SHORT", "LONG", "CHAR"):
+    if dbf in NUMERIC_TYPES:
         return _number(value, dbf)
     if isinstance(value, (bool, np.bool_)):
         return str(int(value))
@@ -251,9 +257,10 @@ def parse_line(line: str) -> SavedPV:
         dbf, count = None, None
     else:
         match = _TYPE.fullmatch(type_text)
-        if not match or match["dbf"] not in TYPE_NAMES + ("TEXT",):
-            raise _LineError(f"unknown TYPE {type_text!r} (one of {', '.join(TYPE_NAMES)}, "
-                             "TEXT, optionally with [COUNT], or '-')")
+        if not match or match["dbf"] not in ALL_TYPE_NAMES + ("TEXT",):
+            raise _LineError(f"unknown TYPE {type_text!r} (one of "
+                             f"{', '.join(ALL_TYPE_NAMES)}, TEXT, optionally with [COUNT], "
+                             "or '-')")
         dbf = match["dbf"]
         count = int(match["count"]) if match["count"] is not None else None
     raw, position = _json_at(line, _skip_spaces(line, position), "VALUE")

@@ -26,9 +26,9 @@ from PyQt5.QtCore import QAbstractTableModel, QModelIndex, Qt, pyqtSignal
 from PyQt5.QtGui import QBrush, QColor
 
 from caprobe import format as fmt
-from caprobe.snapshot.capture import value_of
+from caprobe.snapshot.capture import type_name, value_of
 from caprobe.snapshot.compare import DIFFERS, NOT_SAVED, compare_pv, value_text
-from caprobe.snapshot.model import EXACT, TYPE_NAMES, SavedPV, Tolerance
+from caprobe.snapshot.model import EXACT, NUMERIC_TYPES, SavedPV, Tolerance, display_type
 
 COLUMNS = ("PV", "Value", "Severity", "Time", "Saved", "Difference", "Tolerance", "Result")
 (COL_NAME, COL_VALUE, COL_SEVERITY, COL_TIME, COL_SAVED, COL_DIFF, COL_TOL,
@@ -45,7 +45,7 @@ DIFF_FOREGROUND = QColor("#000000")
 MAX_ELEMENTS_SHOWN = 6
 #: Rows compared with their saved value per repaint tick, beyond the visible ones.
 COMPARE_BUDGET = 1500
-_NUMERIC = ("SHORT", "FLOAT", "CHAR", "LONG", "DOUBLE")
+_NUMERIC = NUMERIC_TYPES  # CA's numeric types and PV Access's other integers
 
 
 @dataclass
@@ -265,7 +265,7 @@ class PVTableModel(QAbstractTableModel):
         row.states = tuple(fmt.to_text(s) for s in states) if states else ()
         channel = getattr(control, "channel", None)
         if channel is not None:
-            row.dbf = TYPE_NAMES[int(channel.native_data_type)]
+            row.dbf = type_name(control) or row.dbf  # CA or PVA (None: a PVA structure)
         row._cache.clear()
         self._dirty.add(position)
 
@@ -546,7 +546,9 @@ def live_text(row: Row) -> str:
     data = row.data
     dbf = row.dbf
     precision = row.precision if dbf in ("FLOAT", "DOUBLE") else None
-    if dbf == "ENUM" and isinstance(data, (list, tuple)) and data \
+    if dbf is None and hasattr(row.response, "layout"):  # a PV Access structure (NTTable...)
+        return f"{row.response.layout.type_text} (a structure: open it in the probe)"
+    if dbf == "ENUM" and isinstance(data, (list, tuple, np.ndarray)) and len(data) \
             and isinstance(data[0], (bytes, str)):  # the service delivers enum labels
         return " ".join(fmt.to_text(v) if isinstance(v, bytes) else v for v in data)
     if dbf == "ENUM" and row.states and isinstance(data, np.ndarray) and data.size == 1 \
@@ -554,18 +556,15 @@ def live_text(row: Row) -> str:
         index = int(data[0])
         return row.states[index] if 0 <= index < len(row.states) else str(index)
     try:
-        return fmt.format_value(data, data_type=TYPE_NAMES.index(dbf) if dbf else None,
+        return fmt.format_value(data, data_type=display_type(dbf) if dbf else None,
                                 precision=precision, units=row.units or None,
                                 max_elements=MAX_ELEMENTS_SHOWN, decode_text=True)
     except (ValueError, TypeError):
         return str(data)
 
 
-def _native_name(response: Any) -> str:
-    channel = getattr(response, "channel", None)
-    if channel is not None:
-        return TYPE_NAMES[int(channel.native_data_type)]
-    return TYPE_NAMES[fmt.base_type(int(response.data_type))]
+def _native_name(response: Any) -> str | None:
+    return type_name(response)  # CA or PV Access (None: a PVA structure)
 
 
 def saved_text(row: Row) -> str:
@@ -575,7 +574,7 @@ def saved_text(row: Row) -> str:
         data = np.atleast_1d(np.asarray(saved.value))
         precision = row.precision if saved.dbf in ("FLOAT", "DOUBLE") else None
         try:
-            return fmt.format_value(data, data_type=TYPE_NAMES.index(saved.dbf),
+            return fmt.format_value(data, data_type=display_type(saved.dbf),
                                     precision=precision, units=row.units or None,
                                     max_elements=MAX_ELEMENTS_SHOWN)
         except (ValueError, TypeError):

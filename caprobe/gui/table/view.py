@@ -2,8 +2,9 @@
 
 Only the visible rows are repainted, on a timer (``REPAINT_MS``): the model collects which
 rows changed; the timer repaints the viewport when one of the rows on screen did. Snapshot,
-restore and file reading of values run on the PV service's workers (``ca.Context``: all PVs
-in flight at once); the GUI thread never touches a socket.
+restore and file reading of values run on the PV service's workers (``ca.Context`` for CA
+rows and ``caprobe.pva.read_many``/``write_many`` for ``pva://`` rows: all PVs in flight at
+once); the GUI thread never touches a socket.
 """
 
 from __future__ import annotations
