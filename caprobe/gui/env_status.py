@@ -88,6 +88,11 @@ class ElidedLabel(QLabel):
         hint = super().minimumSizeHint()
         return QSize(self.fontMetrics().averageCharWidth() * 12, hint.height())
 
+    def give_way_to(self, message: str) -> None:
+        """Hidden while the status bar shows a message (a bound slot, not a lambda: Qt drops
+        the connection when this label goes, even in the middle of the window's teardown)."""
+        self.setVisible(not message)
+
     def elided_text(self) -> str:
         return self.fontMetrics().elidedText(self.text(), Qt.ElideRight,
                                              self.contentsRect().width())

@@ -137,7 +137,7 @@ class MainWindow(QMainWindow):
         self.pv_entry = PVEntry(self.recent)
         self.pv_entry.installEventFilter(self)
         self.pv_entry.pvsRequested.connect(self.open_pvs)
-        self.pv_entry.refused.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        self.pv_entry.refused.connect(self._show_refusal)
         open_button = QPushButton("Open")
         open_button.setToolTip("Open the PV(s) typed on the left (Enter)")
         open_button.setFocusPolicy(Qt.NoFocus)  # Enter does it; Tab goes on to the value
@@ -177,7 +177,7 @@ class MainWindow(QMainWindow):
         self.waveform = self._make_optional(self._make_waveform, "Waveform")
         self.pv_table = self._make_optional(self._make_table, "PV table")
         if self.chart is not None and hasattr(self.chart, "message"):
-            self.chart.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+            self.chart.message.connect(self._show_message)
 
         self.splitter = QSplitter(Qt.Vertical)
         self.splitter.addWidget(top)
@@ -198,8 +198,7 @@ class MainWindow(QMainWindow):
         self.ca_env_label = make_status_label()
         self.statusBar().addPermanentWidget(self.ca_env_label, 1)
         # a message (a write, a refusal) gets the whole bar while it shows
-        self.statusBar().messageChanged.connect(
-            lambda text: self.ca_env_label.setVisible(not text))
+        self.statusBar().messageChanged.connect(self.ca_env_label.give_way_to)
         self._update_empty_hint()
 
     def _make_chart(self) -> QWidget:
@@ -216,7 +215,7 @@ class MainWindow(QMainWindow):
         from caprobe.gui.table import PVTableView
 
         table = PVTableView(self.service)
-        table.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        table.message.connect(self._show_message)
         return table
 
     def add_current_to_table(self) -> None:
@@ -328,12 +327,10 @@ class MainWindow(QMainWindow):
         for widget in probe.focus_chain():
             if isinstance(widget, QLineEdit):
                 widget.installEventFilter(self._shortcuts_first)
-        probe.stateChanged.connect(lambda p=probe: self._update_tab(p))
+        probe.stateChanged.connect(self._probe_state_changed)
         probe.showArrayRequested.connect(self.show_array)
         probe.resetHistoryRequested.connect(self.reset_history)
-        probe.written.connect(
-            lambda text, n=name: self.statusBar().showMessage(f"{n}: IOC now holds {text}",
-                                                              8000))
+        probe.written.connect(self._probe_written)
         self.probes[name] = probe
         index = self.tabs.addTab(probe, name)
         self.tabs.setCurrentIndex(index)
@@ -430,6 +427,26 @@ class MainWindow(QMainWindow):
         for other in self.probes.values():
             if other.state is not Connection.CONNECTED:
                 self._update_tab(other)
+
+    # Signals from views reach the window through bound slots, never lambdas that touch
+    # ``self``: Qt drops a bound slot's connection when the window goes, while a lambda
+    # would call into a deleted status bar (a crash, not an exception) if a view's late
+    # signal arrived during the window's teardown.
+    def _show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def _show_refusal(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10000)
+
+    def _probe_state_changed(self) -> None:
+        probe = self.sender()
+        if isinstance(probe, ProbeWidget):
+            self._update_tab(probe)
+
+    def _probe_written(self, text: str) -> None:
+        probe = self.sender()
+        name = probe.pv_name if isinstance(probe, ProbeWidget) else "PV"
+        self.statusBar().showMessage(f"{name}: IOC now holds {text}", 8000)
 
     def _update_tab(self, probe: ProbeWidget) -> None:
         index = self.tabs.indexOf(probe)
