@@ -72,6 +72,24 @@ def console_sessions(path: Path) -> list[list[Step]]:
     return sessions
 
 
+def readme_sessions(path: Path) -> list[list[Step]]:
+    """The ```console blocks of a markdown file."""
+    sessions: list[list[Step]] = []
+    steps: list[Step] | None = None
+    for number, text in enumerate(path.read_text().splitlines(), start=1):
+        if text.strip() == "```console":
+            steps = []
+        elif steps is not None and text.strip() == "```":
+            sessions.append(steps)
+            steps = None
+        elif steps is not None:
+            if text.startswith("$ "):
+                steps.append(Step(text[2:], [], number))
+            else:
+                steps[-1].expected.append(text)
+    return sessions
+
+
 def pages_with(pattern: str) -> list[Path]:
     return sorted(path for path in DOCS.rglob("*.rst")
                   if "_build" not in path.parts and pattern in path.read_text())
@@ -107,21 +125,24 @@ def tool_env(ioc: servers.Server, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-CONSOLE_PAGES = pages_with(".. code-block:: console")
+README = ROOT / "README.md"
+CONSOLE_PAGES = [*pages_with(".. code-block:: console"), README]
 
 
 def test_the_docs_have_console_examples() -> None:
     assert len(CONSOLE_PAGES) >= 7
 
 
-@pytest.mark.parametrize("page", CONSOLE_PAGES, ids=lambda p: str(p.relative_to(DOCS)))
+@pytest.mark.parametrize("page", CONSOLE_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_console_examples_print_what_the_page_shows(page: Path, tool_env: dict[str, str],
                                                      tmp_path: Path) -> None:
     import subprocess
 
     work = tmp_path / "work"
     work.mkdir()
-    for session in console_sessions(page):
+    sessions = readme_sessions(page) if page.suffix == ".md" else console_sessions(page)
+    assert sessions
+    for session in sessions:
         for step in session:
             result = subprocess.run(["bash", "-c", step.command], cwd=work, env=tool_env,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -134,11 +155,11 @@ def test_console_examples_print_what_the_page_shows(page: Path, tool_env: dict[s
                 "\nprinted:\n" + result.stdout)
 
 
-DOCTEST_PAGES = pages_with("\n>>> ") + pages_with("\n   >>> ")
+DOCTEST_PAGES = [*pages_with("\n>>> "), *pages_with("\n   >>> "), README]
 
 
 @pytest.mark.parametrize("page", sorted(set(DOCTEST_PAGES)),
-                         ids=lambda p: str(p.relative_to(DOCS)))
+                         ids=lambda p: str(p.relative_to(ROOT)))
 def test_python_examples_run_as_doctests(page: Path, ioc: servers.Server,
                                          monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in [key for key in os.environ if key.startswith("EPICS_")]:
