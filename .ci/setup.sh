@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-shot set-up on a fresh Debian/Ubuntu machine: the system libraries PyQt5 needs (offscreen
-# and under X), fonts, then a virtual environment in .venv with caprobe and its test/demo/pva extras.
+# and under X), fonts, then a virtual environment in .venv with caprobe and its test/demo/pva/docs
+# extras.
 # Safe to run again: every step is idempotent and fast when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,8 @@ APT_PACKAGES=(
     # packaging: desktop entry and AppStream checks, strip for the bundle, a virtual display
     # for the frozen app's self-test and for screenshots
     desktop-file-utils appstream binutils xvfb
+    # the man pages: the tests render each with man -l
+    man-db groff-base
 )
 
 missing=()
@@ -36,5 +39,5 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test,demo,packaging,pva]'
+.venv/bin/python -m pip install -q -e '.[test,demo,packaging,pva,docs]'
 echo "setup: done (.venv ready)"

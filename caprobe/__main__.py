@@ -23,15 +23,25 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PyQt5")
 
 TOOLS = ("get", "put", "monitor", "info", "snapshot")
 
+EPILOG = """\
+Command-line tools: caprobe get|put|monitor|info|snapshot ARGS (see caprobe get -h),
+caprobe repeater.  A PV named like a tool can be opened after '--'.
+Examples:
+  caprobe SR:C1:ai SR:C1:ao             open the window on two PVs
+  caprobe --demo                        try it on a demo IOC (needs the 'demo' extra)
+  caprobe get -a SR:C1:ai               the caget-like tool, from the same program
+See man caprobe (docs/cli/caprobe.rst)."""
+
 
 def _parser() -> argparse.ArgumentParser:
     import caprobe
+    from caprobe.cli.suggest import SuggestingParser
 
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog="caprobe",
         description="A desktop probe for EPICS Channel Access PVs.",
-        epilog="Command-line tools: caprobe get|put|monitor|info|snapshot ARGS (see caprobe get -h), "
-               "caprobe repeater.  A PV named like a tool can be opened after '--'.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("pvs", nargs="*", metavar="PV", help="PV names to open")
     parser.add_argument("--demo", action="store_true",
@@ -58,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tool = importlib.import_module(f"caprobe.cli.{args[0]}")
         return int(tool.main(args[1:]) or 0)
     if args and args[0] == "repeater":
-        from caprobe.ca import repeater
+        from caprobe.cli import repeater
 
         return int(repeater.main(args[1:]) or 0)
 

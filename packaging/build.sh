@@ -5,6 +5,7 @@
 #   dist/caprobe-dir/caprobe          one-folder bundle (fast start; what the .deb installs)
 #   dist/caprobe                      single file (unpacks itself to /tmp on every start)
 #   dist/caprobe_<version>_amd64.deb  /opt/caprobe + /usr/bin/caprobe + desktop entry + icons
+#                                     + man pages (packaging/man-pages.sh)
 #
 # On a fresh clone this is the only command needed: without a .venv it runs .ci/setup.sh, which
 # creates .venv and installs caprobe with its extras into it (and the Debian packages it needs).
@@ -181,6 +182,9 @@ if [ "$MAKE_DEB" -eq 1 ]; then
     install -m 0644 resources/io.github.caprobe.caprobe.metainfo.xml "$STAGE/usr/share/metainfo/"
     install -m 0644 resources/caprobe.svg "$STAGE/usr/share/icons/hicolor/scalable/apps/caprobe.svg"
     install -D -m 0644 packaging/debian-copyright "$STAGE/usr/share/doc/caprobe/copyright"
+    # man caprobe, man caprobe-get, ...: the CLI reference of docs/, built by Sphinx
+    PYTHON="$PYTHON" bash packaging/man-pages.sh "$STAGE" >/dev/null \
+        || die "the man pages did not build (see above)"
     for png in resources/icons/caprobe-*.png; do
         size="${png##*-}"; size="${size%.png}"
         install -D -m 0644 "$png" "$STAGE/usr/share/icons/hicolor/${size}x${size}/apps/caprobe.png"

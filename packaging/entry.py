@@ -34,8 +34,9 @@ def _run_repeater(args: list[str]) -> int:
     if spec is not None and "caprobe.ca" not in sys.modules:
         sys.modules["caprobe.ca"] = importlib.util.module_from_spec(spec)
     from caprobe.ca import repeater
+    from caprobe.cli.suggest import SuggestingParser  # standard library only
 
-    return int(repeater.main(args) or 0)
+    return int(repeater.main(args, SuggestingParser) or 0)
 
 
 def _run() -> None:

@@ -248,7 +248,8 @@ def test_entry_runs_only_caprobe_modules_with_dash_m() -> None:
     assert result.stderr.strip() == "caprobe: -m only runs caprobe's own modules, not 'http.server'"
 
 
-@pytest.mark.parametrize("script", ["build.sh", "install-desktop.sh", "render-icons.sh"])
+@pytest.mark.parametrize("script", ["build.sh", "install-desktop.sh", "render-icons.sh",
+                                    "man-pages.sh"])
 def test_shell_scripts_parse(script: str) -> None:
     result = subprocess.run(["bash", "-n", str(PACKAGING / script)], capture_output=True,
                             text=True)
@@ -603,6 +604,42 @@ def test_frozen_program_runs_through_a_symlink(built: Path, tmp_path: Path) -> N
     assert result.stdout.strip() == f"caprobe {caprobe.__version__}", result.stderr
 
 
+MAN_PAGES = ("caprobe", "caprobe-get", "caprobe-put", "caprobe-monitor", "caprobe-info",
+             "caprobe-snapshot", "caprobe-repeater")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sphinx") is None or shutil.which("man") is None,
+                    reason="needs the docs extra (Sphinx) and man-db")
+def test_man_pages_staged_for_the_deb_render(tmp_path: Path) -> None:
+    """packaging/man-pages.sh (what build.sh runs into the .deb's root) installs a gzipped man
+    page per tool that ``man -l`` renders."""
+    env = {**os.environ, "PYTHON": sys.executable}
+    result = subprocess.run(["bash", str(PACKAGING / "man-pages.sh"), str(tmp_path)], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    man1 = tmp_path / "usr" / "share" / "man" / "man1"
+    assert sorted(p.name for p in man1.iterdir()) == sorted(f"{t}.1.gz" for t in MAN_PAGES)
+    for tool in MAN_PAGES:
+        page = man1 / f"{tool}.1.gz"
+        assert page.stat().st_mode & 0o777 == 0o644
+        shown = subprocess.run(["man", "-l", str(page)], capture_output=True, text=True,
+                               timeout=60, env={"MANPAGER": "cat", "PAGER": "cat",
+                                                "MANWIDTH": "100", "LANG": "C.UTF-8",
+                                                "PATH": "/usr/bin:/bin"})
+        assert shown.returncode == 0 and not shown.stderr, shown.stderr
+        assert tool in shown.stdout.splitlines()[0].lower()
+        assert "EXAMPLES" in shown.stdout
+
+
+def test_man_pages_script_names_missing_sphinx(tmp_path: Path) -> None:
+    result = subprocess.run(["bash", str(PACKAGING / "man-pages.sh"), str(tmp_path)], cwd=ROOT,
+                            env={**os.environ, "PYTHON": "/usr/bin/false"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("install the docs extra: pip install -e '.[docs]'")
+    assert not (tmp_path / "usr").exists()
+
+
 @pytest.mark.slow
 @needs_bundle
 def test_deb_layout(built: Path) -> None:
@@ -618,7 +655,8 @@ def test_deb_layout(built: Path) -> None:
                  "./usr/share/icons/hicolor/256x256/apps/caprobe.png",
                  "./usr/share/icons/hicolor/scalable/apps/caprobe.svg",
                  f"./usr/share/metainfo/{METAINFO_FILE.name}",
-                 "./usr/share/doc/caprobe/copyright"):
+                 "./usr/share/doc/caprobe/copyright",
+                 *(f"./usr/share/man/man1/{tool}.1.gz" for tool in MAN_PAGES)):
         assert path in listing
     depends = subprocess.run(["dpkg-deb", "--field", str(deb), "Depends"], capture_output=True,
                              text=True, check=True).stdout

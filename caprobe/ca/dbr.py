@@ -28,6 +28,9 @@ MAX_ENUM_STATES = 16
 
 
 class ChannelType(IntEnum):
+    """The 39 DBR types by number (caproto's names): the native types 0-6 (``STRING`` ...
+    ``DOUBLE``), then their ``STS_``, ``TIME_``, ``GR_`` and ``CTRL_`` forms and the special types."""
+
     STRING = 0
     INT = 1
     SHORT = 1
@@ -75,6 +78,9 @@ class ChannelType(IntEnum):
 
 
 class SubscriptionType(IntFlag):
+    """The event mask of a subscription (``DBE_VALUE``, ``DBE_LOG``, ``DBE_ALARM``,
+    ``DBE_PROPERTY``), combined with ``|``."""
+
     DBE_VALUE = 1
     DBE_LOG = 2
     DBE_ARCHIVE = 2
@@ -83,6 +89,9 @@ class SubscriptionType(IntFlag):
 
 
 class AccessRights(IntFlag):
+    """A client's access to a channel, as the server grants it: ``READ``, ``WRITE``, both
+    or ``NO_ACCESS``."""
+
     NO_ACCESS = 0
     READ = 1
     WRITE = 2
@@ -90,6 +99,9 @@ class AccessRights(IntFlag):
 
 
 class AlarmSeverity(IntEnum):
+    """Alarm severity of a value: ``NO_ALARM``, ``MINOR_ALARM``, ``MAJOR_ALARM``,
+    ``INVALID_ALARM``."""
+
     NO_ALARM = 0
     MINOR_ALARM = 1
     MAJOR_ALARM = 2
@@ -97,6 +109,9 @@ class AlarmSeverity(IntEnum):
 
 
 class AlarmStatus(IntEnum):
+    """Alarm status (the reason of an alarm) by EPICS base's numbers: ``HIHI``, ``LOLO``,
+    ``COMM``, ``UDF`` ..."""
+
     NO_ALARM = 0
     READ = 1
     WRITE = 2

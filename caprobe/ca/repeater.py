@@ -148,13 +148,31 @@ def run(port: int, *, quiet: bool = False, max_seconds: float | None = None) -> 
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="caprobe-repeater",
-                                     description="Channel Access repeater (beacon fan-out)")
+EPILOG = """\
+Clients start a repeater by themselves when its port is free; run one by hand only to keep it
+up across clients or on another port.
+Examples:
+  caprobe-repeater                      on EPICS_CA_REPEATER_PORT (default 5065)
+  caprobe-repeater --port 15065 --quiet   another port, printing nothing
+See man caprobe-repeater (docs/cli/caprobe-repeater.rst)."""
+
+
+def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser,
+                 ) -> argparse.ArgumentParser:
+    """The command line of ``caprobe-repeater`` (``caprobe.cli.repeater`` passes a parser class
+    that suggests the nearest option for a typo)."""
+    parser = parser_class(prog="caprobe-repeater",
+                          description="Channel Access repeater (beacon fan-out)",
+                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=None,
                         help="UDP port (default: EPICS_CA_REPEATER_PORT or 5065)")
     parser.add_argument("--quiet", action="store_true", help="print nothing")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None,
+         parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> int:
+    args = build_parser(parser_class).parse_args(argv)
     if args.port is None:
         from caprobe.ca.config import load_config
         from caprobe.ca.errors import CAError

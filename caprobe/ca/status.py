@@ -19,6 +19,9 @@ class CASeverity(IntEnum):
 
 
 class CAStatusCode(NamedTuple):
+    """One ECA status of the CA protocol (``ECA_NORMAL``, ``ECA_PUTFAIL`` ...): its name, the
+    code with and without the severity bits, whether it means success, and libca's text."""
+
     name: str
     code: int
     code_with_severity: int

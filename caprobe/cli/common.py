@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from caprobe import __version__, ca
+from caprobe.cli import suggest
 from caprobe.format import FloatFormat
 
 DEFAULT_TIMEOUT = 1.0
@@ -28,10 +29,13 @@ class UsageError(Exception):
 
 class ToolParser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line and exit code 1 (like caget), instead of
-    argparse's usage dump and code 2."""
+    argparse's usage dump and code 2; an unknown option names the nearest known one."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} ('{self.prog} -h' for help.)")
+        explained = suggest.explain_unrecognized(self, message)
+        if explained != message:
+            explained = f"{self.prog}: {explained}"
+        raise UsageError(f"{explained} ('{self.prog} -h' for help.)")
 
 
 def default_timeout(environ: dict[str, str] | None = None) -> float:

@@ -30,7 +30,11 @@ any PV failed."""
 EPILOG = """\
 -d TYPE: a DBR type number (0-38), a name with or without DBR_ (CTRL_DOUBLE, DBR_TIME_STRING,
 TIME_INT, ...), or a class: native, status, time, graphic, control.
-Example: caprobe-get -a -f8 my_channel another_channel"""
+Examples:
+  caprobe-get SR:C1:ai SR:C1:mbbo       name and value of each PV
+  caprobe-get -a -f8 SR:C1:ai           with the IOC's time stamp, 8 decimals
+  caprobe-get -d control SR:C1:ai       every metadata field: units, precision, limits
+See man caprobe-get (docs/cli/caprobe-get.rst)."""
 
 _TIME_STRING = 14
 _TIME_SHORT = 15

@@ -16,9 +16,15 @@ DESCRIPTION = """\
 Connect to EPICS Channel Access PVs and print, like cainfo, their connection state, the
 server's host:port, the access rights, the native data type and the element count."""
 
+EPILOG = """\
+Examples:
+  caprobe-info SR:C1:ai                 which IOC serves it, access rights, type, count
+  caprobe-info -w 5 SR:C1:ai SR:C1:ro   several PVs, looked up at once
+See man caprobe-info (docs/cli/caprobe-info.rst)."""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = common.make_parser("caprobe-info", DESCRIPTION)
+    parser = common.make_parser("caprobe-info", DESCRIPTION, EPILOG)
     common.add_ca_options(parser)
     parser.add_argument("pvs", nargs="+", metavar="PV", help="PV names")
     return parser

@@ -32,7 +32,11 @@ EPILOG = """\
 -m MASK: letters v (value), a (alarm), l (log/archive), p (property); default va.
 -t KEY: s = server timestamps (default), c = client timestamps (in parentheses), n = none,
 r = relative to the start, i = incremental, I = incremental per channel (r/i/I need s or c).
-Example: caprobe-monitor -f8 my_channel another_channel"""
+Examples:
+  caprobe-monitor SR:C1:counter SR:C1:ai    every update until Ctrl+C
+  caprobe-monitor -m va -f3 --count 5 SR:C1:counter   five updates, 3 decimals
+  caprobe-monitor -t sI --duration 60 SR:C1:ai      time since the PV's previous update
+See man caprobe-monitor (docs/cli/caprobe-monitor.rst)."""
 
 _MASK_LETTERS = {"v": 1, "l": 2, "a": 4, "p": 8}
 

@@ -28,8 +28,11 @@ compatibility; the values actually given are written)."""
 EPILOG = """\
 Enum PVs take a state name or an index (-n: index only, -s: name only). String values and -S
 long strings understand caput's escapes (\\n, \\t, \\", \\\\, \\xhh).
-Examples: caprobe-put my_channel 1.2      caprobe-put -a my_waveform 3 1 2 3
-          caprobe-put -c -w 5 my_slow_channel 7   (wait up to 5 s for the put to complete)"""
+Examples:
+  caprobe-put SR:C1:ao 12.5             print the old value, write, print the new one
+  caprobe-put -a SR:C1:wf_double 3 1 2 3   an array (the count, then the elements)
+  caprobe-put -c -w 5 SR:C1:slow 7      wait up to 5 s for the put to complete
+See man caprobe-put (docs/cli/caprobe-put.rst)."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,7 +43,8 @@ Examples:
   caprobe-snapshot save before.snap -f magnets.txt
   caprobe-snapshot diff before.snap --abs 0.01
   caprobe-snapshot restore before.snap --dry-run
-  caprobe-snapshot restore ioc.sav Q1:I Q2:I"""
+  caprobe-snapshot restore ioc.sav Q1:I Q2:I
+See man caprobe-snapshot (docs/cli/caprobe-snapshot.rst)."""
 
 
 class _Parser(common.ToolParser):

@@ -17,6 +17,7 @@ from typing import Any
 
 from caprobe.ca.errors import ConfigurationError
 
+#: The command that installs PV Access support, as every "p4p missing" message gives it.
 INSTALL_HINT = "pip install 'caprobe[pva]'"
 
 #: Variables that shape a client context (pvxs reads the same names, see its Config).

@@ -41,6 +41,8 @@ log = logging.getLogger("caprobe.pva")
 __all__ = ["subscribe", "block", "interrupt", "Subscription", "SubscriptionGroup",
            "DEFAULT_QUEUE_SIZE"]
 
+#: Updates a monitor may have in flight (``queue_size`` of :func:`subscribe`; fewer for
+#: large values, so the queue holds about 256 MB at most).
 DEFAULT_QUEUE_SIZE = 4096
 #: What the queued updates of one subscription may hold, about: a monitor of large arrays
 #: (an 8 MB image) gets a shorter pipeline than queue_size, so a slow consumer cannot make the
