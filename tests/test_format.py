@@ -97,7 +97,7 @@ assert math.copysign(1.0, NEG_NAN) < 0
     float("nan"), NEG_NAN, float("inf"), float("-inf"), 1e10, -1e10, 2147483647.6,
     -2147483648.6, 3e9, float(2**31) - 0.5])
 def test_dash_l_of_a_double_with_no_32_bit_integer_is_0x80000000_like_caget(value):
-    # Deliberate choice (README): caget converts with a C cast, which on x86 gives the
+    # Deliberate choice (docs/cli/caprobe-get.rst): caget converts with a C cast, which on x86 gives the
     # "integer indefinite" 0x80000000 for NaN, inf and anything beyond 32 bits; caprobe prints
     # the same rather than clamping (a NaN shown as 0x0 read as a real, all-bits-clear value).
     assert fmt.format_value(f64(value), float_format="hex") == "0x80000000"
@@ -117,7 +117,7 @@ def test_dash_l_at_the_32_bit_edges(value, expected):
     (None, "-nan"), ("e3", "-nan"), ("f2", "-nan"), ("g4", "-nan"), ("%.4f", "-nan"),
     ("eng", "-nan"), ("prec", "-nan")])
 def test_negative_nan_prints_minus_nan_like_caget(spec, expected):
-    # Deliberate choice (README): glibc's printf, hence caget and camonitor, prints a NaN's
+    # Deliberate choice (docs/cli/caprobe-get.rst): glibc's printf, hence caget and camonitor, prints a NaN's
     # sign bit; so does caprobe, which tells x86's default NaN (an invalid operation: 0/0,
     # inf-inf) from one written on purpose ("nan").
     assert fmt.format_value(f64(NEG_NAN), float_format=spec) == expected

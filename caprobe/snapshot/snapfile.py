@@ -1,6 +1,6 @@
 """caprobe's own snapshot file (``.snap``): text, one PV per line, made for ``diff`` and ``git``.
 
-    # caprobe snapshot (see README, "Snapshot file format")
+    # caprobe snapshot (see docs/file-formats.rst)
     caprobe-snapshot 1
     time 2026-12-07T16:03:12.512345678Z
     comment "Before the magnet study"
@@ -132,7 +132,7 @@ def format_line(pv: SavedPV) -> str:
 
 
 def dumps(snapshot: Snapshot) -> str:
-    lines = ["# caprobe snapshot (see the README, \"Snapshot file format\")",
+    lines = ["# caprobe snapshot (see docs/file-formats.rst)",
              f"{MAGIC} {VERSION}"]
     if snapshot.time_ns is not None:
         lines.append(f"time {format_utc(snapshot.time_ns)}")

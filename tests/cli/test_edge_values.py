@@ -2,7 +2,8 @@
 (CHAR's sign, -lx of a double with no 32-bit integer, a NaN's sign) and on a missing PV among
 several in caprobe-info, against a real soft IOC serving tests/ioc/edge_values.db.
 
-caprobe's choice for each is in the README (comparison with EPICS base's tools); where EPICS
+caprobe's choice for each is on the tools' pages (docs/cli/caprobe-get.rst, caprobe-put.rst,
+caprobe-info.rst: differences from EPICS base's tools); where EPICS
 base's tools are built, tests/cli/test_against_epics_tools.py checks the same PVs line by line
 against them. Here the expected text is what caget 7.0.10 prints on Linux x86-64.
 """
@@ -48,7 +49,7 @@ def field_value(suffix: str, ioc: servers.Server) -> list[int]:
 
 #: (typed, what the record then holds, what caget and caprobe-get print: the byte, signed)
 CHAR_CASES = {
-    # signed DBF_CHAR: 128..255 are the bytes of -128..-1 (caput refuses them: README)
+    # signed DBF_CHAR: 128..255 are the bytes of -128..-1 (caput refuses them: docs/cli/caprobe-put.rst)
     "char": [("-128", -128, "-128"), ("-1", -1, "-1"), ("0", 0, "0"), ("127", 127, "127"),
              ("128", -128, "-128"), ("255", -1, "-1"), ("0x80", -128, "-128")],
     # unsigned DBF_UCHAR: -128..-1 are the bytes of 128..255 (caput does the same)
@@ -167,4 +168,4 @@ def test_info_prints_the_found_pvs_and_names_each_missing_one(ioc):
     assert result.stderr.splitlines() == [
         "Channel connect timed out: 'no:such:pv:1' not found.",
         "Channel connect timed out: 'no:such:pv:2' not found."]
-    assert result.returncode == 1  # as cainfo's, which prints no block at all (README)
+    assert result.returncode == 1  # as cainfo's, which prints no block at all (docs/cli/caprobe-info.rst)
