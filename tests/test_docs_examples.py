@@ -5,7 +5,8 @@ tools of this checkout on PATH, a scratch directory as the working directory) wi
 stderr together, and must print exactly the lines below it; ``...`` in a line stands for any
 text (a time stamp, a counter). Every page gets a fresh IOC serving tests/ioc/test.db with the
 prefix ``SR:C1:`` on its own loopback port, so the pages' writes do not meet. Every ``>>>``
-example is a doctest against such an IOC.
+example is a doctest against such an IOC; the PV Access page's also get the p4p test server
+(tests/ioc/p4p_server.py, prefix ``SIM:``) and a PVA client environment reaching it only.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pva_servers
 import pytest
 import servers
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PREFIX = "SR:C1:"
+#: Pages whose examples are PV Access ones, and the p4p test server's prefix they use.
+PVA_PAGES = {DOCS / "pva.rst"}
+PVA_PREFIX = "SIM:"
 
 # What each command of the docs runs: this checkout's modules, not whatever is installed.
 COMMANDS = {
@@ -167,8 +172,21 @@ def test_python_examples_run_as_doctests(page: Path, ioc: servers.Server,
     for key, value in ioc.env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
-    failures, tried = doctest.testfile(
-        str(page), module_relative=False, globs={}, report=True,
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    pva_server = None
+    if page in PVA_PAGES:
+        pytest.importorskip("p4p", reason="the pva extra (p4p) is not installed")
+        pva_server = pva_servers.start_p4p_server(prefix=PVA_PREFIX)
+        for key, value in pva_server.pva_env.items():
+            monkeypatch.setenv(key, value)
+    try:
+        failures, tried = doctest.testfile(
+            str(page), module_relative=False, globs={}, report=True,
+            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    finally:
+        if pva_server is not None:
+            from caprobe import pva
+
+            pva.reset()  # the shared context is this server's: not for the next test
+            pva_server.close()
     assert tried > 0
     assert failures == 0, f"{page.relative_to(ROOT)}: {failures} of {tried} examples failed"
