@@ -202,7 +202,7 @@ def test_filter_sort_disconnected_and_visible_repaint(qtbot, ioc, table, monkeyp
     assert 0 < len(visible) < 60
     hidden = next(i for i in range(len(view.model.rows)) if i not in visible)
     updates = []
-    monkeypatch.setattr(view.table.viewport(), "update", lambda *a: updates.append(a))
+    monkeypatch.setattr(view.table.viewport(), "repaint", lambda *a: updates.append(a))
     view.model.take_dirty()
     view.model._dirty.add(hidden)
     view.repaint_visible()
