@@ -18,23 +18,13 @@ pytest.importorskip("p4p")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "snapshot"))
 from caproto.sync.client import read as ca_read  # noqa: E402
 from caproto.sync.client import write as ca_write  # noqa: E402
-from pva_setup import client_env, other_client, put_back  # noqa: E402
+from pva_setup import mixed_servers  # noqa: E402
 
 
 @pytest.fixture
 def setup(p4p_server, qsrv_server, pva_env, ca_env, monkeypatch) -> Iterator[Any]:
-    pva_env(p4p_server)
-    pva_env(qsrv_server)
-    ca_env(qsrv_server)
-    env = client_env(p4p_server, qsrv_server)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    with other_client(env) as other:
-        try:
-            yield p4p_server, qsrv_server, env, other
-        finally:
-            put_back(other, p4p_server, qsrv_server)
-            ca_write(qsrv_server.pv("long"), 42, repeater=False, timeout=5, notify=True)
+    with mixed_servers(p4p_server, qsrv_server, pva_env, ca_env, monkeypatch) as (env, other):
+        yield p4p_server, qsrv_server, env, other
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -48,3 +48,24 @@ def put_back(ctx: Any, p4p_server: Any, qsrv_server: Any) -> None:
                 ctx.put(server.pv(suffix), {"value.index": value}, timeout=5)
             else:
                 ctx.put(server.pv(suffix), value, timeout=5)
+
+
+@contextmanager
+def mixed_servers(p4p_server: Any, qsrv_server: Any, pva_env: Any, ca_env: Any,
+                  monkeypatch: Any) -> Iterator[tuple[dict[str, str], Any]]:
+    """This process's environment pinned to both servers; yields (environment, a bare p4p
+    client) and puts every PV a test may have changed back afterwards."""
+    from caproto.sync.client import write as ca_write
+
+    pva_env(p4p_server)
+    pva_env(qsrv_server)
+    ca_env(qsrv_server)
+    env = client_env(p4p_server, qsrv_server)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with other_client(env) as other:
+        try:
+            yield env, other
+        finally:
+            put_back(other, p4p_server, qsrv_server)
+            ca_write(qsrv_server.pv("long"), 42, repeater=False, timeout=5, notify=True)

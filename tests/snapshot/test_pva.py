@@ -17,7 +17,7 @@ pytest.importorskip("p4p")
 
 from caproto.sync.client import read as ca_read  # noqa: E402
 from caproto.sync.client import write as ca_write  # noqa: E402
-from pva_setup import client_env, other_client, put_back  # noqa: E402
+from pva_setup import mixed_servers  # noqa: E402
 
 from caprobe.snapshot import autosave, capture, files, phoebus, snapfile  # noqa: E402
 from caprobe.snapshot import restore as restoring  # noqa: E402
@@ -49,18 +49,8 @@ class Servers:
 
 @pytest.fixture
 def servers(p4p_server, qsrv_server, pva_env, ca_env, monkeypatch) -> Iterator[Servers]:
-    pva_env(p4p_server)
-    pva_env(qsrv_server)
-    ca_env(qsrv_server)
-    env = client_env(p4p_server, qsrv_server)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    with other_client(env) as other:
-        try:
-            yield Servers(p4p_server, qsrv_server, env, other)
-        finally:
-            put_back(other, p4p_server, qsrv_server)
-            ca_write(qsrv_server.pv("long"), 42, repeater=False, timeout=5, notify=True)
+    with mixed_servers(p4p_server, qsrv_server, pva_env, ca_env, monkeypatch) as (env, other):
+        yield Servers(p4p_server, qsrv_server, env, other)
 
 
 def test_snapshot_reads_every_pva_type_with_its_metadata(servers):
