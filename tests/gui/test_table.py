@@ -13,6 +13,7 @@ import pytest
 import servers
 from caproto.sync.client import read as other_read
 from caproto.sync.client import write as other_write
+from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import QApplication
 
 from caprobe.gui.service import PVService
@@ -289,3 +290,30 @@ def test_comparison_budget_reaches_every_row():
     for _ in range(4):
         model.update_differences(budget=10)
     assert all(row.differs for row in model.rows) and model.differing == 50
+
+
+def test_repaint_waits_for_a_pause_in_a_burst_of_updates(qtbot, table, monkeypatch):
+    import time as _time
+
+    view = table
+    painted = []
+    monkeypatch.setattr(view, "repaint_visible", lambda: painted.append(_time.monotonic()))
+    collector = view.feed.client.collector
+    collector.last_add = 0.0  # long quiet: painted at once
+    view._repaint_due()
+    assert len(painted) == 1
+    collector.last_add = _time.monotonic()  # an update just arrived: a burst may be on
+    view._repaint_due()
+    assert len(painted) == 1 and view._quiet_timer.isActive()
+    qtbot.waitUntil(lambda: len(painted) == 2, timeout=2000)  # painted once it is quiet
+    # a burst that never pauses holds the paint back only so long
+    keep_busy = QTimer()
+    keep_busy.timeout.connect(lambda: setattr(collector, "last_add", _time.monotonic()))
+    keep_busy.start(1)
+    try:
+        collector.last_add = _time.monotonic()
+        view._repaint_due()
+        assert len(painted) == 2
+        qtbot.waitUntil(lambda: len(painted) == 3, timeout=2000)
+    finally:
+        keep_busy.stop()

@@ -7,6 +7,7 @@ signals. Another data source (a PV Access service, a replay) is another adapter.
 
 from __future__ import annotations
 
+from time import monotonic
 from typing import Any
 
 from PyQt5.QtCore import QObject
@@ -23,10 +24,13 @@ class NewestCollector(Collector):
     def __init__(self) -> None:
         super().__init__()
         self._pending: dict[str, Any] = {}
+        #: monotonic time of the newest add: the table paints between bursts of updates
+        self.last_add = 0.0
 
     def add(self, pv: str, item: Any) -> None:
         with self.lock:
             self._pending[pv] = item
+            self.last_add = monotonic()
 
     def discard(self, pv: str) -> None:
         with self.lock:

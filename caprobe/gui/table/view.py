@@ -61,6 +61,10 @@ from caprobe.snapshot.errors import SnapshotFileError
 from caprobe.snapshot.model import EXACT, SavedPV, Snapshot, Tolerance
 
 REPAINT_MS = 100
+#: No update for this long: the CA thread is between bursts, a paint now is not slowed by it.
+BURST_QUIET_MS = 3
+#: A repaint is never held back longer than this waiting for a quiet moment.
+BURST_WAIT_MAX_MS = 40
 SETTLE_AFTER_ROWS = 200
 SETTLE_DELAY_MS = 5000
 SETTLE_POLL_MS = 250
@@ -168,7 +172,12 @@ class PVTableView(QWidget):
         self._build()
         self._repaint_timer = QTimer(self)
         self._repaint_timer.setInterval(REPAINT_MS)
-        self._repaint_timer.timeout.connect(self.repaint_visible)
+        self._repaint_timer.timeout.connect(self._repaint_due)
+        self._repaint_asked = 0.0
+        self._quiet_timer = QTimer(self)
+        self._quiet_timer.setSingleShot(True)
+        self._quiet_timer.setInterval(BURST_QUIET_MS)
+        self._quiet_timer.timeout.connect(self._repaint_when_quiet)
         self._repaint_timer.start()
         self._filter_timer = QTimer(self)
         self._filter_timer.setInterval(FILTER_REFRESH_MS)
@@ -358,8 +367,25 @@ class PVTableView(QWidget):
         return [self.proxy.mapToSource(self.proxy.index(r, 0)).row()
                 for r in range(first, last + 1)]
 
+    def _repaint_due(self) -> None:
+        self._repaint_asked = time.monotonic()
+        self._repaint_when_quiet()
+
+    def _repaint_when_quiet(self) -> None:
+        """Repaint between bursts of updates. An IOC that scans thousands of records together
+        sends their updates in one burst, which the CA thread decodes holding the GIL for
+        tens of ms; a paint during it waits for the GIL again and again and stalls the loop
+        2-4 times as long as the paint itself. So wait, up to BURST_WAIT_MAX_MS, for a few ms
+        without an update (the values painted are then the burst's, the newest)."""
+        now = time.monotonic()
+        quiet = now - self.feed.client.collector.last_add >= BURST_QUIET_MS / 1000
+        if not quiet and now - self._repaint_asked < BURST_WAIT_MAX_MS / 1000:
+            self._quiet_timer.start()
+            return
+        self.repaint_visible()
+
     def repaint_visible(self) -> None:
-        """The timer: repaint the viewport when a row on screen changed since last time."""
+        """Repaint the viewport when a row on screen changed since last time."""
         visible = self.visible_source_rows() if self.table.isVisible() else []
         self.model.update_differences(visible)
         dirty = self.model.take_dirty()
@@ -636,6 +662,7 @@ class PVTableView(QWidget):
             self._settle_timer.stop()
             heap.resume_full_collections()
         self._repaint_timer.stop()
+        self._quiet_timer.stop()
         self._filter_timer.stop()
         self.feed.close()
 
