@@ -115,6 +115,10 @@ MAX_PENDING_PER_PV = 10_000
 #: Timeout of a metadata read asked for by a view (F5); the usual metadata comes from a
 #: subscription and needs no timeout.
 METADATA_TIMEOUT = 2.0
+#: Metadata responses handed to the views per flush: 5,000 PVs connecting together send theirs
+#: within a few ms, and handing them all out in one flush stalled the loop ~100 ms; the rest
+#: follow at the next flushes (500 per 30 ms).
+METADATA_PER_FLUSH = 500
 #: Subscriptions add_many makes per turn of the event loop (~100 us each: ~20 ms a chunk).
 ATTACH_CHUNK = 200
 
@@ -568,10 +572,10 @@ class PVService(QObject):
             self._flush_timer.stop()
 
     def flush(self) -> None:
-        """Hand out new metadata, then emit every client's batch (the timer calls this;
-        tests may too)."""
+        """Hand out new metadata (at most METADATA_PER_FLUSH of it), then emit every client's
+        batch (the timer calls this; tests may too)."""
         incoming = self._metadata_in
-        for _ in range(len(incoming)):
+        for _ in range(min(len(incoming), METADATA_PER_FLUSH)):
             key, response = incoming.popleft()
             self._metadata_arrived(key, response)
         for client in list(self._clients):

@@ -253,3 +253,40 @@ def test_bare_names_follow_the_default_protocol(monkeypatch) -> None:
     assert service_module.split_protocol("ca://X:ai") == ("ca", "X:ai")
     monkeypatch.delitem(service_module._backends, "pva")
     assert service_module.split_protocol("X:ai") == ("ca", "X:ai")  # no p4p: CA
+
+
+def test_metadata_of_a_big_load_is_handed_out_a_flush_at_a_time(qtbot, tmp_path,
+                                                                 monkeypatch) -> None:
+    import many_ioc
+
+    count = 3 * pvservice.METADATA_PER_FLUSH
+    ioc = many_ioc.start(tmp_path, count=count)
+    try:
+        for key, value in ioc.env.items():
+            monkeypatch.setenv(key, value)
+        svc = PVService(search_timeout=2.0)
+    except BaseException:
+        ioc.close()
+        raise
+    try:
+        client = svc.client()
+        per_flush: list[int] = []
+        arrived: set[str] = set()
+        original_flush = svc.flush
+
+        def counting_flush() -> None:
+            before = len(arrived)
+            original_flush()
+            per_flush.append(len(arrived) - before)
+
+        svc._flush_timer.timeout.disconnect()
+        svc._flush_timer.timeout.connect(counting_flush)
+        client.metadata_ready.connect(lambda pv, _response: arrived.add(pv))
+        names = [many_ioc.set_name(ioc.prefix, i) for i in range(count)]
+        client.add_many(names)
+        qtbot.waitUntil(lambda: len(arrived) == count, timeout=30_000)
+        assert max(per_flush) <= pvservice.METADATA_PER_FLUSH
+        assert sum(1 for n in per_flush if n) >= 3  # spread over flushes, none lost
+    finally:
+        assert svc.shutdown(3000)
+        ioc.close()
