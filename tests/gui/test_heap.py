@@ -99,3 +99,15 @@ def test_closing_during_a_load_gives_full_collections_back(qtbot, ioc, table):
     assert heap.full_collections_deferred()
     table.shutdown()
     assert gc.get_threshold() == (700, 10, heap.FULL_COLLECTION_EVERY)
+
+
+def test_a_big_paste_of_names_already_there_defers_nothing(qtbot, ioc, table):
+    names = [many_ioc.set_name(ioc.prefix, i) for i in range(SETTLE_AFTER_ROWS + 50)]
+    table.add_names(names)
+    qtbot.waitUntil(lambda: not heap.full_collections_deferred(), timeout=10_000)
+    gc.set_threshold(700, 10, 10)
+    frozen = gc.get_freeze_count()
+    assert table.add_names(names) == []
+    assert not heap.full_collections_deferred()
+    assert gc.get_threshold() == (700, 10, heap.FULL_COLLECTION_EVERY)
+    assert gc.get_freeze_count() == frozen  # no settle, no collection

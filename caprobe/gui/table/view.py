@@ -311,7 +311,7 @@ class PVTableView(QWidget):
             self._settle_started = time.monotonic()
             self._settle_timer.start()
         elif heap.full_collections_deferred() and not self._settle_timer.isActive():
-            heap.settle_heap(heap.BUSY_THRESHOLDS)  # nothing new after all
+            heap.resume_full_collections()  # nothing new after all: no collection needed
         for name, problem in self.feed.refused:
             self.message.emit(f"{name}: {problem}")
         return added
