@@ -96,18 +96,13 @@ def run_pva(args: argparse.Namespace, snapshot_cmd: list[str], work: Path,
         bare = work / "pva_bare.txt"
         bare.write_text("\n".join(names) + "\n")
         snap = work / "pva.snap"
-        for key in ("caprobe-snapshot save (PVA)", "caprobe-snapshot restore (PVA)",
-                    "p4p Context.get(list)", "p4p Context.put(list, wait)"):
-            rows.setdefault(key, [])
-        for _ in range(args.runs):
-            rows["caprobe-snapshot save (PVA)"].append(timed(
-                [*snapshot_cmd, "save", str(snap), "-f", str(listing), "-w", "5"], env))
-            rows["caprobe-snapshot restore (PVA)"].append(timed(
-                [*snapshot_cmd, "restore", str(snap), "-w", "5"], env))
-            rows["p4p Context.get(list)"].append(timed(
-                [sys.executable, "-c", P4P_GET, str(bare)], env))
-            rows["p4p Context.put(list, wait)"].append(timed(
-                [sys.executable, "-c", P4P_PUT, str(bare)], env))
+        time_rounds(rows, args.runs, env, {
+            "caprobe-snapshot save (PVA)":
+                [*snapshot_cmd, "save", str(snap), "-f", str(listing), "-w", "5"],
+            "caprobe-snapshot restore (PVA)": [*snapshot_cmd, "restore", str(snap), "-w", "5"],
+            "p4p Context.get(list)": [sys.executable, "-c", P4P_GET, str(bare)],
+            "p4p Context.put(list, wait)": [sys.executable, "-c", P4P_PUT, str(bare)],
+        })
     finally:
         server.close()  # type: ignore[attr-defined]
 
@@ -135,6 +130,16 @@ def timed(command: list[str], env: dict[str, str]) -> float:
         raise RuntimeError(f"{command[:4]} failed ({result.returncode}): "
                            f"{result.stderr.strip()[:500]}")
     return elapsed
+
+
+def time_rounds(rows: dict[str, list[float]], runs: int, env: dict[str, str],
+                commands: dict[str, list[str]]) -> None:
+    """Run each command once per round, in order (save before restore), ``runs`` rounds."""
+    for label in commands:
+        rows.setdefault(label, [])
+    for _ in range(runs):
+        for label, command in commands.items():
+            rows[label].append(timed(command, env))
 
 
 def main() -> int:
@@ -175,18 +180,13 @@ def run_ca(args: argparse.Namespace, snapshot_cmd: list[str], work: Path,
         listing = work / "names.txt"
         listing.write_text("\n".join(names) + "\n")
         snap = work / "all.snap"
-        rows.update({k: [] for k in (
-            "caprobe-snapshot save", "caprobe-snapshot restore",
-            "pyepics caget_many", "pyepics caput_many(wait)")})
-        for _ in range(args.runs):
-            rows["caprobe-snapshot save"].append(timed(
-                [*snapshot_cmd, "save", str(snap), "-f", str(listing), "-w", "5"], env))
-            rows["caprobe-snapshot restore"].append(timed(
-                [*snapshot_cmd, "restore", str(snap), "-w", "5"], env))
-            rows["pyepics caget_many"].append(timed(
-                [sys.executable, "-c", PYEPICS_GET, str(listing)], env))
-            rows["pyepics caput_many(wait)"].append(timed(
-                [sys.executable, "-c", PYEPICS_PUT, str(listing)], env))
+        time_rounds(rows, args.runs, env, {
+            "caprobe-snapshot save":
+                [*snapshot_cmd, "save", str(snap), "-f", str(listing), "-w", "5"],
+            "caprobe-snapshot restore": [*snapshot_cmd, "restore", str(snap), "-w", "5"],
+            "pyepics caget_many": [sys.executable, "-c", PYEPICS_GET, str(listing)],
+            "pyepics caput_many(wait)": [sys.executable, "-c", PYEPICS_PUT, str(listing)],
+        })
     finally:
         server.close()
 
